@@ -1,0 +1,54 @@
+# The verbs a Lethe user types. See README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+STACK := stack/stack.sh
+ENV_FILE := .stack/env
+# Every recipe that talks to the services reads the endpoints `make up` wrote.
+WITH_ENV := set -a && source $(ENV_FILE) && set +a &&
+
+.PHONY: help up down status test test-unit demo build clean
+
+help:
+	@echo "make up       install what is missing, start the local stack, wait until every service answers"
+	@echo "make down     stop what make up started"
+	@echo "make status   show each service of the stack"
+	@echo "make test     start the stack if needed, then run unit, integration and end-to-end tests"
+	@echo "make demo     start the stack and run Lethe end to end"
+	@echo "make clean    stop the stack and delete its data (.stack/)"
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v node >/dev/null || { echo "Node.js 20.19 or newer is needed (https://nodejs.org)"; exit 1; }
+	npm ci --no-audit --no-fund
+	@touch $@
+
+dist/.built: node_modules/.package-lock.json tsconfig.json tsconfig.build.json $(shell find src consumers connectors schemas -name '*.ts' 2>/dev/null)
+	npm run --silent build
+	@touch $@
+
+build: dist/.built
+
+up: node_modules/.package-lock.json
+	@$(STACK) up
+
+down:
+	@$(STACK) down
+
+status:
+	@$(STACK) status
+
+test: up build
+	npm run --silent typecheck
+	$(WITH_ENV) npx vitest run
+
+test-unit: node_modules/.package-lock.json
+	npx vitest run --project unit
+
+demo: up build
+	@echo
+	@echo "== Lethe smoke run: every service answering through Lethe's own clients =="
+	$(WITH_ENV) node bin/lethe.js ping
+
+clean: down
+	rm -rf .stack dist

@@ -1,0 +1,51 @@
+import { Command, CommanderError } from 'commander';
+import { LetheError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerPing } from './ping-command.js';
+
+/**
+ * Builds the `lethe` command tree. Subcommands land with the issues that implement them; until
+ * then the CLI only describes itself, so nothing here starts work at import time.
+ */
+export function buildCli(): Command {
+  const program = new Command('lethe')
+    .description(
+      'Lethe propagates the erasure of a data subject from PostgreSQL to every downstream copy ' +
+        '(Redis, Elasticsearch, BigQuery, compacted Kafka topics) and proves it.',
+    )
+    .version(VERSION, '-V, --version')
+    .option('-c, --config <path>', 'catalog file', 'lethe.config.yaml')
+    .showHelpAfterError()
+    .exitOverride();
+  program.addHelpText(
+    'after',
+    '\nThe local stack (PostgreSQL, Kafka, schema registry, Redis, Elasticsearch, BigQuery emulator)\n' +
+      'is started by `make up`; its endpoints are in .stack/env.',
+  );
+  registerPing(program);
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildCli();
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return 0;
+  }
+  try {
+    await program.parseAsync(argv);
+    // A command that reports failures without throwing (ping, doctor) sets process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit through here with code 0; usage mistakes with 1.
+      return error.exitCode;
+    }
+    if (error instanceof LetheError) {
+      process.stderr.write(`lethe: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The native stack: `stack.sh up|down|status|env [service...]`. See README.md, "The stack".
+source "$(dirname "$0")/lib.sh"
+for f in "$ROOT_DIR"/stack/services/*.sh; do source "$f"; done
+
+usage() {
+  echo "usage: stack/stack.sh up|down|status|env [service...]"
+  echo "services: ${SERVICES[*]}"
+}
+
+selected() { if [ $# -gt 0 ]; then echo "$@"; else echo "${SERVICES[@]}"; fi; }
+
+check_known() {
+  local s known
+  for s in "$@"; do
+    known=""
+    for k in "${SERVICES[@]}"; do [ "$k" = "$s" ] && known=1; done
+    [ -n "$known" ] || { usage >&2; die "unknown service '$s'"; }
+  done
+}
+
+write_env() {
+  mkdir -p "$STACK_DIR"
+  {
+    echo "# Written by 'make up': endpoints of the native stack. Source it or let make/vitest read it."
+    for s in "${SERVICES[@]}"; do "${s}_env"; done
+  } >"$ENV_FILE.tmp"
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+version_at_least() { # version_at_least HAVE WANT (dotted numbers)
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]
+}
+
+# Tools the services are built or run with. Debian supplies Java, Maven and curl; Go and Node.js
+# must be newer than Debian 12 ships, so their absence is an error with a pointer, not an install.
+install_prerequisites() {
+  local missing=()
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+  local go_version
+  command -v go >/dev/null 2>&1 || die "Go 1.25 or newer is needed to build the schema registry and the BigQuery emulator (https://go.dev/doc/install)"
+  go_version="$(go env GOVERSION | sed 's/^go//')"
+  version_at_least "$go_version" 1.25 || die "Go $go_version is too old: 1.25 or newer is needed (https://go.dev/doc/install)"
+}
+
+cmd_up() {
+  local s t0; t0=$(date +%s)
+  mkdir -p "$STACK_DIR" "$LETHE_CACHE"
+  install_prerequisites
+  for s in $(selected "$@"); do "${s}_install"; done
+  for s in $(selected "$@"); do "${s}_start"; done
+  write_env
+  say "stack ready in $(( $(date +%s) - t0 )) s; endpoints ($ENV_FILE):"
+  grep -v '^#' "$ENV_FILE"
+}
+
+cmd_down() {
+  local s list
+  list=($(selected "$@"))
+  # Reverse order: dependants (the registry stores in Postgres) stop first.
+  for (( i=${#list[@]}-1; i>=0; i-- )); do "${list[$i]}_stop"; done
+}
+
+cmd_status() {
+  local s state rc=0 pid
+  for s in $(selected "$@"); do
+    pid="-"; [ -f "$(pid_file "$s")" ] && pid="$(cat "$(pid_file "$s")")"
+    if "${s}_check" >/dev/null 2>&1; then state="healthy"
+    elif pid_alive "$s"; then state="running, not answering"; rc=1
+    else state="stopped"; rc=1; fi
+    printf '%-16s %-24s pid %-8s %s\n' "$s" "$state" "$pid" "$("${s}_env" | head -n 1)"
+  done
+  return $rc
+}
+
+verb="${1:-}"; [ $# -gt 0 ] && shift
+[ $# -gt 0 ] && check_known "$@"
+case "$verb" in
+  up) cmd_up "$@" ;;
+  down) cmd_down "$@" ;;
+  status) cmd_status "$@" ;;
+  env) for s in "${SERVICES[@]}"; do "${s}_env"; done ;;
+  *) usage >&2; exit 2 ;;
+esac

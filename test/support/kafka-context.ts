@@ -1,0 +1,39 @@
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { endpoints } from './endpoints.js';
+import { uniqueName } from './names.js';
+
+/** A Kafka client and admin for one test; deletes the topics it named on disposal. */
+export interface KafkaContext extends AsyncDisposable {
+  kafka: Kafka;
+  admin: Admin;
+  topicName(prefix?: string): string;
+}
+
+export async function kafkaContext(): Promise<KafkaContext> {
+  const kafka = new Kafka({
+    clientId: uniqueName('lethe-test'),
+    brokers: endpoints().kafkaBrokers,
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  const topics: string[] = [];
+  return {
+    kafka,
+    admin,
+    topicName(prefix = 'topic') {
+      const name = uniqueName(prefix).replaceAll('_', '.');
+      topics.push(name);
+      return name;
+    },
+    async [Symbol.asyncDispose]() {
+      try {
+        const existing = new Set(await admin.listTopics());
+        const mine = topics.filter((t) => existing.has(t));
+        if (mine.length > 0) await admin.deleteTopics({ topics: mine });
+      } finally {
+        await admin.disconnect();
+      }
+    },
+  };
+}

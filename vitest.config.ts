@@ -1,0 +1,41 @@
+import { defineConfig } from 'vitest/config';
+
+// One project per kind of test (STYLE.md): `unit` needs no service, `integration` talks to real
+// servers, `e2e` runs the whole pipeline. `make test` runs all three; `npx vitest run --project
+// unit` runs one.
+const serviceSetup = ['test/support/global-setup.ts'];
+
+export default defineConfig({
+  test: {
+    reporters: ['default'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts', 'node_modules/**'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.int.test.ts'],
+          globalSetup: serviceSetup,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.e2e.test.ts'],
+          globalSetup: serviceSetup,
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+          // End-to-end tests share consumer groups and slots per test; run files one at a time.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
