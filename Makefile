@@ -40,7 +40,10 @@ status:
 
 test: up build
 	npm run --silent typecheck
-	$(WITH_ENV) npx vitest run
+	npm run --silent gen:schemas -- --check
+	@mkdir -p test-artifacts
+	$(WITH_ENV) npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest-results.json; \
+	  status=$$?; node scripts/test-summary.mjs; exit $$status
 
 test-unit: node_modules/.package-lock.json
 	npx vitest run --project unit

@@ -5,8 +5,14 @@ import { ENDPOINT_VARIABLES } from '../../src/stack/endpoints.js';
 function captureOutput() {
   const out: string[] = [];
   const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => void out.push(String(chunk)) ?? true);
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => void err.push(String(chunk)) ?? true);
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    out.push(String(chunk));
+    return true;
+  });
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    err.push(String(chunk));
+    return true;
+  });
   return { out: () => out.join(''), err: () => err.join('') };
 }
 
