@@ -1,7 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { LetheError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { registerDoctor } from './doctor-command.js';
+import { registerInit } from './init-command.js';
 import { registerPing } from './ping-command.js';
+import { registerRun } from './run-command.js';
 
 /**
  * Builds the `lethe` command tree. Subcommands land with the issues that implement them; until
@@ -22,6 +25,9 @@ export function buildCli(): Command {
     '\nThe local stack (PostgreSQL, Kafka, schema registry, Redis, Elasticsearch, BigQuery emulator)\n' +
       'is started by `make up`; its endpoints are in .stack/env.',
   );
+  registerDoctor(program);
+  registerInit(program);
+  registerRun(program);
   registerPing(program);
   return program;
 }

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { IdentifierError, parseColumnName, parseQualifiedName, type TableRef } from './identifiers.js';
+
+/**
+ * The catalog file's one zod schema. Objects are strict, so a misspelt key is an error with its
+ * path rather than a silently ignored setting. Names are parsed with PostgreSQL's identifier
+ * rules here, so everything downstream holds resolved names.
+ */
+
+const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+const SUBJECT_TYPE = /^[A-Za-z][A-Za-z0-9_-]*$/;
+
+const tableName = z.string().transform((text, ctx): TableRef => {
+  try {
+    return parseQualifiedName(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `not a table name: ${(error as IdentifierError).message}` });
+    return z.NEVER;
+  }
+});
+
+const columnName = z.string().transform((text, ctx): string => {
+  try {
+    return parseColumnName(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `not a column name: ${(error as IdentifierError).message}` });
+    return z.NEVER;
+  }
+});
+
+/** One column, or a non-empty list of them (a composite key). */
+const columns = z
+  .union([columnName.transform((c) => [c]), z.array(columnName).min(1, 'needs at least one column')])
+  .refine((list) => new Set(list).size === list.length, 'a column is listed twice');
+
+const becomes = z.union([
+  z.literal('not_null').transform(() => ({ kind: 'not_null' as const })),
+  z.literal('null').transform(() => ({ kind: 'null' as const })),
+  z.object({ equals: z.union([z.string(), z.number(), z.boolean()]) }).strict().transform((v) => ({ kind: 'equals' as const, value: v.equals })),
+]);
+
+const erasureRule = z.union([
+  z.literal('delete').transform(() => ({ kind: 'delete' as const })),
+  z
+    .object({ update: z.object({ column: columnName, becomes }).strict() })
+    .strict()
+    .transform((r) => ({ kind: 'update' as const, column: r.update.column, becomes: r.update.becomes })),
+]);
+
+const relatedEntry = z.object({ table: tableName, subjectColumn: columns }).strict();
+
+const subject = z
+  .object({
+    table: tableName,
+    key: columns,
+    erasedWhen: z.array(erasureRule).min(1).default([{ kind: 'delete' as const }]),
+    related: z.array(relatedEntry).default([]),
+  })
+  .strict();
+
+const brokers = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) => (Array.isArray(value) ? value : value.split(',')).map((b) => b.trim()).filter(Boolean))
+  .refine((list) => list.length > 0, 'needs at least one broker (host:port)');
+
+export const catalogFileSchema = z
+  .object({
+    source: z
+      .object({
+        url: z.string().min(1),
+        publication: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'a publication name is letters, digits and underscores, at most 63')
+          .default('lethe'),
+        slot: z
+          .string()
+          .regex(SLOT_NAME, 'a slot name is lower-case letters, digits and underscores, at most 63 (Postgres rule; the replication client also puts it into SQL unquoted)')
+          .default('lethe'),
+        // How often the reader writes a heartbeat into the WAL, so an idle slot still advances.
+        heartbeatIntervalMs: z.number().int().min(100).default(10_000),
+        // How long the reader may wait before confirming durable commits to the slot: 0 confirms
+        // after every batch; more means fewer round trips and more redelivery after a crash.
+        ackIntervalMs: z.number().int().min(0).default(0),
+      })
+      .strict(),
+    kafka: z
+      .object({
+        brokers,
+        schemaRegistry: z.string().url(),
+        topics: z
+          .object({
+            erasures: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').default('lethe.subject-erased'),
+            acks: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').default('lethe.acks'),
+          })
+          .strict()
+          .default({ erasures: 'lethe.subject-erased', acks: 'lethe.acks' }),
+      })
+      .strict(),
+    subjects: z
+      .record(z.string().regex(SUBJECT_TYPE, 'a subject type starts with a letter, then letters, digits, - or _'), subject)
+      .refine((s) => Object.keys(s).length > 0, 'at least one subject type is needed'),
+    // Reserved for the sinks, manual systems and backups sections of later versions.
+    sinks: z.unknown().optional(),
+    manual: z.unknown().optional(),
+    backups: z.unknown().optional(),
+  })
+  .strict();
+
+export type CatalogFile = z.output<typeof catalogFileSchema>;

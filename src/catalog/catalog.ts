@@ -1,0 +1,169 @@
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { CatalogError, type CatalogProblem } from './catalog-error.js';
+import { catalogFileSchema, type CatalogFile } from './catalog-schema.js';
+import { formatQualifiedName, tableKey, type TableRef } from './identifiers.js';
+import { interpolate } from './interpolate.js';
+
+export type ErasureRule =
+  | { kind: 'delete' }
+  | {
+      kind: 'update';
+      column: string;
+      becomes: { kind: 'not_null' } | { kind: 'null' } | { kind: 'equals'; value: string | number | boolean };
+    };
+
+export interface RelatedTable {
+  table: TableRef;
+  /** The columns holding the subject's key, in the order of the subject's key columns. */
+  subjectColumns: string[];
+  /** Where it is declared, e.g. `subjects.user.related[1]`. */
+  path: string;
+}
+
+export interface SubjectType {
+  type: string;
+  table: TableRef;
+  key: string[];
+  erasedWhen: ErasureRule[];
+  related: RelatedTable[];
+  path: string;
+}
+
+export interface CatalogTable {
+  table: TableRef;
+  roles: Array<{ subject: string; role: 'root' | 'related'; path: string }>;
+}
+
+/** The resolved, validated catalog. */
+export interface Catalog {
+  source: { url: string; publication: string; slot: string; heartbeatIntervalMs: number; ackIntervalMs: number };
+  kafka: { brokers: string[]; schemaRegistry: string; topics: { erasures: string; acks: string } };
+  subjects: SubjectType[];
+  sinks?: unknown;
+  manual?: unknown;
+  backups?: unknown;
+  /** Every catalogued table once, roots and related, with who refers to it. */
+  tables(): CatalogTable[];
+}
+
+export const DEFAULT_CATALOG_PATH = 'lethe.config.yaml';
+
+/** Reads and validates a catalog file; every problem is reported at once, with its path. */
+export async function loadCatalog(path: string, env: Record<string, string | undefined> = process.env): Promise<Catalog> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+    throw new CatalogError(path, [{ path: '', message: reason }]);
+  }
+  return parseCatalog(text, env, path);
+}
+
+export function parseCatalog(text: string, env: Record<string, string | undefined>, origin = 'catalog'): Catalog {
+  const document = parseDocument(text, { prettyErrors: true });
+  if (document.errors.length > 0) {
+    throw new CatalogError(
+      origin,
+      document.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  const interpolated = interpolate(document.toJS(), env);
+  const parsed = catalogFileSchema.safeParse(interpolated.value);
+  const problems: CatalogProblem[] = [...interpolated.problems];
+  if (!parsed.success) problems.push(...parsed.error.issues.map(toProblem));
+  if (parsed.success) problems.push(...crossChecks(parsed.data));
+  if (problems.length > 0 || !parsed.success) throw new CatalogError(origin, dedupe(problems));
+  return resolve(parsed.data);
+}
+
+function toProblem(issue: z.core.$ZodIssue): CatalogProblem {
+  let message = issue.message;
+  if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_union') message = 'not one of the accepted forms';
+  return { path: formatPath(issue.path), message };
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** Rules that span entries: key arity, one root per table, no table related to itself. */
+function crossChecks(file: CatalogFile): CatalogProblem[] {
+  const problems: CatalogProblem[] = [];
+  const roots = new Map<string, string>();
+  for (const [type, subject] of Object.entries(file.subjects)) {
+    const key = tableKey(subject.table);
+    const other = roots.get(key);
+    if (other) {
+      problems.push({
+        path: `subjects.${type}.table`,
+        message: `${formatQualifiedName(subject.table)} is already the root table of subject ${other}`,
+      });
+    } else {
+      roots.set(key, type);
+    }
+    subject.related.forEach((related, i) => {
+      if (tableKey(related.table) === key) {
+        problems.push({ path: `subjects.${type}.related[${i}].table`, message: 'a subject\'s root table cannot also be related to it' });
+      }
+      if (related.subjectColumn.length !== subject.key.length) {
+        problems.push({
+          path: `subjects.${type}.related[${i}].subjectColumn`,
+          message: `names ${related.subjectColumn.length} column(s) but the subject's key has ${subject.key.length} (${subject.key.join(', ')})`,
+        });
+      }
+    });
+  }
+  return problems;
+}
+
+function dedupe(problems: CatalogProblem[]): CatalogProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const id = `${p.path}\u0000${p.message}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+function resolve(file: CatalogFile): Catalog {
+  const subjects: SubjectType[] = Object.entries(file.subjects).map(([type, s]) => ({
+    type,
+    table: s.table,
+    key: s.key,
+    erasedWhen: s.erasedWhen,
+    related: s.related.map((r, i) => ({ table: r.table, subjectColumns: r.subjectColumn, path: `subjects.${type}.related[${i}]` })),
+    path: `subjects.${type}`,
+  }));
+  return {
+    source: file.source,
+    kafka: file.kafka,
+    subjects,
+    sinks: file.sinks,
+    manual: file.manual,
+    backups: file.backups,
+    tables() {
+      const byKey = new Map<string, CatalogTable>();
+      const add = (table: TableRef, role: CatalogTable['roles'][number]) => {
+        const key = tableKey(table);
+        const entry = byKey.get(key) ?? { table, roles: [] };
+        entry.roles.push(role);
+        byKey.set(key, entry);
+      };
+      for (const s of subjects) {
+        add(s.table, { subject: s.type, role: 'root', path: `${s.path}.table` });
+        for (const r of s.related) add(r.table, { subject: s.type, role: 'related', path: `${r.path}.table` });
+      }
+      return [...byKey.values()];
+    },
+  };
+}

@@ -1,0 +1,234 @@
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import pg from 'pg';
+import { LogicalReplicationService, type Pgoutput } from 'pg-logical-replication';
+import type { Catalog } from '../catalog/catalog.js';
+import { LetheError } from '../errors.js';
+import { EventCodec } from '../events/event-codec.js';
+import { createKafka } from '../kafka/kafka-client.js';
+import type { Logger } from '../logger.js';
+import { retry } from '../retry.js';
+import { CatalogIndex } from './catalog-index.js';
+import { CommitAcker } from './commit-acker.js';
+import type { SubjectErased } from './erasure-manifest.js';
+import { EventPublisher } from './event-publisher.js';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { foldTransaction } from './manifest-builder.js';
+import { loadPrimaryKeys, readSlot } from './source-database.js';
+import { TextPgoutputPlugin } from './text-pgoutput-plugin.js';
+import { TransactionAssembler } from './transaction-assembler.js';
+
+export const HEARTBEAT_MESSAGE_PREFIX = 'lethe.heartbeat';
+
+export interface CdcReaderOptions {
+  catalog: Catalog;
+  logger: Logger;
+  maxBatchEvents?: number;
+  lingerMs?: number;
+  /** Backoff between restarts after a failure. */
+  restartDelayMs?: { initial: number; max: number };
+}
+
+export interface CdcReaderStats {
+  transactions: number;
+  events: number;
+  confirmedLsn: string;
+  restarts: number;
+}
+
+/**
+ * The CDC reader service: pgoutput from the catalog's slot, committed erasures folded into
+ * manifests, Avro events on Kafka, and the slot confirmed only as far as Kafka has acknowledged.
+ * `run(signal)` runs until the signal aborts; any failure (database, Kafka, registry) ends the
+ * current session and a new one starts from the slot with fresh connections, after a backoff.
+ */
+export class CdcReader {
+  private readonly log: Logger;
+  private readonly stats: CdcReaderStats = { transactions: 0, events: 0, confirmedLsn: '0/0', restarts: 0 };
+
+  constructor(private readonly options: CdcReaderOptions) {
+    this.log = options.logger.child({ service: 'cdc' });
+  }
+
+  snapshot(): CdcReaderStats {
+    return { ...this.stats };
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const delay = this.options.restartDelayMs ?? { initial: 500, max: 30_000 };
+    await retry(
+      async (attempt) => {
+        if (attempt > 1) this.stats.restarts += 1;
+        await this.session(signal);
+      },
+      {
+        attempts: Infinity,
+        initialDelayMs: delay.initial,
+        maxDelayMs: delay.max,
+        signal,
+        onRetry: (error, attempt, delayMs) =>
+          this.log.warn({ err: describe(error), attempt, delayMs }, 'cdc session failed; restarting from the slot'),
+      },
+    ).catch((error: unknown) => {
+      if (signal.aborted) return;
+      throw error;
+    });
+  }
+
+  /** One session: connect, stream until the signal aborts or something fails. */
+  private async session(signal: AbortSignal): Promise<void> {
+    const { catalog } = this.options;
+    const db = new pg.Client({ connectionString: catalog.source.url });
+    const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-cdc', logger: this.log });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const stream = new LogicalReplicationService(
+      { connectionString: catalog.source.url },
+      // Never the library's defaults: they acknowledge on receipt and on a timer (STACK-NOTES.md).
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+    );
+    let heartbeat: NodeJS.Timeout | undefined;
+    const cleanup: Array<() => void> = [];
+    let publisher: EventPublisher | undefined;
+    const stopped = new AbortController();
+    let failure: unknown;
+    const fail = (error: unknown) => {
+      failure ??= error;
+      stopped.abort();
+    };
+    const onAbort = () => stopped.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      await db.connect();
+      db.on('error', fail);
+      const slot = await readSlot(db, catalog.source.slot);
+      const rowKeys = await loadPrimaryKeys(db, catalog.tables().map((t) => t.table));
+      const index = new CatalogIndex(catalog, rowKeys);
+      const codec = new EventCodec<SubjectErased>(
+        new SchemaRegistry({ host: catalog.kafka.schemaRegistry }),
+        catalog.kafka.topics.erasures,
+        'subject-erased',
+      );
+      await codec.register();
+      await producer.connect();
+
+      const acker = new CommitAcker(parseLsn(slot.confirmedFlushLsn));
+      let acknowledged: Lsn = acker.confirmableLsn();
+      let ackTimer: NodeJS.Timeout | undefined;
+      const requestAck = () => {
+        if (catalog.source.ackIntervalMs === 0) return void acknowledge().catch(fail);
+        ackTimer ??= setTimeout(() => {
+          ackTimer = undefined;
+          acknowledge().catch(fail);
+        }, catalog.source.ackIntervalMs);
+      };
+      cleanup.push(() => clearTimeout(ackTimer));
+      const acknowledge = async () => {
+        const lsn = acker.confirmableLsn();
+        if (lsn <= acknowledged || lsn === 0n) return;
+        // The library reports lsn + 1 as flushed; Postgres expects the end LSN of what is
+        // durable (what its own subscribers send), so hand it one byte less.
+        await stream.acknowledge(formatLsn(lsn - 1n));
+        acknowledged = lsn;
+        this.stats.confirmedLsn = formatLsn(lsn);
+      };
+      publisher = new EventPublisher(
+        producer,
+        codec,
+        {
+          topic: catalog.kafka.topics.erasures,
+          maxBatchEvents: this.options.maxBatchEvents ?? 500,
+          lingerMs: this.options.lingerMs ?? 20,
+        },
+        (events) => {
+          this.stats.events += events;
+          requestAck();
+        },
+      );
+      const assembler = new TransactionAssembler((table) => index.has(table));
+
+      stream.on('data', async (_lsn: string, message: Pgoutput.Message) => {
+        // The library turns a throwing handler into an 'error' event and goes on with the next
+        // message; so nothing may throw here: a failure stops the session instead.
+        if (stopped.signal.aborted) return;
+        try {
+          const step = assembler.accept(message);
+          if (step.kind === 'begin') acker.begin();
+          else if (step.kind === 'safe-point') {
+            if (acker.safePoint(parseLsn(step.lsn))) requestAck();
+          } else if (step.kind === 'commit') {
+            const tx = step.transaction;
+            const ticket = acker.commit(parseLsn(tx.commitEndLsn));
+            const folded = foldTransaction(tx, index);
+            this.stats.transactions += 1;
+            for (const warning of folded.warnings) {
+              this.log.error({ code: warning.code, table: warning.table, subjectType: warning.subjectType, xid: tx.xid, commitLsn: tx.commitLsn }, warning.message);
+            }
+            if (folded.manifests.length > 0 || folded.unattachedRelatedRows > 0) {
+              this.log.debug(
+                { xid: tx.xid, commitLsn: tx.commitLsn, subjects: folded.manifests.length, unattachedRelatedRows: folded.unattachedRelatedRows },
+                'transaction folded',
+              );
+            }
+            await publisher!.add(folded.manifests, ticket);
+          }
+        } catch (error) {
+          fail(error);
+        }
+      });
+      stream.on('heartbeat', (_lsn: string, _time: number, shouldRespond: boolean) => {
+        // Answer the server (or wal_sender_timeout ends the connection) with what is durable,
+        // never with the keepalive's own position (see CommitAcker).
+        if (shouldRespond && acknowledged > 0n) void stream.acknowledge(formatLsn(acknowledged - 1n)).catch(fail);
+      });
+      stream.on('error', fail);
+
+      const subscription = stream
+        .subscribe(new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [catalog.source.publication], messages: true }), catalog.source.slot)
+        .then(
+          () => fail(new LetheError('REPLICATION_ENDED', 'the replication stream ended', { retriable: true })),
+          (error: unknown) => fail(error),
+        );
+      heartbeat = setInterval(() => {
+        db.query('SELECT pg_logical_emit_message(false, $1, $2)', [HEARTBEAT_MESSAGE_PREFIX, '']).catch(fail);
+      }, catalog.source.heartbeatIntervalMs);
+      this.log.info(
+        { slot: catalog.source.slot, publication: catalog.source.publication, from: slot.confirmedFlushLsn, tables: rowKeys.size },
+        'cdc reader streaming',
+      );
+
+      await new Promise<void>((resolve) => {
+        if (stopped.signal.aborted) resolve();
+        stopped.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      clearInterval(heartbeat);
+      if (!failure) {
+        // Graceful stop: what was decoded is published and acknowledged before the stream closes.
+        await publisher.flush();
+        await acknowledge();
+      }
+      // stop() ends the replication connection. The promise subscribe() returned does not always
+      // settle after that (seen with pg-logical-replication 2.5), so it is not awaited: its
+      // handlers only record a failure, and this session is over either way.
+      await stream.stop();
+      void subscription;
+    } catch (error) {
+      failure ??= error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      clearInterval(heartbeat);
+      for (const step of cleanup) step();
+      publisher?.close();
+      await stream.stop().catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
+      await db.end().catch(() => undefined);
+    }
+    if (failure && !signal.aborted) throw failure;
+    this.log.info({ confirmedLsn: this.stats.confirmedLsn, events: this.stats.events }, 'cdc reader stopped');
+  }
+}
+
+function describe(error: unknown): { message: string; code?: string } {
+  if (error instanceof LetheError) return { message: error.message, code: error.code };
+  return { message: error instanceof Error ? error.message : String(error) };
+}
+

@@ -1,0 +1,217 @@
+import type { ErasureRule, SubjectType } from '../catalog/catalog.js';
+import { formatQualifiedName } from '../catalog/identifiers.js';
+import type { CatalogIndex } from './catalog-index.js';
+import type { DecodedChange, DecodedTransaction, RowValues } from './decoded-transaction.js';
+import { eventIdOf, subjectIdOf, type ErasureManifest, type KeyColumn, type RelatedRow } from './erasure-manifest.js';
+
+/** The prefix of logical messages that attribute a transaction to an erasure request. */
+export const REQUEST_MESSAGE_PREFIX = 'lethe';
+
+/** Something in a transaction Lethe could not turn into an erasure and must report. */
+export interface FoldWarning {
+  code: 'SUBJECT_KEY_MISSING' | 'BAD_REQUEST_MESSAGE' | 'TRUNCATE';
+  table?: string;
+  subjectType?: string;
+  message: string;
+}
+
+export interface FoldResult {
+  manifests: ErasureManifest[];
+  /**
+   * Rows of related tables deleted (or detached) in a transaction that erased no subject they
+   * belong to: a message deleted while its sender stays. Not a subject erasure; counted only.
+   */
+  unattachedRelatedRows: number;
+  warnings: FoldWarning[];
+}
+
+interface Pending {
+  subject: SubjectType;
+  subjectId: string;
+  key: KeyColumn[];
+  operation: 'DELETE' | 'ANONYMIZE';
+  related: RelatedRow[];
+}
+
+/**
+ * Folds one committed transaction into one manifest per erased subject. Pure.
+ *
+ * - A root row deleted, when the subject's rules include `delete`, erases the subject (DELETE).
+ * - A root row updated so that an `update` rule's condition holds (and did not hold before, when
+ *   the old row is known) anonymizes it (ANONYMIZE). Both in one transaction: DELETE wins.
+ * - Rows of related tables deleted in the same transaction (ON DELETE CASCADE included), or
+ *   updated away from the subject when the old row is known, are attached to the manifest of the
+ *   subject their subject columns name. Related rows whose subject was not erased in this
+ *   transaction are a user's ordinary deletes, not an erasure: they are counted, not published.
+ */
+export function foldTransaction(tx: DecodedTransaction, index: CatalogIndex): FoldResult {
+  const warnings: FoldWarning[] = [];
+  const bySubject = new Map<string, Pending>();
+  const relatedCandidates: Array<{ subjectType: string; subjectId: string; row: RelatedRow }> = [];
+
+  for (const change of tx.changes) {
+    const roles = index.lookup(change.table);
+    if (!roles) continue;
+    for (const subject of roles.roots) {
+      const operation = erasureOperation(subject.erasedWhen, change);
+      if (!operation) continue;
+      const source = change.kind === 'delete' ? change.old : (change.new ?? change.old);
+      const values = pick(subject.key, source) ?? pick(subject.key, change.old);
+      if (!values) {
+        warnings.push({
+          code: 'SUBJECT_KEY_MISSING',
+          table: formatQualifiedName(subject.table),
+          subjectType: subject.type,
+          message:
+            `a ${change.kind} of ${formatQualifiedName(subject.table)} erased a ${subject.type} but did not carry ` +
+            `its key (${subject.key.join(', ')}); set REPLICA IDENTITY FULL or an identity index containing it`,
+        });
+        continue;
+      }
+      const subjectId = subjectIdOf(values);
+      const id = `${subject.type}\u0000${subjectId}`;
+      const existing = bySubject.get(id);
+      if (existing) {
+        if (operation === 'DELETE') existing.operation = 'DELETE';
+      } else {
+        bySubject.set(id, {
+          subject,
+          subjectId,
+          key: subject.key.map((column, i) => ({ column, value: values[i]! })),
+          operation,
+          related: [],
+        });
+      }
+    }
+    for (const { subject, related } of roles.related) {
+      const operation = relatedOperation(change, related.subjectColumns);
+      if (!operation) continue;
+      const values = pick(related.subjectColumns, change.old);
+      if (!values) continue;
+      // The row's primary key when the old row carries it, else its identity index; never all
+      // columns of a FULL identity, which would copy personal data into the event.
+      const keyColumns = roles.rowKey && pick(roles.rowKey, change.old) ? roles.rowKey : change.identityColumns;
+      const key = keyColumns.flatMap((column) => {
+        const value = change.old?.[column];
+        return value === undefined || value === null ? [] : [{ column, value }];
+      });
+      relatedCandidates.push({
+        subjectType: subject.type,
+        subjectId: subjectIdOf(values),
+        row: { table: formatQualifiedName(change.table), key, operation },
+      });
+    }
+  }
+
+  let unattachedRelatedRows = 0;
+  for (const candidate of relatedCandidates) {
+    const pending = bySubject.get(`${candidate.subjectType}\u0000${candidate.subjectId}`);
+    if (pending) pending.related.push(candidate.row);
+    else unattachedRelatedRows += 1;
+  }
+
+  for (const table of tx.truncatedTables) {
+    if (!index.has(table)) continue;
+    warnings.push({
+      code: 'TRUNCATE',
+      table: formatQualifiedName(table),
+      message:
+        `TRUNCATE of catalogued table ${formatQualifiedName(table)} at ${tx.commitLsn}: every subject in it may ` +
+        'be gone, but a truncate names no rows, so no erasure events were published for it',
+    });
+  }
+
+  const requestId = requestIdOf(tx.messages, warnings);
+  const manifests: ErasureManifest[] = [...bySubject.values()].map((p) => ({
+    eventId: eventIdOf(tx.commitLsn, p.subject.type, p.subjectId),
+    subjectType: p.subject.type,
+    subjectId: p.subjectId,
+    subjectKey: p.key,
+    operation: p.operation,
+    sourceTable: formatQualifiedName(p.subject.table),
+    commitLsn: tx.commitLsn,
+    commitTime: tx.commitTime,
+    xid: tx.xid,
+    requestId,
+    related: p.related,
+  }));
+  return { manifests, unattachedRelatedRows, warnings };
+}
+
+function erasureOperation(rules: readonly ErasureRule[], change: DecodedChange): 'DELETE' | 'ANONYMIZE' | undefined {
+  if (change.kind === 'delete') return rules.some((r) => r.kind === 'delete') ? 'DELETE' : undefined;
+  if (change.kind !== 'update' || !change.new) return undefined;
+  for (const rule of rules) {
+    if (rule.kind !== 'update') continue;
+    const now = change.new[rule.column];
+    if (now === undefined || !conditionHolds(rule.becomes, now)) continue;
+    // Without the old row (no REPLICA IDENTITY FULL) a repeated update of an already anonymized
+    // row is published again; consumers are idempotent, so that costs a redundant event, not data.
+    const before = change.old?.[rule.column];
+    if (change.old && before !== undefined && conditionHolds(rule.becomes, before)) continue;
+    return 'ANONYMIZE';
+  }
+  return undefined;
+}
+
+function conditionHolds(becomes: Extract<ErasureRule, { kind: 'update' }>['becomes'], value: string | null): boolean {
+  switch (becomes.kind) {
+    case 'not_null':
+      return value !== null;
+    case 'null':
+      return value === null;
+    case 'equals':
+      return value !== null && value === textOf(becomes.value);
+    default:
+      return false;
+  }
+}
+
+/** The catalog's literal in PostgreSQL's text form, as pgoutput sends values. */
+function textOf(value: string | number | boolean): string {
+  if (typeof value === 'boolean') return value ? 't' : 'f';
+  return String(value);
+}
+
+/** A related row leaves its subject when deleted, or when updated away from it (old row known). */
+function relatedOperation(change: DecodedChange, subjectColumns: readonly string[]): 'DELETE' | 'UPDATE' | undefined {
+  if (change.kind === 'delete') return 'DELETE';
+  if (change.kind !== 'update' || !change.old || !change.new) return undefined;
+  const before = pick(subjectColumns, change.old);
+  const after = pick(subjectColumns, change.new);
+  if (!before) return undefined;
+  return after && after.every((v, i) => v === before[i]) ? undefined : 'UPDATE';
+}
+
+/** The values of `columns` in `row`, or undefined when any is absent or NULL. */
+function pick(columns: readonly string[], row: RowValues | null | undefined): string[] | undefined {
+  if (!row) return undefined;
+  const values: string[] = [];
+  for (const column of columns) {
+    const value = row[column];
+    if (value === undefined || value === null) return undefined;
+    values.push(value);
+  }
+  return values;
+}
+
+function requestIdOf(messages: DecodedTransaction['messages'], warnings: FoldWarning[]): string | null {
+  let requestId: string | null = null;
+  for (const m of messages) {
+    if (m.prefix !== REQUEST_MESSAGE_PREFIX) continue;
+    try {
+      const parsed = JSON.parse(m.content) as { requestId?: unknown };
+      if (typeof parsed.requestId === 'string' && parsed.requestId !== '') {
+        requestId = parsed.requestId;
+        continue;
+      }
+    } catch {
+      // reported below
+    }
+    warnings.push({
+      code: 'BAD_REQUEST_MESSAGE',
+      message: `a '${REQUEST_MESSAGE_PREFIX}' logical message without a string requestId was ignored`,
+    });
+  }
+  return requestId;
+}

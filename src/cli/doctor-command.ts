@@ -1,0 +1,26 @@
+import type { Command } from 'commander';
+import { diagnose, connectSource } from '../setup/source-session.js';
+import { catalogFrom } from './catalog-option.js';
+
+/** `lethe doctor`: checks the live database against the catalog; exit 1 on any problem. */
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('check the primary database against the catalog: wal_level, publication, replica identity, slot and its lag')
+    .action(async (_options: unknown, command: Command) => {
+      const catalog = await catalogFrom(command);
+      const db = await connectSource(catalog);
+      try {
+        const findings = await diagnose(db, catalog);
+        for (const f of findings) {
+          const mark = f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'warn' : 'FAIL';
+          process.stdout.write(`${mark} ${f.subject}: ${f.message}${f.fix ? `\n     fix: ${f.fix}${f.initFixes ? '   (lethe init does this)' : ''}` : ''}\n`);
+        }
+        const problems = findings.filter((f) => f.level === 'problem').length;
+        process.stdout.write(problems === 0 ? 'all checks passed\n' : `${problems} problem(s)\n`);
+        if (problems > 0) process.exitCode = 1;
+      } finally {
+        await db.end();
+      }
+    });
+}

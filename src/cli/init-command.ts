@@ -1,0 +1,55 @@
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Command } from 'commander';
+import { EventCodec } from '../events/event-codec.js';
+import { createKafka } from '../kafka/kafka-client.js';
+import { createLogger } from '../logger.js';
+import { describeStep, planInit } from '../setup/init-plan.js';
+import { connectSource, diagnose } from '../setup/source-session.js';
+import { catalogFrom } from './catalog-option.js';
+
+/** `lethe init`: creates the publication, slot, topics and schema registration, idempotently. */
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('create what doctor finds missing and Lethe may create: publication, slot, topics, schema registration')
+    .option('--dry-run', 'print the statements instead of running them')
+    .action(async (options: { dryRun?: boolean }, command: Command) => {
+      const catalog = await catalogFrom(command);
+      const logger = createLogger({ level: 'warn' });
+      const db = await connectSource(catalog);
+      const admin = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-init', logger }).admin();
+      try {
+        await admin.connect();
+        const steps = planInit(catalog, await diagnose(db, catalog), new Set(await admin.listTopics()));
+        for (const step of steps) {
+          process.stdout.write(`${options.dryRun ? 'would: ' : ''}${describeStep(step)}\n`);
+          if (options.dryRun) continue;
+          if (step.kind === 'sql') await db.query(step.sql);
+          if (step.kind === 'topic') {
+            await admin.createTopics({
+              waitForLeaders: true,
+              topics: [
+                {
+                  topic: step.topic,
+                  numPartitions: step.partitions,
+                  replicationFactor: -1,
+                  configEntries: Object.entries(step.configs).map(([name, value]) => ({ name, value })),
+                },
+              ],
+            });
+          }
+          if (step.kind === 'schema') {
+            const codec = new EventCodec(new SchemaRegistry({ host: catalog.kafka.schemaRegistry }), step.topic, step.schema);
+            const id = await codec.register();
+            process.stdout.write(`   schema id ${id}\n`);
+          }
+        }
+        const remaining = (await diagnose(db, catalog)).filter((f) => f.level === 'problem');
+        for (const f of remaining) process.stdout.write(`still to do by hand: ${f.subject}: ${f.message}${f.fix ? `\n   ${f.fix}` : ''}\n`);
+        if (remaining.length > 0 && !options.dryRun) process.exitCode = 1;
+      } finally {
+        await admin.disconnect();
+        await db.end();
+      }
+    });
+}

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { LetheError } from '../errors.js';
+
+const SCHEMA_DIR = resolve(import.meta.dirname, '../../schemas');
+/** Works from src/ (tests) and from dist/src/ (the built CLI), which both sit two levels down. */
+function schemaDir(): string {
+  for (const dir of [SCHEMA_DIR, resolve(import.meta.dirname, '../../../schemas')]) {
+    try {
+      readFileSync(resolve(dir, 'subject-erased.avsc'));
+      return dir;
+    } catch {
+      // next
+    }
+  }
+  throw new Error(`schemas/ not found from ${import.meta.dirname}`);
+}
+
+export function readSchema(name: 'subject-erased' | 'erasure-ack'): string {
+  return readFileSync(resolve(schemaDir(), `${name}.avsc`), 'utf8');
+}
+
+/** The registry subject for a topic's values (Confluent's TopicNameStrategy). */
+export function valueSubject(topic: string): string {
+  return `${topic}-value`;
+}
+
+/**
+ * Avro encoding of one event type on one topic through the schema registry: the schema in
+ * schemas/ is registered under the topic's value subject with BACKWARD compatibility, so a
+ * consumer built on an older schema keeps reading newer events.
+ */
+export class EventCodec<T extends object> {
+  private schemaId: number | undefined;
+
+  constructor(
+    private readonly registry: SchemaRegistry,
+    private readonly topic: string,
+    private readonly schemaName: 'subject-erased' | 'erasure-ack',
+  ) {}
+
+  /** Registers the schema (idempotent: the same schema returns the same id). */
+  async register(): Promise<number> {
+    try {
+      const { id } = await this.registry.register(
+        { type: SchemaType.AVRO, schema: readSchema(this.schemaName) },
+        { subject: valueSubject(this.topic), compatibility: COMPATIBILITY.BACKWARD },
+      );
+      this.schemaId = id;
+      return id;
+    } catch (error) {
+      throw new LetheError(
+        'SCHEMA_REGISTRATION_FAILED',
+        `registering schemas/${this.schemaName}.avsc under subject ${valueSubject(this.topic)}: ${(error as Error).message}`,
+        { retriable: !/compatib/i.test((error as Error).message), cause: error },
+      );
+    }
+  }
+
+  async encode(value: T): Promise<Buffer> {
+    const id = this.schemaId ?? (await this.register());
+    return this.registry.encode(id, value);
+  }
+
+  /** Decodes any registered version of the schema (the writer's id travels in the record). */
+  async decode(buffer: Buffer): Promise<T> {
+    return (await this.registry.decode(buffer)) as T;
+  }
+}

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseLsn } from '../../../src/cdc/lsn.js';
+import { cdcFixture } from '../../support/cdc-fixture.js';
+import { waitFor } from '../../support/wait-for.js';
+
+// The CDC reader against the real stack: committed erasures in Postgres become Avro events on
+// Kafka, decodable through the registry, and the slot advances only behind Kafka.
+describe('CDC reader', () => {
+  it('publishes exactly one event for a deleted subject, with its cascaded rows, and logs no personal data', async () => {
+    await using fx = await cdcFixture();
+    const subject = randomUUID();
+    const neighbour = randomUUID();
+    const email = `${subject.slice(0, 8)}@seeded.example`;
+    await fx.db.client.query(`INSERT INTO ${fx.users} ("UserId", email) VALUES ($1, $2), ($3, 'n@seeded.example')`, [subject, email, neighbour]);
+    const { rows: orderRows } = await fx.db.client.query<{ id: string }>(
+      `INSERT INTO ${fx.orders} ("UserRef", item) VALUES ($1, 'a'), ($1, 'b'), ($2, 'c') RETURNING id::text`,
+      [subject, neighbour],
+    );
+    const events = await fx.collect();
+    fx.startReader();
+
+    await fx.db.client.query(`DELETE FROM ${fx.users} WHERE "UserId" = $1`, [subject]);
+    await fx.slotCaughtUp();
+    expect(await fx.publishedCount()).toBe(1);
+    await waitFor(() => events.records.length >= 1, { what: 'the erasure event' });
+    expect(events.errors).toEqual([]);
+    expect(events.records).toHaveLength(1);
+    const [record] = events.records;
+    expect(record!.key).toBe(`customer:${subject}`);
+    expect(record!.value).toMatchObject({
+      subjectType: 'customer',
+      subjectId: subject,
+      subjectKey: [{ column: 'UserId', value: subject }],
+      operation: 'DELETE',
+      sourceTable: `"${fx.schema}"."Users"`,
+      requestId: null,
+    });
+    expect(record!.value.related.map((r) => r.key)).toEqual([
+      [{ column: 'id', value: orderRows[0]!.id }],
+      [{ column: 'id', value: orderRows[1]!.id }],
+    ]);
+    expect(record!.value.related.every((r) => r.table === `"${fx.schema}"."Orders"` && r.operation === 'DELETE')).toBe(true);
+    expect(fx.logLines.some((line) => line.includes('@seeded.example'))).toBe(false);
+    expect(fx.logLines.some((line) => line.includes('cdc reader streaming'))).toBe(true);
+  });
+
+  it('publishes ANONYMIZE when the marker column is set, with the request id of the transaction', async () => {
+    await using fx = await cdcFixture();
+    const subject = randomUUID();
+    await fx.db.client.query(`INSERT INTO ${fx.users} ("UserId", email) VALUES ($1, 'x@seeded.example')`, [subject]);
+    const events = await fx.collect();
+    fx.startReader();
+
+    await fx.db.client.query('BEGIN');
+    await fx.db.client.query(`SELECT pg_logical_emit_message(true, 'lethe', '{"requestId":"req-123"}')`);
+    await fx.db.client.query(`UPDATE ${fx.users} SET email = 'erased', "ErasedAt" = now() WHERE "UserId" = $1`, [subject]);
+    await fx.db.client.query('COMMIT');
+
+    await waitFor(() => events.records.length >= 1, { what: 'the anonymize event' });
+    expect(events.values[0]).toMatchObject({ subjectId: subject, operation: 'ANONYMIZE', requestId: 'req-123' });
+  });
+
+  it('publishes nothing for changes outside the catalog, ordinary updates or a rolled-back delete', async () => {
+    await using fx = await cdcFixture({ heartbeatIntervalMs: 200 });
+    const subject = randomUUID();
+    await fx.db.client.query(`INSERT INTO ${fx.users} ("UserId", email) VALUES ($1, 'y@seeded.example')`, [subject]);
+    const events = await fx.collect();
+    fx.startReader();
+    const before = parseLsn(await fx.confirmedFlushLsn());
+
+    await fx.db.client.query(`INSERT INTO ${fx.audit} (note) SELECT 'n' || g FROM generate_series(1, 100) g`);
+    await fx.db.client.query(`DELETE FROM ${fx.audit}`);
+    await fx.db.client.query(`UPDATE ${fx.users} SET email = 'changed' WHERE "UserId" = $1`, [subject]);
+    await fx.db.client.query('BEGIN');
+    await fx.db.client.query(`DELETE FROM ${fx.users} WHERE "UserId" = $1`, [subject]);
+    await fx.db.client.query('ROLLBACK');
+    // Once the slot has passed everything above, every event it could cause has been published.
+    await fx.slotCaughtUp();
+    expect(parseLsn(await fx.confirmedFlushLsn())).toBeGreaterThan(before);
+    expect(await fx.publishedCount()).toBe(0);
+    expect(events.records).toEqual([]);
+  });
+
+  it('keeps advancing the slot while the database is idle', async () => {
+    await using fx = await cdcFixture({ heartbeatIntervalMs: 200 });
+    fx.startReader();
+    const first = await waitFor(async () => {
+      const lsn = parseLsn(await fx.confirmedFlushLsn());
+      return lsn > 0n ? lsn : undefined;
+    });
+    const later = await waitFor(async () => {
+      const lsn = parseLsn(await fx.confirmedFlushLsn());
+      return lsn > first ? lsn : undefined;
+    }, { what: 'confirmed_flush_lsn to move with no activity but heartbeats' });
+    expect(later).toBeGreaterThan(first);
+  });
+
+  it('turns 10,000 single-subject deletes in a burst into 10,000 distinct events', async () => {
+    await using fx = await cdcFixture();
+    const total = 10_000;
+    await fx.db.client.query(`INSERT INTO ${fx.users} ("UserId", email) SELECT gen_random_uuid(), 'b' || g || '@seeded.example' FROM generate_series(1, $1) g`, [total]);
+    const { rows } = await fx.db.client.query<{ id: string }>(`SELECT "UserId"::text AS id FROM ${fx.users}`);
+    const events = await fx.collect();
+    fx.startReader();
+
+    // One transaction per subject, from four connections at once.
+    const workers = 4;
+    await Promise.all(
+      Array.from({ length: workers }, async (_, w) => {
+        const { pgContext } = await import('../../support/pg-context.js');
+        await using conn = await pgContext();
+        for (let i = w; i < rows.length; i += workers) {
+          await conn.client.query(`DELETE FROM ${fx.users} WHERE "UserId" = $1`, [rows[i]!.id]);
+        }
+      }),
+    );
+    await waitFor(() => new Set(events.values.map((v) => v.subjectId)).size >= total, {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+      what: `${total} distinct subject events`,
+    });
+    await fx.slotCaughtUp();
+    expect(await fx.publishedCount()).toBe(total);
+    const ids = new Set(events.values.map((v) => v.subjectId));
+    expect(ids).toEqual(new Set(rows.map((r) => r.id)));
+    expect(new Set(events.values.map((v) => v.eventId)).size).toBe(total);
+  });
+});

@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { CatalogError } from '../../../src/catalog/catalog-error.js';
+import { parseCatalog } from '../../../src/catalog/catalog.js';
+import { interpolate } from '../../../src/catalog/interpolate.js';
+
+const env = {
+  DATABASE_URL: 'postgres://h/db',
+  KAFKA_BROKERS: 'k1:9092, k2:9092',
+  SCHEMA_REGISTRY_URL: 'http://sr:8081',
+};
+
+const example = `
+source:
+  url: \${DATABASE_URL}
+  publication: lethe
+  slot: lethe
+kafka:
+  brokers: \${KAFKA_BROKERS}
+  schemaRegistry: \${SCHEMA_REGISTRY_URL}
+  topics: { erasures: lethe.subject-erased, acks: lethe.acks }
+subjects:
+  user:
+    table: public.users
+    key: id
+    erasedWhen:
+      - delete
+      - update: { column: erased_at, becomes: not_null }
+    related:
+      - { table: public.orders, subjectColumn: user_id }
+      - { table: public.messages, subjectColumn: sender_id }
+`;
+
+function problemsOf(text: string, environment: Record<string, string | undefined> = env) {
+  try {
+    parseCatalog(text, environment);
+  } catch (error) {
+    expect(error).toBeInstanceOf(CatalogError);
+    return (error as CatalogError).problems;
+  }
+  throw new Error('expected the catalog to be refused');
+}
+
+describe('interpolation', () => {
+  it('replaces variables in strings, applies defaults and escapes, leaves other scalars', () => {
+    const { value, problems } = interpolate(
+      { a: '${X}/${Y:-fallback}', b: ['$${literal}', 7, true, null], c: { d: '${MISSING}' } },
+      { X: 'x' },
+    );
+    expect(value).toEqual({ a: 'x/fallback', b: ['${literal}', 7, true, null], c: { d: '${MISSING}' } });
+    expect(problems).toEqual([{ path: 'c.d', message: 'environment variable MISSING is not set' }]);
+  });
+});
+
+describe('catalog', () => {
+  it('resolves the documented example', () => {
+    const catalog = parseCatalog(example, env);
+    expect(catalog.source).toEqual({ url: 'postgres://h/db', publication: 'lethe', slot: 'lethe', heartbeatIntervalMs: 10_000, ackIntervalMs: 0 });
+    expect(catalog.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
+    const [user] = catalog.subjects;
+    expect(user).toMatchObject({
+      type: 'user',
+      table: { schema: 'public', name: 'users' },
+      key: ['id'],
+      erasedWhen: [{ kind: 'delete' }, { kind: 'update', column: 'erased_at', becomes: { kind: 'not_null' } }],
+    });
+    expect(user!.related.map((r) => [r.table.name, r.subjectColumns, r.path])).toEqual([
+      ['orders', ['user_id'], 'subjects.user.related[0]'],
+      ['messages', ['sender_id'], 'subjects.user.related[1]'],
+    ]);
+    expect(catalog.tables().map((t) => t.table.name)).toEqual(['users', 'orders', 'messages']);
+  });
+
+  it('applies defaults: topics, slot, publication, erasedWhen delete, no related', () => {
+    const catalog = parseCatalog(
+      `source: { url: x }\nkafka: { brokers: [b:1], schemaRegistry: "http://r" }\nsubjects:\n  person: { table: people, key: id }\n`,
+      {},
+    );
+    expect(catalog.source).toMatchObject({ publication: 'lethe', slot: 'lethe' });
+    expect(catalog.kafka.topics).toEqual({ erasures: 'lethe.subject-erased', acks: 'lethe.acks' });
+    expect(catalog.subjects[0]).toMatchObject({ erasedWhen: [{ kind: 'delete' }], related: [] });
+  });
+
+  it('takes composite keys and quoted mixed-case names', () => {
+    const catalog = parseCatalog(
+      `source: { url: x }
+kafka: { brokers: b:1, schemaRegistry: "http://r" }
+subjects:
+  account:
+    table: '"Billing"."CustomerAccounts"'
+    key: [tenant_id, '"AccountId"']
+    erasedWhen: [{ update: { column: '"Status"', becomes: { equals: erased } } }]
+    related:
+      - { table: '"Billing"."Invoices"', subjectColumn: [tenant_id, '"AccountRef"'] }
+`,
+      {},
+    );
+    const [account] = catalog.subjects;
+    expect(account!.table).toEqual({ schema: 'Billing', name: 'CustomerAccounts' });
+    expect(account!.key).toEqual(['tenant_id', 'AccountId']);
+    expect(account!.erasedWhen).toEqual([{ kind: 'update', column: 'Status', becomes: { kind: 'equals', value: 'erased' } }]);
+    expect(account!.related[0]!.subjectColumns).toEqual(['tenant_id', 'AccountRef']);
+  });
+
+  it('names each bad entry by its path, all at once', () => {
+    const problems = problemsOf(`
+source: { url: "\${NOPE}", slot: "Bad-Slot" }
+kafka: { brokers: "", schemaRegistry: "not a url", topics: { erasures: "bad topic!" } }
+subjects:
+  user:
+    table: public.users
+    key: [tenant_id, id]
+    relatd: []
+    related:
+      - { table: public.orders, subjectColumn: user_id }
+      - { table: "a.b.c", subjectColumn: [x, y] }
+`);
+    const paths = problems.map((p) => p.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'source.url',
+        'source.slot',
+        'kafka.brokers',
+        'kafka.schemaRegistry',
+        'kafka.topics.erasures',
+        'subjects.user',
+        'subjects.user.related[1].table',
+      ]),
+    );
+    expect(problems.find((p) => p.path === 'source.url')!.message).toMatch(/NOPE is not set/);
+    expect(problems.find((p) => p.path === 'subjects.user')!.message).toMatch(/relatd/);
+  });
+
+  it('checks key arity and root uniqueness across entries', () => {
+    const problems = problemsOf(`
+source: { url: x }
+kafka: { brokers: b:1, schemaRegistry: "http://r" }
+subjects:
+  user:
+    table: users
+    key: [tenant_id, id]
+    related:
+      - { table: orders, subjectColumn: user_id }
+      - { table: users, subjectColumn: [a, b] }
+  member: { table: public.users, key: id }
+`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'subjects.user.related[0].subjectColumn', message: expect.stringMatching(/1 column.*2/) }),
+        expect.objectContaining({ path: 'subjects.user.related[1].table' }),
+        expect.objectContaining({ path: 'subjects.member.table', message: expect.stringMatching(/already the root table of subject user/) }),
+      ]),
+    );
+  });
+
+  it('rejects an unknown top-level key and reports YAML syntax errors', () => {
+    expect(problemsOf(`subjets: {}\nsource: { url: x }\nkafka: { brokers: b, schemaRegistry: "http://r" }\nsubjects: { u: { table: t, key: id } }`)[0]).toMatchObject({
+      path: '',
+      message: expect.stringMatching(/subjets/),
+    });
+    expect(problemsOf('source: [unclosed')[0]!.message).toMatch(/^YAML/);
+  });
+});
