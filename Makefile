@@ -50,8 +50,9 @@ test-unit: node_modules/.package-lock.json
 
 demo: up build
 	@echo
-	@echo "== Lethe smoke run: every service answering through Lethe's own clients =="
+	@echo "== every service answering through Lethe's own clients (lethe ping)"
 	$(WITH_ENV) node bin/lethe.js ping
+	@demo/run.sh
 
 clean: down
 	rm -rf .stack dist

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { LetheError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerDoctor } from './doctor-command.js';
+import { registerEvents } from './events-command.js';
 import { registerInit } from './init-command.js';
 import { registerPing } from './ping-command.js';
 import { registerRun } from './run-command.js';
@@ -28,6 +29,7 @@ export function buildCli(): Command {
   registerDoctor(program);
   registerInit(program);
   registerRun(program);
+  registerEvents(program);
   registerPing(program);
   return program;
 }

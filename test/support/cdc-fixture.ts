@@ -4,6 +4,7 @@ import { CdcReader } from '../../src/cdc/cdc-reader.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { findSlot } from '../../src/cdc/source-database.js';
 import type { SubjectErased } from '../../src/cdc/erasure-manifest.js';
+import { valueSubject } from '../../src/events/event-codec.js';
 import { topicSpecs } from '../../src/setup/init-plan.js';
 import { endpoints } from './endpoints.js';
 import { EventCollector } from './event-collector.js';
@@ -148,6 +149,10 @@ subjects:
       for (const c of collectors) await c[Symbol.asyncDispose]();
       try {
         await db.client.query(`DROP SCHEMA ${q} CASCADE`);
+        // The registry keeps what the reader registered: a soft, then a permanent delete.
+        const subject = new URL(`/subjects/${encodeURIComponent(valueSubject(topic))}`, e.schemaRegistryUrl);
+        await fetch(subject, { method: 'DELETE' });
+        await fetch(`${subject}?permanent=true`, { method: 'DELETE' });
       } finally {
         await kafka[Symbol.asyncDispose]();
         await db[Symbol.asyncDispose]();

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseCatalog } from '../../../src/catalog/catalog.js';
+import { quoteIdent } from '../../../src/catalog/identifiers.js';
+import { findSlot } from '../../../src/cdc/source-database.js';
+import { planInit } from '../../../src/setup/init-plan.js';
+import { diagnose } from '../../../src/setup/source-session.js';
+import { cdcFixture } from '../../support/cdc-fixture.js';
+import { endpoints } from '../../support/endpoints.js';
+import { pgContext } from '../../support/pg-context.js';
+import { uniqueName } from '../../support/names.js';
+import { waitFor } from '../../support/wait-for.js';
+
+describe('lethe doctor and init against the live database', () => {
+  it('names each problem with its fix; init creates publication and slot; then doctor passes', async () => {
+    await using db = await pgContext();
+    const schema = `Doc_${uniqueName('s')}`;
+    const q = quoteIdent(schema);
+    const publication = db.name('publication', 'pub');
+    const slot = db.name('slot');
+    await db.client.query(`CREATE SCHEMA ${q}`);
+    await using _ = { [Symbol.asyncDispose]: async () => void (await db.client.query(`DROP SCHEMA ${q} CASCADE`)) };
+    await db.client.query(`CREATE TABLE ${q}."Members" (tenant text, "Id" bigint, PRIMARY KEY (tenant, "Id"))`);
+    await db.client.query(`CREATE TABLE ${q}.posts (id bigint PRIMARY KEY, tenant text, author bigint)`);
+    const e = endpoints();
+    const catalog = parseCatalog(
+      `
+source: { url: "${e.databaseUrl}", publication: ${publication}, slot: ${slot} }
+kafka: { brokers: "${e.kafkaBrokers.join(',')}", schemaRegistry: "${e.schemaRegistryUrl}" }
+subjects:
+  member:
+    table: '"${schema}"."Members"'
+    key: [tenant, '"Id"']
+    related:
+      - { table: '"${schema}".posts', subjectColumn: [tenant, author] }
+      - { table: '"${schema}".missing', subjectColumn: [tenant, author] }
+`,
+      {},
+    );
+
+    const before = await diagnose(db.client, catalog);
+    const problems = before.filter((f) => f.level === 'problem');
+    expect(problems.map((p) => p.subject)).toEqual([
+      `"${schema}".posts`,
+      'subjects.member.related[1].table',
+      `publication ${publication}`,
+      `slot ${slot}`,
+    ]);
+    expect(problems[0]!.fix).toBe(`ALTER TABLE ${q}."posts" REPLICA IDENTITY FULL;`);
+    expect(problems[1]!.message).toBe(`no such table "${schema}".missing`);
+    // The composite primary key carries the root's key: no problem for "Members".
+    expect(before.find((f) => f.subject === `"${schema}"."Members"`)?.level).toBe('ok');
+
+    // init's database steps, as `lethe init` applies them (topics and schema are Kafka's side).
+    for (const step of planInit(catalog, before, new Set())) {
+      if (step.kind === 'sql') await db.client.query(step.sql);
+    }
+    await db.client.query(`ALTER TABLE ${q}.posts REPLICA IDENTITY FULL`);
+    const after = await diagnose(db.client, catalog);
+    expect(after.filter((f) => f.level === 'problem').map((f) => f.subject)).toEqual(['subjects.member.related[1].table']);
+    expect((await findSlot(db.client, slot))?.plugin).toBe('pgoutput');
+    // Idempotent: nothing left for init to do in the database.
+    expect(planInit(catalog, after, new Set()).filter((s) => s.kind === 'sql')).toEqual([]);
+  });
+
+  it('reports a TRUNCATE of a catalogued table loudly and keeps going', async () => {
+    await using fx = await cdcFixture();
+    const subject = randomUUID();
+    await fx.db.client.query(`INSERT INTO ${fx.users} ("UserId", email) VALUES ($1, 't@seeded.example')`, [subject]);
+    await fx.db.client.query(`INSERT INTO ${fx.orders} ("UserRef", item) VALUES ($1, 'x')`, [subject]);
+    fx.startReader();
+    await fx.db.client.query(`TRUNCATE ${fx.orders}`);
+    await fx.db.client.query(`DELETE FROM ${fx.users} WHERE "UserId" = $1`, [subject]);
+    await fx.slotCaughtUp();
+    const truncate = await waitFor(() => fx.logLines.find((l) => l.includes('"code":"TRUNCATE"')), { what: 'the TRUNCATE report' });
+    expect(JSON.parse(truncate)).toMatchObject({ level: 50, table: `"${fx.schema}"."Orders"` });
+    expect(await fx.publishedCount()).toBe(1);
+  });
+});
