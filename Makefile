@@ -8,7 +8,7 @@ ENV_FILE := .stack/env
 # Every recipe that talks to the services reads the endpoints `make up` wrote.
 WITH_ENV := set -a && source $(ENV_FILE) && set +a &&
 
-.PHONY: help up down status test test-unit demo build clean
+.PHONY: help up down status test test-unit demo bench build clean
 
 help:
 	@echo "make up       install what is missing, start the local stack, wait until every service answers"
@@ -16,6 +16,7 @@ help:
 	@echo "make status   show each service of the stack"
 	@echo "make test     start the stack if needed, then run unit, integration and end-to-end tests"
 	@echo "make demo     start the stack and run Lethe end to end"
+	@echo "make bench    measure the CDC reader against pg_recvlogical on a 100,000-delete backlog"
 	@echo "make clean    stop the stack and delete its data (.stack/)"
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -53,6 +54,9 @@ demo: up build
 	@echo "== every service answering through Lethe's own clients (lethe ping)"
 	$(WITH_ENV) node bin/lethe.js ping
 	@demo/run.sh
+
+bench: up build
+	$(WITH_ENV) node dist/src/bench/cdc-bench.js
 
 clean: down
 	rm -rf .stack dist

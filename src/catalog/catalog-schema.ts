@@ -11,23 +11,20 @@ const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 const SUBJECT_TYPE = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
-const tableName = z.string().transform((text, ctx): TableRef => {
-  try {
-    return parseQualifiedName(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: `not a table name: ${(error as IdentifierError).message}` });
-    return z.NEVER;
-  }
-});
+/** A string parsed by one of the identifier parsers; a parse error becomes an issue at its path. */
+function identifier<T>(parse: (text: string) => T, what: string) {
+  return z.string().transform((text, ctx): T => {
+    try {
+      return parse(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `not a ${what}: ${(error as IdentifierError).message}` });
+      return z.NEVER;
+    }
+  });
+}
 
-const columnName = z.string().transform((text, ctx): string => {
-  try {
-    return parseColumnName(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: `not a column name: ${(error as IdentifierError).message}` });
-    return z.NEVER;
-  }
-});
+const tableName = identifier<TableRef>(parseQualifiedName, 'table name');
+const columnName = identifier<string>(parseColumnName, 'column name');
 
 /** One column, or a non-empty list of them (a composite key). */
 const columns = z

@@ -1,7 +1,9 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import pg from 'pg';
+import { Partitioners } from 'kafkajs';
 import { LogicalReplicationService, type Pgoutput } from 'pg-logical-replication';
 import type { Catalog } from '../catalog/catalog.js';
+import { CatalogError } from '../catalog/catalog-error.js';
 import { LetheError } from '../errors.js';
 import { EventCodec } from '../events/event-codec.js';
 import { createKafka } from '../kafka/kafka-client.js';
@@ -13,7 +15,9 @@ import type { SubjectErased } from './erasure-manifest.js';
 import { EventPublisher } from './event-publisher.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { foldTransaction } from './manifest-builder.js';
+import { checkSource } from './source-checks.js';
 import { loadPrimaryKeys, readSlot } from './source-database.js';
+import { inspectSource } from './source-inspection.js';
 import { TextPgoutputPlugin } from './text-pgoutput-plugin.js';
 import { TransactionAssembler } from './transaction-assembler.js';
 
@@ -74,12 +78,31 @@ export class CdcReader {
     });
   }
 
+  /**
+   * The catalog against the live database, before anything streams: a table or column that does
+   * not exist is a catalog error (refused, not retried); anything else doctor finds (replica
+   * identity, publication coverage) is logged with its fix, and the stream still starts.
+   */
+  private async checkCatalog(db: pg.Client): Promise<void> {
+    const findings = checkSource(this.options.catalog, await inspectSource(db, this.options.catalog));
+    const refused = findings.filter((f) => f.level === 'problem' && isCatalogPath(f.subject));
+    if (refused.length > 0) {
+      throw new CatalogError('catalog', refused.map((f) => ({ path: f.subject, message: f.message })));
+    }
+    for (const f of findings) {
+      if (f.level === 'ok' || f.subject.startsWith('slot ')) continue;
+      this.log[f.level === 'warn' ? 'warn' : 'error']({ subject: f.subject, fix: f.fix }, f.message);
+    }
+  }
+
   /** One session: connect, stream until the signal aborts or something fails. */
   private async session(signal: AbortSignal): Promise<void> {
     const { catalog } = this.options;
     const db = new pg.Client({ connectionString: catalog.source.url });
     const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-cdc', logger: this.log });
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    // The Java client's partitioner (murmur2 of the key): a subject's events land on the same
+    // partition any Java producer would choose for that key.
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     const stream = new LogicalReplicationService(
       { connectionString: catalog.source.url },
       // Never the library's defaults: they acknowledge on receipt and on a timer (STACK-NOTES.md).
@@ -100,6 +123,7 @@ export class CdcReader {
     try {
       await db.connect();
       db.on('error', fail);
+      await this.checkCatalog(db);
       const slot = await readSlot(db, catalog.source.slot);
       const rowKeys = await loadPrimaryKeys(db, catalog.tables().map((t) => t.table));
       const index = new CatalogIndex(catalog, rowKeys);
@@ -225,6 +249,10 @@ export class CdcReader {
     if (failure && !signal.aborted) throw failure;
     this.log.info({ confirmedLsn: this.stats.confirmedLsn, events: this.stats.events }, 'cdc reader stopped');
   }
+}
+
+export function isCatalogPath(subject: string): boolean {
+  return subject.startsWith('subjects.');
 }
 
 function describe(error: unknown): { message: string; code?: string } {

@@ -76,4 +76,15 @@ subjects:
     expect(JSON.parse(truncate)).toMatchObject({ level: 50, table: `"${fx.schema}"."Orders"` });
     expect(await fx.publishedCount()).toBe(1);
   });
+
+  it('refuses to run a catalog that names a table the database does not have', async () => {
+    await using fx = await cdcFixture();
+    const bad = parseCatalog(fx.yaml.replace(`'"${fx.schema}"."Orders"'`, `'"${fx.schema}"."Ordrs"'`), {});
+    const { CdcReader } = await import('../../../src/cdc/cdc-reader.js');
+    const { capturingLogger } = await import('../../support/log-capture.js');
+    const reader = new CdcReader({ catalog: bad, logger: capturingLogger().logger });
+    const error = await reader.run(new AbortController().signal).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CATALOG_INVALID' });
+    expect((error as Error).message).toContain(`subjects.customer.related[0].table: no such table "${fx.schema}"."Ordrs"`);
+  });
 });
