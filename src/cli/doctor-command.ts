@@ -14,7 +14,8 @@ export function registerDoctor(program: Command): void {
         const findings = await diagnose(db, catalog);
         for (const f of findings) {
           const mark = f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'warn' : 'FAIL';
-          process.stdout.write(`${mark} ${f.subject}: ${f.message}${f.fix ? `\n     fix: ${f.fix}${f.initFixes ? '   (lethe init does this)' : ''}` : ''}\n`);
+          const fix = f.fix ? ` -- fix: ${f.fix}${f.initFixes ? ' (lethe init does this)' : ''}` : '';
+          process.stdout.write(`${mark} ${f.subject}: ${f.message}${fix}\n`);
         }
         const problems = findings.filter((f) => f.level === 'problem').length;
         process.stdout.write(problems === 0 ? 'all checks passed\n' : `${problems} problem(s)\n`);
