@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sinksSchema } from './sinks-schema.js';
 import { IdentifierError, parseColumnName, parseQualifiedName, type TableRef } from './identifiers.js';
 
 /**
@@ -97,8 +98,8 @@ export const catalogFileSchema = z
     subjects: z
       .record(z.string().regex(SUBJECT_TYPE, 'a subject type starts with a letter, then letters, digits, - or _'), subject)
       .refine((s) => Object.keys(s).length > 0, 'at least one subject type is needed'),
-    // Reserved for the sinks, manual systems and backups sections of later versions.
-    sinks: z.unknown().optional(),
+    sinks: sinksSchema.optional(),
+    // Reserved for the manual systems and backups sections of later versions.
     manual: z.unknown().optional(),
     backups: z.unknown().optional(),
   })

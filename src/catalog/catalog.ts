@@ -5,6 +5,7 @@ import { CatalogError, type CatalogProblem } from './catalog-error.js';
 import { catalogFileSchema, type CatalogFile } from './catalog-schema.js';
 import { formatQualifiedName, tableKey, type TableRef } from './identifiers.js';
 import { interpolate } from './interpolate.js';
+import { resolveSinks, type SinksConfig } from './sinks.js';
 
 export type ErasureRule =
   | { kind: 'delete' }
@@ -41,7 +42,7 @@ export interface Catalog {
   source: { url: string; publication: string; slot: string; heartbeatIntervalMs: number; ackIntervalMs: number };
   kafka: { brokers: string[]; schemaRegistry: string; topics: { erasures: string; acks: string } };
   subjects: SubjectType[];
-  sinks?: unknown;
+  sinks: SinksConfig;
   manual?: unknown;
   backups?: unknown;
   /** Every catalogued table once, roots and related, with who refers to it. */
@@ -74,9 +75,11 @@ export function parseCatalog(text: string, env: Record<string, string | undefine
   const parsed = catalogFileSchema.safeParse(interpolated.value);
   const problems: CatalogProblem[] = [...interpolated.problems];
   if (!parsed.success) problems.push(...parsed.error.issues.map(toProblem));
-  if (parsed.success) problems.push(...crossChecks(parsed.data));
-  if (problems.length > 0 || !parsed.success) throw new CatalogError(origin, dedupe(problems));
-  return resolve(parsed.data);
+  if (!parsed.success) throw new CatalogError(origin, dedupe(problems));
+  problems.push(...crossChecks(parsed.data));
+  const catalog = resolve(parsed.data, problems);
+  if (problems.length > 0) throw new CatalogError(origin, dedupe(problems));
+  return catalog;
 }
 
 function toProblem(issue: z.core.$ZodIssue): CatalogProblem {
@@ -135,7 +138,7 @@ function dedupe(problems: CatalogProblem[]): CatalogProblem[] {
   });
 }
 
-function resolve(file: CatalogFile): Catalog {
+function resolve(file: CatalogFile, problems: CatalogProblem[]): Catalog {
   const subjects: SubjectType[] = Object.entries(file.subjects).map(([type, s]) => ({
     type,
     table: s.table,
@@ -148,7 +151,7 @@ function resolve(file: CatalogFile): Catalog {
     source: file.source,
     kafka: file.kafka,
     subjects,
-    sinks: file.sinks,
+    sinks: resolveSinks(file.sinks, new Map(subjects.map((s) => [s.type, s])), problems),
     manual: file.manual,
     backups: file.backups,
     tables() {

@@ -1,22 +1,28 @@
 import type { Command } from 'commander';
+import { createConnector } from '../../connectors/connector-factory.js';
+import { SinkRunner } from '../../consumers/sink-runner.js';
+import { configuredSinks, SINK_NAMES, type SinkName } from '../catalog/sinks.js';
 import { CdcReader } from '../cdc/cdc-reader.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { catalogFrom } from './catalog-option.js';
 
-const SERVICES = ['cdc'] as const;
-
-/** `lethe run [--only cdc]`: runs Lethe's services until SIGINT or SIGTERM. */
+/** `lethe run [--only cdc|sink:<name>]`: runs Lethe's services until SIGINT or SIGTERM. */
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('run Lethe as a service until SIGINT/SIGTERM')
-    .option('--only <service>', `run one service: ${SERVICES.join(', ')}`)
+    .description('run Lethe as a service until SIGINT/SIGTERM: the CDC reader and every configured sink')
+    .option('--only <service>', `run one service: cdc, or sink:<name> (${SINK_NAMES.join(', ')})`)
     .action(async (options: { only?: string }, command: Command) => {
-      if (options.only && !(SERVICES as readonly string[]).includes(options.only)) {
-        throw new UsageError(`--only ${options.only}: unknown service (known: ${SERVICES.join(', ')})`);
-      }
       const catalog = await catalogFrom(command);
+      const sinks = configuredSinks(catalog.sinks);
+      let services: string[] = ['cdc', ...sinks.map((s) => `sink:${s}`)];
+      if (options.only) {
+        if (!services.includes(options.only)) {
+          throw new UsageError(`--only ${options.only}: not a service of this catalog (services: ${services.join(', ')})`);
+        }
+        services = [options.only];
+      }
       const logger = createLogger();
       const controller = new AbortController();
       const stop = (signal: string) => {
@@ -25,6 +31,20 @@ export function registerRun(program: Command): void {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
-      await new CdcReader({ catalog, logger }).run(controller.signal);
+      // One failing service stops the others: the process exits non-zero and is restarted whole.
+      await Promise.all(
+        services.map(async (service) => {
+          try {
+            if (service === 'cdc') await new CdcReader({ catalog, logger }).run(controller.signal);
+            else {
+              const sink = service.slice('sink:'.length) as SinkName;
+              await new SinkRunner({ catalog, connector: createConnector(sink, catalog), logger }).run(controller.signal);
+            }
+          } catch (error) {
+            controller.abort();
+            throw error;
+          }
+        }),
+      );
     });
 }

@@ -1,13 +1,16 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { Finding } from '../cdc/source-checks.js';
+import { configuredSinks } from '../catalog/sinks.js';
 import { valueSubject } from '../events/event-codec.js';
+
+export const dlqTopicOf = (sink: string) => `lethe.dlq.${sink}`;
 
 export const ERASURE_TOPIC_PARTITIONS = 6;
 
 export type InitStep =
   | { kind: 'sql'; description: string; sql: string }
   | { kind: 'topic'; description: string; topic: string; partitions: number; configs: Record<string, string> }
-  | { kind: 'schema'; description: string; topic: string; schema: 'subject-erased' };
+  | { kind: 'schema'; description: string; topic: string; schema: 'subject-erased' | 'erasure-ack' };
 
 /** Topics Lethe owns and the configs it creates them with. */
 export function topicSpecs(catalog: Catalog): Array<Extract<InitStep, { kind: 'topic' }>> {
@@ -30,6 +33,14 @@ export function topicSpecs(catalog: Catalog): Array<Extract<InitStep, { kind: 't
       configs: { 'cleanup.policy': 'delete', 'retention.ms': String(90 * 24 * 3600 * 1000) },
       description: `create topic ${acks}`,
     },
+    // One dead-letter topic per configured sink: what it could not erase, kept for re-driving.
+    ...configuredSinks(catalog.sinks).map((sink) => ({
+      kind: 'topic' as const,
+      topic: dlqTopicOf(sink),
+      partitions: 1,
+      configs: { 'cleanup.policy': 'delete', 'retention.ms': '-1' },
+      description: `create topic ${dlqTopicOf(sink)}`,
+    })),
   ];
 }
 
@@ -47,12 +58,12 @@ export function planInit(catalog: Catalog, findings: Finding[], existingTopics: 
   for (const spec of topicSpecs(catalog)) {
     if (!existingTopics.has(spec.topic)) steps.push(spec);
   }
-  steps.push({
-    kind: 'schema',
-    topic: catalog.kafka.topics.erasures,
-    schema: 'subject-erased',
-    description: `register schemas/subject-erased.avsc as ${valueSubject(catalog.kafka.topics.erasures)} (BACKWARD)`,
-  });
+  for (const [topic, schema] of [
+    [catalog.kafka.topics.erasures, 'subject-erased'],
+    [catalog.kafka.topics.acks, 'erasure-ack'],
+  ] as const) {
+    steps.push({ kind: 'schema', topic, schema, description: `register schemas/${schema}.avsc as ${valueSubject(topic)} (BACKWARD)` });
+  }
   return steps;
 }
 

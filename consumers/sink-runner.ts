@@ -1,0 +1,208 @@
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { Partitioners, type IHeaders, type KafkaMessage, type Message } from 'kafkajs';
+import type { DevLetheEvents as Acks } from '../schemas/generated/erasure-ack.js';
+import { errorOf, outcomeOf, type SinkConnector, type TargetResult } from '../connectors/sink-connector.js';
+import type { Catalog } from '../src/catalog/catalog.js';
+import { eventKeyOf, type SubjectErased } from '../src/cdc/erasure-manifest.js';
+import { EventCodec } from '../src/events/event-codec.js';
+import { createKafka } from '../src/kafka/kafka-client.js';
+import type { Logger } from '../src/logger.js';
+import { retry } from '../src/retry.js';
+import { dlqTopicOf } from '../src/setup/init-plan.js';
+
+export type ErasureAck = Acks.ErasureAck;
+
+export interface SinkRunnerOptions {
+  catalog: Catalog;
+  connector: SinkConnector;
+  logger: Logger;
+  /** Defaults to lethe.sink.<sink>. */
+  groupId?: string;
+  /** Defaults to lethe.dlq.<sink>. */
+  dlqTopic?: string;
+  /** Acks carry this flag (set by replay). */
+  replay?: boolean;
+}
+
+export const sinkGroupId = (sink: string) => `lethe.sink.${sink}`;
+
+interface Item {
+  message: KafkaMessage;
+  partition: number;
+  event?: SubjectErased;
+  decodeError?: string;
+}
+
+/**
+ * One sink's consumer group over the erasures topic. Per batch: decode; apply through the
+ * connector with retries (exponential backoff, jitter); an event still failing after the last
+ * attempt, an undecodable record, or a target the connector reports as failed goes to the sink's
+ * dead-letter topic with the reason in headers; one ErasureAck per event and target is produced;
+ * only then are the batch's offsets resolved and committed. A new group starts at the beginning
+ * of the topic: an erasure published before the sink first ran still reaches it.
+ */
+export class SinkRunner {
+  private readonly log: Logger;
+  private readonly sink: string;
+
+  constructor(private readonly options: SinkRunnerOptions) {
+    this.sink = options.connector.sink;
+    this.log = options.logger.child({ service: `sink:${this.sink}` });
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { catalog, connector } = this.options;
+    const settings = catalog.sinks.settings;
+    const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: `lethe-sink-${this.sink}`, logger: this.log });
+    const registry = new SchemaRegistry({ host: catalog.kafka.schemaRegistry });
+    const events = new EventCodec<SubjectErased>(registry, catalog.kafka.topics.erasures, 'subject-erased');
+    const acks = new EventCodec<ErasureAck>(registry, catalog.kafka.topics.acks, 'erasure-ack');
+    await acks.register();
+    const groupId = this.options.groupId ?? sinkGroupId(this.sink);
+    const dlqTopic = this.options.dlqTopic ?? dlqTopicOf(this.sink);
+    const consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await consumer.connect();
+    let crashed: unknown;
+    consumer.on(consumer.events.CRASH, (event) => {
+      crashed = event.payload.error;
+      this.log.error({ err: String(event.payload.error), restart: event.payload.restart }, 'consumer crashed');
+    });
+
+    const ack = (event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number): ErasureAck => ({
+      eventId: event.eventId,
+      subjectType: event.subjectType,
+      subjectId: event.subjectId,
+      sink: this.sink,
+      target: result.target,
+      outcome: outcomeOf(result),
+      affected: result.affected,
+      residual: result.residual,
+      attempt,
+      replay: this.options.replay ?? false,
+      error: errorOf(result),
+      details: result.details ?? {},
+      at: Date.now(),
+    });
+
+    const processChunk = async (items: Item[], topic: string): Promise<void> => {
+      const out: ErasureAck[] = [];
+      const dead: Message[] = [];
+      const deadLetter = (item: Item, reason: string) =>
+        dead.push({
+          key: item.message.key,
+          value: item.message.value,
+          headers: {
+            ...(item.message.headers ?? {}),
+            'lethe-dlq-sink': this.sink,
+            'lethe-dlq-reason': reason.slice(0, 2000),
+            'lethe-dlq-source': `${topic}/${item.partition}/${item.message.offset}`,
+          } satisfies IHeaders,
+        });
+
+      for (const item of items.filter((i) => i.decodeError !== undefined)) {
+        const [subjectType = 'unknown', ...rest] = (item.message.key?.toString() ?? 'unknown:').split(':');
+        const reason = `undecodable record: ${item.decodeError}`;
+        deadLetter(item, reason);
+        out.push(
+          ack({ eventId: `undecodable:${topic}/${item.partition}/${item.message.offset}`, subjectType, subjectId: rest.join(':') }, { target: '*', affected: 0, residual: 0, failed: reason }, 1),
+        );
+      }
+      const mine = items.filter((i) => i.event && connector.handles(i.event.subjectType));
+      if (mine.length > 0) {
+        let attempt = 0;
+        try {
+          const results = await retry(
+            async (n) => {
+              attempt = n;
+              return connector.apply(mine.map((i) => i.event!));
+            },
+            {
+              attempts: settings.attempts,
+              initialDelayMs: settings.retryInitialMs,
+              maxDelayMs: settings.retryMaxMs,
+              onRetry: (error, n, delayMs) => this.log.warn({ err: String(error), attempt: n, delayMs, events: mine.length }, 'sink batch failed; retrying'),
+            },
+          );
+          mine.forEach((item, i) => this.collect(item, results[i] ?? [], attempt, ack, out, deadLetter));
+        } catch (batchError) {
+          // The batch keeps failing: apply its events one by one, so one poison event goes to the
+          // dead-letter topic and the others still get erased.
+          this.log.error({ err: String(batchError), events: mine.length }, 'sink batch failed after every attempt; isolating events');
+          for (const item of mine) {
+            try {
+              const [results] = await connector.apply([item.event!]);
+              this.collect(item, results ?? [], attempt + 1, ack, out, deadLetter);
+            } catch (error) {
+              const reason = `failed after ${settings.attempts + 1} attempts: ${error instanceof Error ? error.message : String(error)}`;
+              deadLetter(item, reason);
+              out.push(ack(item.event!, { target: '*', affected: 0, residual: 0, failed: reason }, attempt + 1));
+            }
+          }
+        }
+      }
+      if (dead.length > 0) {
+        await producer.send({ topic: dlqTopic, acks: -1, messages: dead });
+        this.log.error({ dlqTopic, records: dead.length }, 'records sent to the dead-letter topic');
+      }
+      if (out.length > 0) {
+        const messages = await Promise.all(
+          out.map(async (a) => ({ key: eventKeyOf(a.subjectType, a.subjectId), value: await acks.encode(a), headers: { 'lethe-event-id': a.eventId } })),
+        );
+        await producer.send({ topic: catalog.kafka.topics.acks, acks: -1, messages });
+      }
+    };
+
+    await consumer.subscribe({ topic: catalog.kafka.topics.erasures, fromBeginning: true });
+    await consumer.run({
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+        for (let start = 0; start < batch.messages.length; start += settings.maxBatchEvents) {
+          if (!isRunning() || isStale()) return;
+          const chunk = batch.messages.slice(start, start + settings.maxBatchEvents);
+          const items: Item[] = await Promise.all(
+            chunk.map(async (message) => {
+              try {
+                if (!message.value) throw new Error('empty value');
+                return { message, partition: batch.partition, event: await events.decode(message.value) };
+              } catch (error) {
+                return { message, partition: batch.partition, decodeError: error instanceof Error ? error.message : String(error) };
+              }
+            }),
+          );
+          await processChunk(items, batch.topic);
+          // Offsets move only now: every ack (and dead letter) of the chunk is in Kafka.
+          for (const message of chunk) resolveOffset(message.offset);
+          await commitOffsetsIfNecessary();
+          await heartbeat();
+        }
+      },
+    });
+    this.log.info({ groupId, topic: catalog.kafka.topics.erasures }, 'sink consuming');
+
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await consumer.disconnect();
+    await producer.disconnect();
+    await connector.close();
+    if (crashed && !signal.aborted) throw crashed;
+  }
+
+  private collect(
+    item: Item,
+    results: TargetResult[],
+    attempt: number,
+    ack: (event: SubjectErased, result: TargetResult, attempt: number) => ErasureAck,
+    out: ErasureAck[],
+    deadLetter: (item: Item, reason: string) => void,
+  ): void {
+    const event = item.event!;
+    for (const result of results) out.push(ack(event, result, attempt));
+    const failures = results.filter((r) => outcomeOf(r) === 'FAILED').map((r) => `${r.target}: ${errorOf(r)}`);
+    if (failures.length > 0) deadLetter(item, failures.join('; '));
+    this.log.debug({ eventId: event.eventId, subject: eventKeyOf(event.subjectType, event.subjectId), targets: results.length, failed: failures.length }, 'erasure applied');
+  }
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { IdentifierError, parseQualifiedName, type TableRef } from './identifiers.js';
+import { placeholders, TemplateError } from './key-template.js';
+
+/**
+ * The `sinks` section: per sink, its connection settings and, under each subject type's name,
+ * where that subject's data lives in the store. Subject-type keys are checked against the
+ * catalog's subjects after parsing, so a misspelt setting is reported, not taken for a type.
+ */
+function template(allowRow: boolean) {
+  return z.string().min(1).superRefine((text, ctx) => {
+    try {
+      placeholders(text, allowRow);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as TemplateError).message });
+    }
+  });
+}
+
+const table = z.string().transform((text, ctx): TableRef => {
+  try {
+    return parseQualifiedName(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `not a table name: ${(error as IdentifierError).message}` });
+    return z.NEVER;
+  }
+});
+
+const redisSubject = z
+  .object({
+    keys: z.array(template(false)).default([]),
+    hashFields: z.array(z.object({ key: template(false), field: template(false) }).strict()).default([]),
+    setMembers: z.array(z.object({ key: template(false), member: template(false) }).strict()).default([]),
+    related: z.record(z.string(), z.array(template(true))).default({}),
+  })
+  .strict();
+
+const esAction = z.union([
+  z.literal('delete').transform(() => ({ kind: 'delete' as const })),
+  z.object({ anonymize: z.array(z.string().min(1)).min(1) }).strict().transform((a) => ({ kind: 'anonymize' as const, fields: a.anonymize })),
+]);
+const esTarget = z.object({ index: z.string().min(1), match: z.string().min(1), action: esAction }).strict();
+
+const bqReplacement = z.union([z.null(), z.literal('hash'), z.string(), z.number(), z.boolean()]);
+const bqAction = z.union([
+  z.literal('delete').transform(() => ({ kind: 'delete' as const })),
+  z
+    .object({ anonymize: z.record(z.string(), bqReplacement).refine((r) => Object.keys(r).length > 0, 'names no column') })
+    .strict()
+    .transform((a) => ({ kind: 'anonymize' as const, columns: a.anonymize })),
+]);
+const bqTarget = z
+  .object({
+    table: z.string().regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_]+$/, 'a BigQuery table is dataset.table'),
+    match: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a BigQuery column name'),
+    action: bqAction,
+  })
+  .strict();
+
+const compactedTarget = z
+  .object({ topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'not a valid Kafka topic name'), key: template(true), related: table.optional() })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.key.includes('{row.') && !t.related) {
+      ctx.addIssue({ code: 'custom', path: ['key'], message: '{row.<column>} needs `related: <table>` to say whose rows' });
+    }
+  });
+
+export const sinksSchema = z
+  .object({
+    redis: z.object({ url: z.string().min(1) }).catchall(redisSubject).optional(),
+    elasticsearch: z.object({ node: z.string().min(1) }).catchall(z.array(esTarget).min(1)).optional(),
+    bigquery: z
+      .object({
+        projectId: z.string().min(1),
+        apiEndpoint: z.string().url().optional(),
+        batch: z
+          .object({ maxSubjects: z.number().int().min(1).max(10_000).default(500), maxWaitMs: z.number().int().min(0).default(2000) })
+          .strict()
+          .default({ maxSubjects: 500, maxWaitMs: 2000 }),
+      })
+      .catchall(z.array(bqTarget).min(1))
+      .optional(),
+    compacted: z.record(z.string(), z.array(compactedTarget).min(1)).optional(),
+    /** Settings shared by every sink's consumer group. */
+    settings: z
+      .object({
+        attempts: z.number().int().min(1).max(100).default(5),
+        retryInitialMs: z.number().int().min(1).default(200),
+        retryMaxMs: z.number().int().min(1).default(30_000),
+        maxBatchEvents: z.number().int().min(1).max(10_000).default(200),
+      })
+      .strict()
+      .default({ attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200 }),
+  })
+  .strict();
+
+export type SinksFile = z.output<typeof sinksSchema>;
+
+/** Keys of a sink's section that are its own settings, not subject types. */
+export const SINK_SETTING_KEYS: Record<string, readonly string[]> = {
+  redis: ['url'],
+  elasticsearch: ['node'],
+  bigquery: ['projectId', 'apiEndpoint', 'batch'],
+  compacted: [],
+};
+

@@ -1,0 +1,129 @@
+import type { CatalogProblem } from './catalog-error.js';
+import { formatQualifiedName, IdentifierError, parseQualifiedName, tableKey, type TableRef } from './identifiers.js';
+import { SINK_SETTING_KEYS, type SinksFile } from './sinks-schema.js';
+
+export interface RedisSubject {
+  keys: string[];
+  hashFields: Array<{ key: string; field: string }>;
+  setMembers: Array<{ key: string; member: string }>;
+  /** Key templates per related table (by tableKey), filled from the manifest's rows. */
+  related: Array<{ table: TableRef; templates: string[] }>;
+}
+export interface EsTarget {
+  index: string;
+  match: string;
+  action: { kind: 'delete' } | { kind: 'anonymize'; fields: string[] };
+}
+export interface BqTarget {
+  table: string;
+  match: string;
+  action: { kind: 'delete' } | { kind: 'anonymize'; columns: Record<string, string | number | boolean | null> };
+}
+export interface CompactedTarget {
+  topic: string;
+  key: string;
+  related?: TableRef;
+}
+
+export interface SinkSettings {
+  attempts: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  maxBatchEvents: number;
+}
+
+/** The resolved `sinks` section: per sink, its settings and its targets per subject type. */
+export interface SinksConfig {
+  settings: SinkSettings;
+  redis?: { url: string; subjects: Map<string, RedisSubject> };
+  elasticsearch?: { node: string; subjects: Map<string, EsTarget[]> };
+  bigquery?: { projectId: string; apiEndpoint?: string; batch: { maxSubjects: number; maxWaitMs: number }; subjects: Map<string, BqTarget[]> };
+  compacted?: { subjects: Map<string, CompactedTarget[]> };
+}
+
+export type SinkName = 'redis' | 'elasticsearch' | 'bigquery' | 'compacted';
+export const SINK_NAMES: readonly SinkName[] = ['redis', 'elasticsearch', 'bigquery', 'compacted'];
+
+/**
+ * Splits each sink's section into settings and subject types, and checks what only the whole
+ * catalog knows: every subject type exists, every related table is one of that subject's.
+ */
+export function resolveSinks(
+  file: SinksFile | undefined,
+  subjects: ReadonlyMap<string, { related: ReadonlyArray<{ table: TableRef }> }>,
+  problems: CatalogProblem[],
+): SinksConfig {
+  const settings = file?.settings ?? { attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200 };
+  const out: SinksConfig = { settings };
+  if (!file) return out;
+
+  const perSubject = <T>(sink: SinkName, section: Record<string, unknown>): Map<string, T> => {
+    const map = new Map<string, T>();
+    for (const [key, value] of Object.entries(section)) {
+      if (SINK_SETTING_KEYS[sink]!.includes(key)) continue;
+      if (!subjects.has(key)) {
+        problems.push({ path: `sinks.${sink}.${key}`, message: `no subject type ${key} in subjects (known: ${[...subjects.keys()].join(', ')})` });
+        continue;
+      }
+      map.set(key, value as T);
+    }
+    return map;
+  };
+  const relatedOf = (subject: string, text: string | TableRef, path: string): TableRef | undefined => {
+    let ref: TableRef;
+    try {
+      ref = typeof text === 'string' ? parseQualifiedName(text) : text;
+    } catch (error) {
+      problems.push({ path, message: `not a table name: ${(error as IdentifierError).message}` });
+      return undefined;
+    }
+    const known = subjects.get(subject)?.related.some((r) => tableKey(r.table) === tableKey(ref));
+    if (!known) problems.push({ path, message: `${formatQualifiedName(ref)} is not a related table of subject ${subject}` });
+    return known ? ref : undefined;
+  };
+
+  if (file.redis) {
+    const raw = perSubject<{ keys: string[]; hashFields: RedisSubject['hashFields']; setMembers: RedisSubject['setMembers']; related: Record<string, string[]> }>('redis', file.redis);
+    const resolved = new Map<string, RedisSubject>();
+    for (const [type, s] of raw) {
+      const related: RedisSubject['related'] = [];
+      for (const [tableText, templates] of Object.entries(s.related)) {
+        const table = relatedOf(type, tableText, `sinks.redis.${type}.related.${tableText}`);
+        if (table) related.push({ table, templates });
+      }
+      resolved.set(type, { keys: s.keys, hashFields: s.hashFields, setMembers: s.setMembers, related });
+    }
+    out.redis = { url: file.redis.url, subjects: resolved };
+  }
+  if (file.elasticsearch) {
+    out.elasticsearch = { node: file.elasticsearch.node, subjects: perSubject<EsTarget[]>('elasticsearch', file.elasticsearch) };
+  }
+  if (file.bigquery) {
+    out.bigquery = {
+      projectId: file.bigquery.projectId,
+      ...(file.bigquery.apiEndpoint ? { apiEndpoint: file.bigquery.apiEndpoint } : {}),
+      batch: file.bigquery.batch,
+      subjects: perSubject<BqTarget[]>('bigquery', file.bigquery),
+    };
+  }
+  if (file.compacted) {
+    const raw = perSubject<Array<{ topic: string; key: string; related?: TableRef }>>('compacted', file.compacted);
+    const resolved = new Map<string, CompactedTarget[]>();
+    for (const [type, targets] of raw) {
+      resolved.set(
+        type,
+        targets.map((t, i) => {
+          const related = t.related ? relatedOf(type, t.related, `sinks.compacted.${type}[${i}].related`) : undefined;
+          return { topic: t.topic, key: t.key, ...(related ? { related } : {}) };
+        }),
+      );
+    }
+    out.compacted = { subjects: resolved };
+  }
+  return out;
+}
+
+/** The sinks the catalog configures. */
+export function configuredSinks(sinks: SinksConfig): SinkName[] {
+  return SINK_NAMES.filter((name) => sinks[name] !== undefined);
+}

@@ -1,0 +1,96 @@
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { RedisConnector } from '../../../connectors/redis-connector.js';
+import { endpoints } from '../../support/endpoints.js';
+import { uniqueName } from '../../support/names.js';
+import { sinkFixture, userErased } from '../../support/sink-fixture.js';
+import { waitFor } from '../../support/wait-for.js';
+
+describe('Redis sink', () => {
+  it('erases keys, patterns, hash fields, set and sorted-set members and related keys, and nothing of the neighbour', async () => {
+    const p = uniqueName('r');
+    await using fx = await sinkFixture(`  redis:
+    url: ${endpoints().redisUrl}
+    user:
+      keys: ["${p}:user:{subject}", "${p}:session:{subject}:*"]
+      hashFields: [{ key: "${p}:emails", field: "{subject}" }]
+      setMembers: [{ key: "${p}:online", member: "{subject}" }, { key: "${p}:ranking", member: "u{key.id}" }]
+      related: { public.orders: ["${p}:order:{row.id}"] }
+`);
+    const redis = new Redis(endpoints().redisUrl);
+    await using _ = { [Symbol.asyncDispose]: async () => void redis.disconnect() };
+    // Subject 4*2 (glob characters in the id must not widen the pattern) and neighbour 42.
+    const subject = '4*2';
+    const seed = async (id: string) => {
+      await redis.set(`${p}:user:${id}`, 'profile');
+      for (let i = 0; i < 700; i++) await redis.set(`${p}:session:${id}:${i}`, 's');
+      await redis.hset(`${p}:emails`, id, `${id}@seeded.example`);
+      await redis.sadd(`${p}:online`, id);
+      await redis.zadd(`${p}:ranking`, 1, `u${id}`);
+    };
+    await seed(subject);
+    await seed('42');
+    await redis.set(`${p}:order:9001`, 'order of the subject');
+    await redis.set(`${p}:order:9002`, 'order of the neighbour');
+
+    const connector = new RedisConnector(fx.catalog.sinks.redis!);
+    const event = userErased(subject, [{ table: 'public.orders', key: [{ column: 'id', value: '9001' }], operation: 'DELETE' }]);
+    const [results] = await connector.apply([event]);
+    expect(results).toEqual([
+      { target: `key ${p}:user:{subject}`, affected: 1, residual: 0 },
+      { target: `key ${p}:session:{subject}:*`, affected: 700, residual: 0 },
+      { target: `hash ${p}:emails field {subject}`, affected: 1, residual: 0 },
+      { target: `set ${p}:online member {subject}`, affected: 1, residual: 0 },
+      { target: `set ${p}:ranking member u{key.id}`, affected: 1, residual: 0 },
+      { target: `related public.orders key ${p}:order:{row.id}`, affected: 1, residual: 0 },
+    ]);
+    // Idempotent: the same event again finds nothing to do.
+    const [again] = await connector.apply([event]);
+    expect(again!.every((r) => r.affected === 0 && r.residual === 0)).toBe(true);
+
+    expect(await redis.exists(`${p}:user:42`, `${p}:session:42:0`, `${p}:session:42:699`, `${p}:order:9002`)).toBe(4);
+    expect(await redis.hget(`${p}:emails`, '42')).toBe('42@seeded.example');
+    expect(await redis.sismember(`${p}:online`, '42')).toBe(1);
+    expect(await redis.zscore(`${p}:ranking`, 'u42')).toBe('1');
+    await connector.close();
+    const leftovers = await redis.keys(`${p}:*`);
+    if (leftovers.length > 0) await redis.unlink(...leftovers);
+  });
+
+  it('runs as a consumer group: acks per target, poison to the DLQ with a failed ack, later events still applied', async () => {
+    const p = uniqueName('r');
+    await using fx = await sinkFixture(`  redis:
+    url: ${endpoints().redisUrl}
+    user:
+      keys: ["${p}:user:{subject}"]
+`);
+    const redis = new Redis(endpoints().redisUrl);
+    await using _ = { [Symbol.asyncDispose]: async () => void redis.disconnect() };
+    await redis.mset(`${p}:user:1`, 'a', `${p}:user:2`, 'b', `${p}:user:3`, 'c');
+    const acks = await fx.acks();
+    const first = userErased('1');
+    await fx.publish([first]);
+    await fx.publishRaw('user:poison', Buffer.from('not avro at all'));
+    const third = userErased('2');
+    await fx.publish([third]);
+    fx.startRunner(new RedisConnector(fx.catalog.sinks.redis!));
+
+    await waitFor(() => acks.values.length >= 3, { timeoutMs: 30_000, what: 'three acks' });
+    const byEvent = new Map(acks.values.map((a) => [a.eventId, a]));
+    expect(byEvent.get(first.eventId)).toMatchObject({ sink: 'redis', outcome: 'APPLIED', affected: 1, residual: 0, attempt: 1, target: `key ${p}:user:{subject}` });
+    expect(byEvent.get(third.eventId)).toMatchObject({ outcome: 'APPLIED' });
+    const failed = acks.values.find((a) => a.eventId.startsWith('undecodable:'));
+    expect(failed).toMatchObject({ outcome: 'FAILED', subjectType: 'user', subjectId: 'poison' });
+    expect(await redis.exists(`${p}:user:1`, `${p}:user:2`)).toBe(0);
+    expect(await redis.exists(`${p}:user:3`)).toBe(1);
+
+    const dead = await waitFor(async () => {
+      const d = await fx.deadLetters();
+      return d.length > 0 ? d : undefined;
+    });
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.value?.toString()).toBe('not avro at all');
+    expect(dead[0]!.headers?.['lethe-dlq-reason']?.toString()).toMatch(/undecodable/);
+    await redis.unlink(`${p}:user:3`);
+  });
+});

@@ -1,0 +1,137 @@
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { KafkaMessage } from 'kafkajs';
+import { parseCatalog, type Catalog } from '../../src/catalog/catalog.js';
+import type { SinkConnector } from '../../connectors/sink-connector.js';
+import { SinkRunner, type ErasureAck } from '../../consumers/sink-runner.js';
+import { eventIdOf, eventKeyOf, subjectIdOf, type SubjectErased } from '../../src/cdc/erasure-manifest.js';
+import { EventCodec, valueSubject } from '../../src/events/event-codec.js';
+import { endpoints } from './endpoints.js';
+import { EventCollector } from './event-collector.js';
+import { kafkaContext, type KafkaContext } from './kafka-context.js';
+import { capturingLogger } from './log-capture.js';
+import { uniqueName } from './names.js';
+
+/** A SubjectErased event for subject type `user` keyed by `id`, as the CDC reader would publish it. */
+export function userErased(id: string, related: SubjectErased['related'] = [], overrides: Partial<SubjectErased> = {}): SubjectErased {
+  const subjectId = subjectIdOf([id]);
+  const commitLsn = `0/${(Math.floor(Math.random() * 0xfffffff) + 0x1000).toString(16).toUpperCase()}`;
+  return {
+    eventId: eventIdOf(commitLsn, 'user', subjectId),
+    subjectType: 'user',
+    subjectId,
+    subjectKey: [{ column: 'id', value: id }],
+    operation: 'DELETE',
+    sourceTable: 'public.users',
+    commitLsn,
+    commitTime: Date.now(),
+    xid: 1,
+    requestId: null,
+    related,
+    emittedAt: Date.now(),
+    ...overrides,
+  };
+}
+
+export interface SinkFixture extends AsyncDisposable {
+  kafka: KafkaContext;
+  catalog: Catalog;
+  topics: { erasures: string; acks: string; dlq: string };
+  logLines: string[];
+  publish(events: SubjectErased[]): Promise<void>;
+  publishRaw(key: string, value: Buffer): Promise<void>;
+  startRunner(connector: SinkConnector, groupId?: string): { stop: () => Promise<void> };
+  acks(): Promise<EventCollector<ErasureAck>>;
+  deadLetters(): Promise<KafkaMessage[]>;
+}
+
+/**
+ * Its own erasures, acks and dead-letter topics; the catalog's `sinks` section is given as YAML
+ * (indented under `sinks:`). Subject type `user` (key id) has related tables public.orders and
+ * public.messages.
+ */
+export async function sinkFixture(sinksYaml: string): Promise<SinkFixture> {
+  const kafka = await kafkaContext();
+  const e = endpoints();
+  const topics = { erasures: kafka.topicName('lethe.test.erasures'), acks: kafka.topicName('lethe.test.acks'), dlq: kafka.topicName('lethe.test.dlq') };
+  await kafka.admin.createTopics({
+    waitForLeaders: true,
+    topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })),
+  });
+  const catalog = parseCatalog(
+    `
+source: { url: "postgres://unused" }
+kafka:
+  brokers: "${e.kafkaBrokers.join(',')}"
+  schemaRegistry: "${e.schemaRegistryUrl}"
+  topics: { erasures: ${topics.erasures}, acks: ${topics.acks} }
+subjects:
+  user:
+    table: public.users
+    key: id
+    related:
+      - { table: public.orders, subjectColumn: user_id }
+      - { table: public.messages, subjectColumn: sender_id }
+sinks:
+  settings: { attempts: 3, retryInitialMs: 10, retryMaxMs: 50, maxBatchEvents: 100 }
+${sinksYaml}
+`,
+    {},
+  );
+  const registry = new SchemaRegistry({ host: e.schemaRegistryUrl });
+  const codec = new EventCodec<SubjectErased>(registry, topics.erasures, 'subject-erased');
+  const producer = kafka.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const { logger, lines } = capturingLogger();
+  const runners: Array<{ stop: () => Promise<void> }> = [];
+  const collectors: Array<EventCollector<ErasureAck>> = [];
+  return {
+    kafka,
+    catalog,
+    topics,
+    logLines: lines,
+    async publish(events) {
+      await producer.send({
+        topic: topics.erasures,
+        acks: -1,
+        messages: await Promise.all(events.map(async (ev) => ({ key: eventKeyOf(ev.subjectType, ev.subjectId), value: await codec.encode(ev) }))),
+      });
+    },
+    async publishRaw(key, value) {
+      await producer.send({ topic: topics.erasures, acks: -1, messages: [{ key, value }] });
+    },
+    startRunner(connector, groupId = uniqueName('lethe.sink.test')) {
+      const controller = new AbortController();
+      const running = new SinkRunner({ catalog, connector, logger, groupId, dlqTopic: topics.dlq }).run(controller.signal);
+      const handle = {
+        stop: async () => {
+          controller.abort();
+          await running;
+        },
+      };
+      runners.push(handle);
+      return handle;
+    },
+    async acks() {
+      const collector = await EventCollector.start<ErasureAck>(kafka.kafka, e.schemaRegistryUrl, topics.acks);
+      collectors.push(collector);
+      return collector;
+    },
+    async deadLetters() {
+      const { readTopic } = await import('../../src/kafka/topic-reader.js');
+      const out: KafkaMessage[] = [];
+      await readTopic(kafka.kafka, topics.dlq, async (m) => void out.push(m));
+      return out;
+    },
+    async [Symbol.asyncDispose]() {
+      for (const r of runners) await r.stop();
+      for (const c of collectors) await c[Symbol.asyncDispose]();
+      await producer.disconnect();
+      for (const topic of [topics.erasures, topics.acks]) {
+        const subject = new URL(`/subjects/${encodeURIComponent(valueSubject(topic))}`, e.schemaRegistryUrl);
+        await fetch(subject, { method: 'DELETE' });
+        await fetch(`${subject}?permanent=true`, { method: 'DELETE' });
+      }
+      await kafka[Symbol.asyncDispose]();
+    },
+  };
+}
