@@ -1,6 +1,7 @@
 import type { Catalog } from '../src/catalog/catalog.js';
 import type { SinkName } from '../src/catalog/sinks.js';
 import { UsageError } from '../src/errors.js';
+import { ElasticsearchConnector } from './elasticsearch-connector.js';
 import { RedisConnector } from './redis-connector.js';
 import type { SinkConnector } from './sink-connector.js';
 
@@ -10,6 +11,9 @@ export function createConnector(sink: SinkName, catalog: Catalog): SinkConnector
   switch (sink) {
     case 'redis':
       if (sinks.redis) return new RedisConnector(sinks.redis);
+      break;
+    case 'elasticsearch':
+      if (sinks.elasticsearch) return new ElasticsearchConnector(sinks.elasticsearch);
       break;
     default:
       throw new UsageError(`sink ${sink} has no connector yet`);

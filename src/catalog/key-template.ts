@@ -2,7 +2,8 @@
  * Key templates name a subject's data in a store: `user:{subject}`, `session:{subject}:*`,
  * `order:{row.id}`, `acct:{key.tenant_id}:{key.AccountId}`. Placeholders:
  *
- * - `{subject}`: the subject id (key values joined by '/', as in the event);
+ * - `{subject}`: the subject's key value (for a composite key, the event's subject id: values
+ *   percent-encoded and joined by '/');
  * - `{key.<column>}`: one column of the subject's key;
  * - `{row.<column>}`: one key column of a related row from the event's manifest.
  *

@@ -1,0 +1,165 @@
+import { Client, errors } from '@elastic/elasticsearch';
+import type { EsTarget, SinksConfig } from '../src/catalog/sinks.js';
+import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
+import { LetheError } from '../src/errors.js';
+import { matchValue } from '../src/events/subject-values.js';
+import type { SinkConnector, TargetResult } from './sink-connector.js';
+
+const PAGE = 1000;
+
+interface Hit {
+  index: string;
+  id: string;
+  matches: string[];
+}
+
+/**
+ * Elasticsearch, core APIs only: find the subjects' documents by a terms query on the match
+ * field (point in time + search_after, so any number of documents is paged consistently), then
+ * `_bulk` delete them or `_bulk` update the anonymized fields to null; refresh the touched
+ * indices; verify with a count per subject (documents left, or still carrying an anonymized
+ * field). Index names may be patterns or aliases. A batch of events costs one search per target,
+ * not one per subject.
+ */
+export class ElasticsearchConnector implements SinkConnector {
+  readonly sink = 'elasticsearch' as const;
+  private readonly client: Client;
+
+  constructor(private readonly config: NonNullable<SinksConfig['elasticsearch']>) {
+    this.client = new Client({ node: config.node, maxRetries: 2, requestTimeout: 60_000 });
+  }
+
+  handles(subjectType: string): boolean {
+    return this.config.subjects.has(subjectType);
+  }
+
+  async apply(events: readonly SubjectErased[]): Promise<TargetResult[][]> {
+    const out: TargetResult[][] = events.map(() => []);
+    try {
+      for (const [type, targets] of this.config.subjects) {
+        const positions = events.map((e, i) => [e, i] as const).filter(([e]) => e.subjectType === type);
+        if (positions.length === 0) continue;
+        const values = positions.map(([e]) => matchValue(e));
+        for (const target of targets) {
+          const counts = await this.eraseTarget(target, values);
+          positions.forEach(([, i], n) => out[i]!.push({ target: `index ${target.index}`, ...counts[n]! }));
+        }
+      }
+    } catch (error) {
+      throw translate(error);
+    }
+    return out;
+  }
+
+  /** Applies one target to a batch of subjects; returns affected and residual per subject. */
+  private async eraseTarget(target: EsTarget, values: string[]): Promise<Array<{ affected: number; residual: number }>> {
+    const hits = await this.find(target, values);
+    const touched = new Set<string>();
+    if (hits.length > 0) {
+      const operations =
+        target.action.kind === 'delete'
+          ? hits.map((h) => ({ delete: { _index: h.index, _id: h.id } }))
+          : hits.flatMap((h) => [
+              { update: { _index: h.index, _id: h.id } },
+              { doc: Object.fromEntries((target.action as { fields: string[] }).fields.map((f) => [f, null])) },
+            ]);
+      const response = await this.client.bulk({ operations });
+      const failures = response.items
+        .map((item) => Object.values(item)[0]!)
+        // A document deleted meanwhile is what we wanted.
+        .filter((r) => r.error && r.status !== 404);
+      if (failures.length > 0) {
+        const first = failures[0]!;
+        throw new LetheError('ELASTICSEARCH_BULK', `bulk ${target.action.kind} in ${target.index}: ${failures.length} item(s) failed, first: ${first.error?.type}: ${first.error?.reason}`, {
+          retriable: failures.every((f) => f.status === 429 || f.status >= 500),
+        });
+      }
+      for (const h of hits) touched.add(h.index);
+      await this.client.indices.refresh({ index: [...touched] });
+    }
+    const residual = await this.residual(target, values);
+    return values.map((value, n) => ({ affected: hits.filter((h) => h.matches.includes(value)).length, residual: residual[n]! }));
+  }
+
+  private query(target: EsTarget, values: string[]) {
+    const filter = [{ terms: { [target.match]: values } }];
+    if (target.action.kind === 'delete') return { bool: { filter } };
+    // Only documents still carrying a value in an anonymized field need (or fail) anything.
+    return { bool: { filter, should: target.action.fields.map((f) => ({ exists: { field: f } })), minimum_should_match: 1 } };
+  }
+
+  private async find(target: EsTarget, values: string[]): Promise<Hit[]> {
+    const wanted = new Set(values);
+    let pit: string;
+    try {
+      pit = (await this.client.openPointInTime({ index: target.index, keep_alive: '2m', ignore_unavailable: true })).id;
+    } catch (error) {
+      if (error instanceof errors.ResponseError && error.statusCode === 404) return [];
+      throw error;
+    }
+    const hits: Hit[] = [];
+    try {
+      let after: Array<string | number> | undefined;
+      for (;;) {
+        const page = await this.client.search({
+          pit: { id: pit, keep_alive: '2m' },
+          query: this.query(target, values),
+          size: PAGE,
+          sort: [{ _shard_doc: 'asc' }],
+          _source: [target.match],
+          ...(after ? { search_after: after } : {}),
+        });
+        if (page.pit_id) pit = page.pit_id;
+        for (const hit of page.hits.hits) {
+          const raw = fieldValue(hit._source, target.match);
+          const found = (Array.isArray(raw) ? raw : [raw]).map((v) => String(v)).filter((v) => wanted.has(v));
+          hits.push({ index: hit._index, id: hit._id!, matches: found });
+        }
+        if (page.hits.hits.length < PAGE) break;
+        after = page.hits.hits.at(-1)!.sort as Array<string | number>;
+      }
+    } finally {
+      await this.client.closePointInTime({ id: pit }).catch(() => undefined);
+    }
+    return hits;
+  }
+
+  /** Documents of each subject still matching (one msearch for the batch). */
+  private async residual(target: EsTarget, values: string[]): Promise<number[]> {
+    const response = await this.client.msearch({
+      searches: values.flatMap((value) => [
+        { index: target.index, ignore_unavailable: true, allow_no_indices: true },
+        { size: 0, track_total_hits: true, query: this.query(target, [value]) },
+      ]),
+    });
+    return response.responses.map((r) => {
+      if ('error' in r) throw new LetheError('ELASTICSEARCH_VERIFY', `verifying ${target.index}: ${r.error.type}: ${r.error.reason}`, { retriable: true });
+      const total = r.hits.total;
+      return typeof total === 'number' ? total : (total?.value ?? 0);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+function fieldValue(source: unknown, path: string): unknown {
+  let node: unknown = source;
+  if (node && typeof node === 'object' && path in node) return (node as Record<string, unknown>)[path];
+  for (const part of path.split('.')) {
+    if (!node || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+/** Elasticsearch errors in one place: overload and server errors are retriable, requests are not. */
+function translate(error: unknown): LetheError {
+  if (error instanceof LetheError) return error;
+  if (error instanceof errors.ResponseError) {
+    const status = error.statusCode ?? 0;
+    return new LetheError('ELASTICSEARCH_ERROR', `elasticsearch ${status}: ${error.message}`, { retriable: status === 429 || status >= 500, cause: error });
+  }
+  return new LetheError('ELASTICSEARCH_ERROR', `elasticsearch: ${error instanceof Error ? error.message : String(error)}`, { retriable: true, cause: error });
+}

@@ -1,0 +1,65 @@
+import { Client } from '@elastic/elasticsearch';
+import { describe, expect, it } from 'vitest';
+import { ElasticsearchConnector } from '../../../connectors/elasticsearch-connector.js';
+import { endpoints } from '../../support/endpoints.js';
+import { uniqueName } from '../../support/names.js';
+import { sinkFixture, userErased } from '../../support/sink-fixture.js';
+
+describe('Elasticsearch sink', () => {
+  it('deletes through a wildcard pattern, anonymizes through an alias, pages past 1000, spares the neighbour', async () => {
+    const p = uniqueName('les').replaceAll('_', '-');
+    await using fx = await sinkFixture(`  elasticsearch:
+    node: ${endpoints().elasticsearchUrl}
+    user:
+      - { index: "${p}-users-*", match: user_id, action: delete }
+      - { index: "${p}-messages", match: sender_id, action: { anonymize: [sender_name, sender_email] } }
+`);
+    const es = new Client({ node: endpoints().elasticsearchUrl });
+    await using _ = {
+      [Symbol.asyncDispose]: async () => {
+        await es.indices.delete({ index: `${p}-*`, ignore_unavailable: true });
+        await es.close();
+      },
+    };
+    for (const index of [`${p}-users-2025`, `${p}-users-2026`, `${p}-messages-v1`]) {
+      await es.indices.create({
+        index,
+        settings: { number_of_replicas: 0 },
+        mappings: { properties: { user_id: { type: 'keyword' }, sender_id: { type: 'keyword' }, sender_name: { type: 'keyword' }, sender_email: { type: 'keyword' } } },
+      });
+    }
+    await es.indices.putAlias({ index: `${p}-messages-v1`, name: `${p}-messages` });
+    const subject = 'ada@seeded.example'; // a text key with characters an encoding would change
+    const neighbour = 'bob@seeded.example';
+    const docs = [
+      ...Array.from({ length: 1200 }, (_, i) => ({ _index: `${p}-users-${i % 2 ? 2025 : 2026}`, user_id: subject, n: i })),
+      ...Array.from({ length: 30 }, (_, i) => ({ _index: `${p}-users-2026`, user_id: neighbour, n: i })),
+      ...Array.from({ length: 5 }, () => ({ _index: `${p}-messages-v1`, sender_id: subject, sender_name: 'Ada', sender_email: subject, body: 'kept' })),
+      { _index: `${p}-messages-v1`, sender_id: neighbour, sender_name: 'Bob', sender_email: neighbour, body: 'kept' },
+    ];
+    const seeded = await es.bulk({ refresh: true, operations: docs.flatMap(({ _index, ...doc }) => [{ index: { _index } }, doc]) });
+    expect(seeded.errors).toBe(false);
+
+    const connector = new ElasticsearchConnector(fx.catalog.sinks.elasticsearch!);
+    const event = userErased(subject);
+    const [results] = await connector.apply([event, userErased('nobody@seeded.example')]);
+    expect(results).toEqual([
+      { target: `index ${p}-users-*`, affected: 1200, residual: 0 },
+      { target: `index ${p}-messages`, affected: 5, residual: 0 },
+    ]);
+    const [again] = await connector.apply([event]);
+    expect(again).toEqual([
+      { target: `index ${p}-users-*`, affected: 0, residual: 0 },
+      { target: `index ${p}-messages`, affected: 0, residual: 0 },
+    ]);
+
+    expect((await es.count({ index: `${p}-users-*`, query: { term: { user_id: subject } } })).count).toBe(0);
+    expect((await es.count({ index: `${p}-users-*`, query: { term: { user_id: neighbour } } })).count).toBe(30);
+    const messages = await es.search<{ sender_id: string; sender_name: string | null; sender_email: string | null; body: string }>({ index: `${p}-messages`, size: 10 });
+    const mine = messages.hits.hits.map((h) => h._source!).filter((m) => m.sender_id === subject);
+    expect(mine).toHaveLength(5);
+    expect(mine.every((m) => m.sender_name === null && m.sender_email === null && m.body === 'kept')).toBe(true);
+    expect(messages.hits.hits.map((h) => h._source!).find((m) => m.sender_id === neighbour)).toMatchObject({ sender_name: 'Bob', sender_email: neighbour });
+    await connector.close();
+  });
+});
