@@ -1,12 +1,15 @@
 import type { Catalog } from '../src/catalog/catalog.js';
 import type { SinkName } from '../src/catalog/sinks.js';
 import { UsageError } from '../src/errors.js';
+import { createKafka } from '../src/kafka/kafka-client.js';
+import type { Logger } from '../src/logger.js';
+import { CompactedTopicConnector } from './compacted-topic-connector.js';
 import { ElasticsearchConnector } from './elasticsearch-connector.js';
 import { RedisConnector } from './redis-connector.js';
 import type { SinkConnector } from './sink-connector.js';
 
 /** The connector for a configured sink; the one place that knows every connector. */
-export function createConnector(sink: SinkName, catalog: Catalog): SinkConnector {
+export function createConnector(sink: SinkName, catalog: Catalog, logger: Logger): SinkConnector {
   const sinks = catalog.sinks;
   switch (sink) {
     case 'redis':
@@ -14,6 +17,12 @@ export function createConnector(sink: SinkName, catalog: Catalog): SinkConnector
       break;
     case 'elasticsearch':
       if (sinks.elasticsearch) return new ElasticsearchConnector(sinks.elasticsearch);
+      break;
+    case 'compacted':
+      if (sinks.compacted) {
+        const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-sink-compacted', logger });
+        return new CompactedTopicConnector(sinks.compacted, kafka);
+      }
       break;
     default:
       throw new UsageError(`sink ${sink} has no connector yet`);

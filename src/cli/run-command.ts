@@ -38,7 +38,7 @@ export function registerRun(program: Command): void {
             if (service === 'cdc') await new CdcReader({ catalog, logger }).run(controller.signal);
             else {
               const sink = service.slice('sink:'.length) as SinkName;
-              await new SinkRunner({ catalog, connector: createConnector(sink, catalog), logger }).run(controller.signal);
+              await new SinkRunner({ catalog, connector: createConnector(sink, catalog, logger), logger }).run(controller.signal);
             }
           } catch (error) {
             controller.abort();

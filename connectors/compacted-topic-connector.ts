@@ -1,0 +1,119 @@
+import { ConfigResourceTypes, Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
+import { expand } from '../src/catalog/key-template.js';
+import { formatQualifiedName } from '../src/catalog/identifiers.js';
+import type { CompactedTarget, SinksConfig } from '../src/catalog/sinks.js';
+import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
+import { LetheError } from '../src/errors.js';
+import { rowValues, subjectValues } from '../src/events/subject-values.js';
+import type { SinkConnector, TargetResult } from './sink-connector.js';
+
+const CONFIG_NAMES = ['cleanup.policy', 'delete.retention.ms', 'max.compaction.lag.ms', 'min.compaction.lag.ms'];
+const CONFIG_TTL_MS = 60_000;
+
+interface TopicConfig {
+  at: number;
+  values: Record<string, string>;
+  missing?: boolean;
+}
+
+/**
+ * Compacted Kafka topics: a tombstone (null value) per key named by the templates, for the
+ * subject or for each of the manifest's related rows. A tombstone only erases where the log
+ * cleaner compacts, so each topic's cleanup.policy is checked (a failed ack otherwise), and the
+ * ack reports delete.retention.ms and max.compaction.lag.ms: the older records are gone only
+ * once compaction has run.
+ */
+export class CompactedTopicConnector implements SinkConnector {
+  readonly sink = 'compacted' as const;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private connected: Promise<void> | undefined;
+  private readonly configs = new Map<string, TopicConfig>();
+
+  constructor(
+    private readonly config: NonNullable<SinksConfig['compacted']>,
+    kafka: Kafka,
+  ) {
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    this.admin = kafka.admin();
+  }
+
+  handles(subjectType: string): boolean {
+    return this.config.subjects.has(subjectType);
+  }
+
+  async apply(events: readonly SubjectErased[]): Promise<TargetResult[][]> {
+    this.connected ??= Promise.all([this.producer.connect(), this.admin.connect()]).then(() => undefined);
+    await this.connected;
+    const out: TargetResult[][] = events.map(() => []);
+    const tombstones = new Map<string, string[]>();
+    const pending: Array<{ event: number; result: TargetResult; topic: string; keys: string[] }> = [];
+    try {
+      for (const [i, event] of events.entries()) {
+        for (const target of this.config.subjects.get(event.subjectType) ?? []) {
+          const config = await this.topicConfig(target.topic);
+          const name = `topic ${target.topic} key ${target.key}`;
+          if (config.missing) {
+            out[i]!.push({ target: name, affected: 0, residual: 0, failed: `no such topic ${target.topic}` });
+            continue;
+          }
+          const policy = config.values['cleanup.policy'] ?? 'delete';
+          if (!policy.split(',').map((p) => p.trim()).includes('compact')) {
+            out[i]!.push({ target: name, affected: 0, residual: 0, failed: `topic ${target.topic} has cleanup.policy=${policy}: a tombstone erases nothing there`, details: config.values });
+            continue;
+          }
+          const keys = keysFor(event, target);
+          const result: TargetResult = { target: name, affected: keys.length, residual: 0, details: config.values };
+          out[i]!.push(result);
+          pending.push({ event: i, result, topic: target.topic, keys });
+          tombstones.set(target.topic, [...(tombstones.get(target.topic) ?? []), ...keys]);
+        }
+      }
+      if (tombstones.size > 0) {
+        await this.producer.sendBatch({
+          acks: -1,
+          topicMessages: [...tombstones].map(([topic, keys]) => ({ topic, messages: keys.map((key) => ({ key, value: null })) })),
+        });
+      }
+    } catch (error) {
+      throw error instanceof LetheError ? error : new LetheError('KAFKA_ERROR', `compacted topics: ${error instanceof Error ? error.message : String(error)}`, { retriable: true, cause: error });
+    }
+    return out;
+  }
+
+  private async topicConfig(topic: string): Promise<TopicConfig> {
+    const cached = this.configs.get(topic);
+    if (cached && Date.now() - cached.at < CONFIG_TTL_MS) return cached;
+    let config: TopicConfig;
+    try {
+      const described = await this.admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: CONFIG_NAMES }],
+      });
+      const entries = described.resources[0]?.configEntries ?? [];
+      config = { at: Date.now(), values: Object.fromEntries(entries.map((e) => [e.configName, e.configValue])) };
+    } catch (error) {
+      if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') config = { at: Date.now(), values: {}, missing: true };
+      else throw error;
+    }
+    this.configs.set(topic, config);
+    return config;
+  }
+
+  async close(): Promise<void> {
+    if (this.connected) await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
+  }
+}
+
+/** The record keys to tombstone for one target: the subject's, or each matching related row's. */
+function keysFor(event: SubjectErased, target: CompactedTarget): string[] {
+  if (!target.related) {
+    const key = expand(target.key, subjectValues(event));
+    return key === undefined ? [] : [key];
+  }
+  const table = formatQualifiedName(target.related);
+  return event.related
+    .filter((row) => row.table === table)
+    .map((row) => expand(target.key, rowValues(event, row)))
+    .filter((k): k is string => k !== undefined);
+}
