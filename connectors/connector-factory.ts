@@ -3,6 +3,7 @@ import type { SinkName } from '../src/catalog/sinks.js';
 import { UsageError } from '../src/errors.js';
 import { createKafka } from '../src/kafka/kafka-client.js';
 import type { Logger } from '../src/logger.js';
+import { BigQueryConnector } from './bigquery-connector.js';
 import { CompactedTopicConnector } from './compacted-topic-connector.js';
 import { ElasticsearchConnector } from './elasticsearch-connector.js';
 import { RedisConnector } from './redis-connector.js';
@@ -23,6 +24,9 @@ export function createConnector(sink: SinkName, catalog: Catalog, logger: Logger
         const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-sink-compacted', logger });
         return new CompactedTopicConnector(sinks.compacted, kafka);
       }
+      break;
+    case 'bigquery':
+      if (sinks.bigquery) return new BigQueryConnector(sinks.bigquery);
       break;
     default:
       throw new UsageError(`sink ${sink} has no connector yet`);

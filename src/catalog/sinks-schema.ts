@@ -45,7 +45,7 @@ const bqReplacement = z.union([z.null(), z.literal('hash'), z.string(), z.number
 const bqAction = z.union([
   z.literal('delete').transform(() => ({ kind: 'delete' as const })),
   z
-    .object({ anonymize: z.record(z.string(), bqReplacement).refine((r) => Object.keys(r).length > 0, 'names no column') })
+    .object({ anonymize: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a BigQuery column name'), bqReplacement).refine((r) => Object.keys(r).length > 0, 'names no column') })
     .strict()
     .transform((a) => ({ kind: 'anonymize' as const, columns: a.anonymize })),
 ]);

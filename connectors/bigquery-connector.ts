@@ -1,0 +1,136 @@
+import type { BigQuery } from '@google-cloud/bigquery';
+import type { BqTarget, SinksConfig } from '../src/catalog/sinks.js';
+import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
+import { LetheError } from '../src/errors.js';
+import { matchValue } from '../src/events/subject-values.js';
+import { createBigQueryClient } from './bigquery-client.js';
+import { planBigQuery, type BigQueryPlan } from './bigquery-plan.js';
+import type { SinkConnector, TargetResult } from './sink-connector.js';
+
+/** BigQuery runs at most two mutating DML statements per table at once (more queue or fail). */
+const MAX_CONCURRENT_DML_PER_TABLE = 2;
+
+/**
+ * BigQuery: batched DML per target table, `DELETE … WHERE match IN UNNEST(@ids)` or `UPDATE …
+ * SET …` (null, a literal, or a SHA-256 hex hash of the old value), verified by counting before
+ * and after (the emulator does not report affected rows). Rows still in the streaming buffer
+ * cannot be changed yet: that is a deferred result, retried later, not a failure. Deleted data
+ * stays reachable through time travel and fail-safe for days; the ack says so.
+ */
+export class BigQueryConnector implements SinkConnector {
+  readonly sink = 'bigquery' as const;
+  private readonly bq: BigQuery;
+  private readonly running = new Map<string, number>();
+  private readonly waiting = new Map<string, Array<() => void>>();
+  private readonly matchTypes = new Map<string, string>();
+
+  constructor(private readonly config: NonNullable<SinksConfig['bigquery']>) {
+    this.bq = createBigQueryClient({ projectId: config.projectId, apiEndpoint: config.apiEndpoint });
+  }
+
+  handles(subjectType: string): boolean {
+    return this.config.subjects.has(subjectType);
+  }
+
+  async apply(events: readonly SubjectErased[]): Promise<TargetResult[][]> {
+    const out: TargetResult[][] = events.map(() => []);
+    for (const [type, targets] of this.config.subjects) {
+      const positions = events.map((e, i) => [e, i] as const).filter(([e]) => e.subjectType === type);
+      if (positions.length === 0) continue;
+      const ids = [...new Set(positions.map(([e]) => matchValue(e)))];
+      for (const target of targets) {
+        const perId = await this.eraseTarget(target, ids);
+        for (const [event, i] of positions) out[i]!.push({ target: `table ${target.table}`, ...perId.get(matchValue(event))! });
+      }
+    }
+    return out;
+  }
+
+  private async eraseTarget(target: BqTarget, ids: string[]): Promise<Map<string, Omit<TargetResult, 'target'>>> {
+    const results = new Map<string, Omit<TargetResult, 'target'>>();
+    const details = { retention: 'deleted rows stay reachable through time travel (up to 7 days) and fail-safe (7 more days)' };
+    const plans = planBigQuery(this.config.projectId, target, ids, this.config.batch.maxSubjects, await this.matchType(target));
+    await Promise.all(
+      plans.map(async (plan) => {
+        const chunk = plan.params.ids as string[];
+        const before = await this.counts(plan);
+        try {
+          await this.withTableSlot(plan.table, () => this.query(plan.dml, plan.params));
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          if (/streaming buffer/i.test(message)) {
+            for (const id of chunk) results.set(id, { affected: 0, residual: before.get(id) ?? 0, deferred: `rows in the streaming buffer cannot be changed yet: ${message}`, details });
+            return;
+          }
+          throw translate(error);
+        }
+        const after = await this.counts(plan);
+        for (const id of chunk) {
+          const b = before.get(id) ?? 0;
+          const a = after.get(id) ?? 0;
+          results.set(id, { affected: Math.max(0, b - a), residual: a, details });
+        }
+      }),
+    );
+    return results;
+  }
+
+  private async counts(plan: BigQueryPlan): Promise<Map<string, number>> {
+    const [rows] = await this.query(plan.count, plan.params);
+    return new Map((rows as Array<{ id: string; n: number }>).map((r) => [r.id, Number(r.n)]));
+  }
+
+  private async query(query: string, params: Record<string, unknown>): Promise<[unknown[]]> {
+    try {
+      const [rows] = await this.bq.query({ query, params });
+      return [rows];
+    } catch (error) {
+      if (/streaming buffer/i.test(String((error as Error)?.message))) throw error;
+      throw translate(error);
+    }
+  }
+
+  /** The match column's type, read once per table from its schema. */
+  private async matchType(target: BqTarget): Promise<string> {
+    const key = `${target.table}.${target.match}`;
+    const known = this.matchTypes.get(key);
+    if (known) return known;
+    const [dataset, table] = target.table.split('.') as [string, string];
+    let type = 'STRING';
+    try {
+      const [metadata] = await this.bq.dataset(dataset).table(table).getMetadata();
+      const field = (metadata.schema?.fields ?? []).find((f: { name?: string }) => f.name === target.match) as { type?: string } | undefined;
+      if (!field) throw new LetheError('BIGQUERY_SCHEMA', `table ${target.table} has no column ${target.match}`);
+      type = field.type === 'INTEGER' ? 'INT64' : field.type === 'FLOAT' ? 'FLOAT64' : (field.type ?? 'STRING');
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) return 'STRING'; // no table: the count finds nothing
+      throw translate(error);
+    }
+    this.matchTypes.set(key, type);
+    return type;
+  }
+
+  private async withTableSlot<T>(table: string, work: () => Promise<T>): Promise<T> {
+    while ((this.running.get(table) ?? 0) >= MAX_CONCURRENT_DML_PER_TABLE) {
+      await new Promise<void>((resolve) => this.waiting.set(table, [...(this.waiting.get(table) ?? []), resolve]));
+    }
+    this.running.set(table, (this.running.get(table) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      this.running.set(table, (this.running.get(table) ?? 1) - 1);
+      this.waiting.get(table)?.shift()?.();
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** BigQuery errors in one place: quota, rate and server errors are retriable; a bad query is not. */
+function translate(error: unknown): LetheError {
+  if (error instanceof LetheError) return error;
+  const code = (error as { code?: number }).code ?? 0;
+  const message = error instanceof Error ? error.message : String(error);
+  const retriable = code === 0 || code === 429 || code >= 500 || /rateLimitExceeded|quotaExceeded|backendError|concurrent update/i.test(message);
+  return new LetheError('BIGQUERY_ERROR', `bigquery: ${message}`, { retriable, cause: error });
+}

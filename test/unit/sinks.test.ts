@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { planBigQuery } from '../../connectors/bigquery-plan.js';
+import { errorOf, outcomeOf } from '../../connectors/sink-connector.js';
+import { escapeGlob, expand, isPattern, placeholders } from '../../src/catalog/key-template.js';
+import { parseCatalog } from '../../src/catalog/catalog.js';
+import { CatalogError } from '../../src/catalog/catalog-error.js';
+import { LetheError } from '../../src/errors.js';
+import { FAST_RETRY, retry } from '../../src/retry.js';
+
+describe('key templates', () => {
+  const values = { subject: '4*2', key: { tenant: 'acme', id: '42' }, row: { id: '9001' } };
+
+  it('expands subject, key and row placeholders', () => {
+    expect(expand('user:{subject}', values)).toBe('user:4*2');
+    expect(expand('acct:{key.tenant}:{key.id}', values)).toBe('acct:acme:42');
+    expect(expand('order:{row.id}', values)).toBe('order:9001');
+    expect(expand('order:{row.missing}', values)).toBeUndefined();
+  });
+
+  it('escapes substituted values in patterns, never the pattern itself', () => {
+    expect(isPattern('session:{subject}:*')).toBe(true);
+    expect(isPattern('user:{subject}')).toBe(false);
+    expect(expand('session:{subject}:*', values, escapeGlob)).toBe('session:4\\*2:*');
+  });
+
+  it('rejects unknown placeholders, rows where not allowed, unbalanced braces', () => {
+    expect(placeholders('a:{subject}:{key.id}', false)).toEqual(['subject', 'key.id']);
+    expect(() => placeholders('a:{subjct}', false)).toThrow(/unknown placeholder \{subjct\}/);
+    expect(() => placeholders('a:{row.id}', false)).toThrow(/unknown placeholder/);
+    expect(() => placeholders('a:{subject', false)).toThrow(/unbalanced/);
+  });
+
+  it('are checked when the catalog loads, with the path', () => {
+    const base = `source: { url: x }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects:\n  user: { table: users, key: id, related: [{ table: orders, subjectColumn: user_id }] }\n`;
+    const problems = (text: string) => {
+      try {
+        parseCatalog(base + text, {});
+        return [];
+      } catch (error) {
+        return (error as CatalogError).problems;
+      }
+    };
+    expect(problems(`sinks:\n  redis: { url: "redis://x", user: { keys: ["u:{subjet}"] } }\n`)[0]).toMatchObject({ path: 'sinks.redis.user.keys[0]' });
+    expect(problems(`sinks:\n  redis: { url: "redis://x", usr: { keys: ["u:{subject}"] } }\n`)[0]).toMatchObject({ path: 'sinks.redis.usr', message: expect.stringMatching(/no subject type usr/) });
+    expect(problems(`sinks:\n  compacted: { user: [{ topic: t, key: "{row.id}" }] }\n`)[0]).toMatchObject({ path: 'sinks.compacted.user[0].key' });
+    expect(problems(`sinks:\n  compacted: { user: [{ topic: t, key: "{row.id}", related: payments }] }\n`)[0]).toMatchObject({
+      path: 'sinks.compacted.user[0].related',
+      message: expect.stringMatching(/not a related table/),
+    });
+  });
+});
+
+describe('BigQuery planning', () => {
+  it('chunks subjects per statement and builds DELETE with the ids as one array parameter', () => {
+    const plans = planBigQuery('p', { table: 'wh.events', match: 'user_id', action: { kind: 'delete' } }, ['1', '2', '3', '4', '5'], 2);
+    expect(plans.map((p) => p.params.ids)).toEqual([['1', '2'], ['3', '4'], ['5']]);
+    expect(plans[0]!.dml).toBe('DELETE FROM `p.wh.events` WHERE `user_id` IN UNNEST(@ids)');
+    expect(plans[0]!.count).toContain('GROUP BY id');
+  });
+
+  it('builds UPDATE for null, literal and hash with a guard, and casts ids for other column types', () => {
+    const [plan] = planBigQuery(
+      'p',
+      { table: 'wh.orders', match: 'user_id', action: { kind: 'anonymize', columns: { email: null, name: 'Deleted user', phone: 'hash' } } },
+      ['7'],
+      500,
+      'INT64',
+    );
+    expect(plan!.dml).toBe(
+      'UPDATE `p.wh.orders` SET `email` = NULL, `name` = @v_name, `phone` = TO_HEX(SHA256(`phone`)) ' +
+        'WHERE `user_id` IN (SELECT CAST(id AS INT64) FROM UNNEST(@ids) AS id) AND ' +
+        "(`email` IS NOT NULL OR `name` IS DISTINCT FROM @v_name OR (`phone` IS NOT NULL AND NOT REGEXP_CONTAINS(`phone`, r'^[0-9a-f]{64}$')))",
+    );
+    expect(plan!.params).toEqual({ ids: ['7'], v_name: 'Deleted user' });
+  });
+});
+
+describe('ack outcomes', () => {
+  it('folds a target result into an outcome, verification first', () => {
+    expect(outcomeOf({ target: 't', affected: 3, residual: 0 })).toBe('APPLIED');
+    expect(outcomeOf({ target: 't', affected: 0, residual: 0 })).toBe('NOTHING_TO_DO');
+    expect(outcomeOf({ target: 't', affected: 3, residual: 1 })).toBe('FAILED');
+    expect(outcomeOf({ target: 't', affected: 0, residual: 2, deferred: 'streaming buffer' })).toBe('DEFERRED');
+    expect(outcomeOf({ target: 't', affected: 0, residual: 0, failed: 'not compacted' })).toBe('FAILED');
+    expect(errorOf({ target: 't', affected: 3, residual: 1 })).toMatch(/verification found 1 remaining/);
+    expect(errorOf({ target: 't', affected: 3, residual: 0 })).toBeNull();
+  });
+});
+
+describe('retry', () => {
+  it('retries retriable errors until success, with growing bounded backoff', async () => {
+    const delays: number[] = [];
+    let calls = 0;
+    const value = await retry(
+      async () => {
+        calls += 1;
+        if (calls < 3) throw new LetheError('X', 'transient', { retriable: true });
+        return 'done';
+      },
+      { attempts: 5, ...FAST_RETRY, onRetry: (_e, _n, d) => delays.push(d) },
+    );
+    expect(value).toBe('done');
+    expect(calls).toBe(3);
+    expect(delays.every((d) => d >= 0 && d <= FAST_RETRY.maxDelayMs)).toBe(true);
+  });
+
+  it('gives up at once on a permanent error and after the last attempt otherwise', async () => {
+    let calls = 0;
+    await expect(
+      retry(async () => {
+        calls += 1;
+        throw new LetheError('BAD', 'permanent');
+      }, { attempts: 5, ...FAST_RETRY }),
+    ).rejects.toThrow('permanent');
+    expect(calls).toBe(1);
+    calls = 0;
+    await expect(
+      retry(async () => {
+        calls += 1;
+        throw new Error('flaky');
+      }, { attempts: 3, ...FAST_RETRY }),
+    ).rejects.toThrow('flaky');
+    expect(calls).toBe(3);
+  });
+
+  it('stops waiting when the signal aborts', async () => {
+    const controller = new AbortController();
+    const running = retry(async () => {
+      throw new Error('down');
+    }, { attempts: Infinity, initialDelayMs: 10_000, maxDelayMs: 10_000, signal: controller.signal, onRetry: () => controller.abort(new Error('stopped')) });
+    await expect(running).rejects.toThrow();
+  });
+});
