@@ -6,6 +6,7 @@ import { findSlot } from '../../src/cdc/source-database.js';
 import type { SubjectErased } from '../../src/cdc/erasure-manifest.js';
 import { valueSubject } from '../../src/events/event-codec.js';
 import { topicSpecs } from '../../src/setup/init-plan.js';
+import type { Logger } from '../../src/logger.js';
 import { endpoints } from './endpoints.js';
 import { EventCollector } from './event-collector.js';
 import { kafkaContext, type KafkaContext } from './kafka-context.js';
@@ -29,6 +30,8 @@ export interface CdcFixture extends AsyncDisposable {
   orders: string;
   audit: string;
   logLines: string[];
+  /** The logger every service of the fixture logs to (captured into logLines). */
+  logger: Logger;
   slotName: string;
   startReader(): { stop: () => Promise<void>; reader: CdcReader };
   collect(): Promise<EventCollector<SubjectErased>>;
@@ -40,7 +43,14 @@ export interface CdcFixture extends AsyncDisposable {
   yaml: string;
 }
 
-export async function cdcFixture(options: { heartbeatIntervalMs?: number; ackIntervalMs?: number } = {}): Promise<CdcFixture> {
+export interface CdcFixtureOptions {
+  heartbeatIntervalMs?: number;
+  ackIntervalMs?: number;
+  /** A catalog `sinks:` section (without the key), given the fixture's schema name. */
+  sinks?: (schema: string) => string;
+}
+
+export async function cdcFixture(options: CdcFixtureOptions = {}): Promise<CdcFixture> {
   const db = await pgContext();
   const kafka = await kafkaContext();
   const schema = `Lethe_${uniqueName('s')}`;
@@ -85,9 +95,9 @@ subjects:
       - update: { column: '"ErasedAt"', becomes: not_null }
     related:
       - { table: '"${schema}"."Orders"', subjectColumn: '"UserRef"' }
-`;
+${options.sinks ? `sinks:\n${options.sinks(schema)}` : ''}`;
   const catalog = parseCatalog(yaml, {});
-  for (const spec of topicSpecs(catalog)) {
+  for (const spec of topicSpecs(catalog).filter((t) => !t.topic.startsWith('lethe.dlq.'))) {
     await kafka.admin.createTopics({
       waitForLeaders: true,
       topics: [{ topic: spec.topic, numPartitions: 3, configEntries: Object.entries(spec.configs).map(([name, value]) => ({ name, value })) }],
@@ -106,6 +116,7 @@ subjects:
     orders,
     audit,
     logLines: lines,
+    logger,
     slotName,
     yaml,
     startReader() {
@@ -150,9 +161,11 @@ subjects:
       try {
         await db.client.query(`DROP SCHEMA ${q} CASCADE`);
         // The registry keeps what the reader registered: a soft, then a permanent delete.
-        const subject = new URL(`/subjects/${encodeURIComponent(valueSubject(topic))}`, e.schemaRegistryUrl);
-        await fetch(subject, { method: 'DELETE' });
-        await fetch(`${subject}?permanent=true`, { method: 'DELETE' });
+        for (const t of [topic, acks]) {
+          const subject = new URL(`/subjects/${encodeURIComponent(valueSubject(t))}`, e.schemaRegistryUrl);
+          await fetch(subject, { method: 'DELETE' });
+          await fetch(`${subject}?permanent=true`, { method: 'DELETE' });
+        }
       } finally {
         await kafka[Symbol.asyncDispose]();
         await db[Symbol.asyncDispose]();
