@@ -42,6 +42,7 @@ status:
 test: up build
 	npm run --silent typecheck
 	npm run --silent gen:schemas -- --check
+	node scripts/check-built-imports.mjs
 	@mkdir -p test-artifacts
 	$(WITH_ENV) npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest-results.json; \
 	  status=$$?; node scripts/test-summary.mjs; exit $$status

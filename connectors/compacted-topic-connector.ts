@@ -1,4 +1,4 @@
-import { ConfigResourceTypes, Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka, type Producer } from 'kafkajs';
 import { expand } from '../src/catalog/key-template.js';
 import { formatQualifiedName } from '../src/catalog/identifiers.js';
 import type { CompactedTarget, SinksConfig } from '../src/catalog/sinks.js';
@@ -6,6 +6,9 @@ import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { LetheError } from '../src/errors.js';
 import { rowValues, subjectValues } from '../src/events/subject-values.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
+
+// kafkajs is CommonJS; Node's ESM loader does not see every export of it by name.
+const { ConfigResourceTypes, Partitioners } = kafkajs;
 
 const CONFIG_NAMES = ['cleanup.policy', 'delete.retention.ms', 'max.compaction.lag.ms', 'min.compaction.lag.ms'];
 const CONFIG_TTL_MS = 60_000;

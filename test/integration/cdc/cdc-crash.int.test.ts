@@ -43,10 +43,13 @@ describe('CDC reader crash', () => {
     const first = startCli(fx.yaml);
     await using _first = { [Symbol.asyncDispose]: async () => void (first.kill('SIGKILL'), await exited(first)) };
     await fx.db.client.query(`DELETE FROM ${fx.users} WHERE "UserId" = $1`, [subjects[0]]);
-    await waitFor(() => events.values.some((v) => v.subjectId === subjects[0]), {
-      timeoutMs: 30_000,
-      what: `the first reader to publish (output: ${first.output.join('').slice(-500)})`,
-    });
+    await waitFor(
+      () => {
+        if (first.exitCode !== null) throw new Error(`the reader exited with ${first.exitCode}: ${first.output.join('').slice(-1500)}`);
+        return events.values.some((v) => v.subjectId === subjects[0]);
+      },
+      { timeoutMs: 30_000, what: 'the first reader to publish' },
+    );
     const produced = events.values.find((v) => v.subjectId === subjects[0])!;
     // Produced to Kafka, not yet acknowledged to the slot.
     expect(parseLsn(await fx.confirmedFlushLsn())).toBeLessThan(parseLsn(produced.commitLsn));
