@@ -20,8 +20,11 @@ lethe init
 step "lethe doctor"
 lethe doctor
 
-step "lethe run --only cdc (in the background, log in $log_dir/cdc.log)"
-lethe run --only cdc >"$log_dir/cdc.log" 2>&1 &
+step "the shop's other copies: Redis, Elasticsearch indices, BigQuery tables, compacted topics"
+node demo/stores.mjs setup
+
+step "lethe run: the CDC reader and one consumer group per sink (in the background, log in $log_dir/lethe.log)"
+lethe run >"$log_dir/lethe.log" 2>&1 &
 reader=$!
 trap 'kill -TERM $reader 2>/dev/null; wait $reader 2>/dev/null || true' EXIT
 
@@ -36,7 +39,9 @@ INSERT INTO shop.orders (id, user_id, total)
 INSERT INTO shop.orders (id, user_id, total) VALUES ($neighbour * 10 + 1, $neighbour, 5);
 INSERT INTO shop.messages (id, sender_id, body) VALUES ($user * 10 + 1, $user, 'hello'), ($neighbour * 10 + 1, $neighbour, 'hi');
 SQL
-step "user $user has 3 orders and 1 message; user $neighbour is the neighbour"
+node demo/stores.mjs seed "$user" "$neighbour"
+step "user $user has 3 orders and 1 message, copied into every store; user $neighbour is the neighbour"
+node demo/stores.mjs show "$user" "$neighbour"
 
 step "the application deletes user $user (orders and messages cascade)"
 psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "DELETE FROM shop.users WHERE id = $user"
@@ -44,10 +49,13 @@ psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "DELETE FROM shop.users WHERE id =
 step "the SubjectErased event Lethe published (lethe events --subject user:$user)"
 if ! lethe events --subject "user:$user" --wait 30; then
   echo "no event for user:$user within 30 s; the reader's log:" >&2
-  tail -n 30 "$log_dir/cdc.log" >&2
+  tail -n 30 "$log_dir/lethe.log" >&2
   exit 1
 fi
 
+step "every store, once each sink's consumer group has applied and verified the erasure"
+node demo/stores.mjs wait-clean "$user"
+node demo/stores.mjs show "$user" "$neighbour"
+
 step "the replication slot, confirmed behind Kafka (lethe doctor)"
-sleep 1
 lethe doctor | grep -E 'slot|checks'
