@@ -9,6 +9,7 @@ import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 /** BigQuery runs at most two mutating DML statements per table at once (more queue or fail). */
 const MAX_CONCURRENT_DML_PER_TABLE = 2;
+const APPROX_EVENT_BYTES = 200;
 
 /**
  * BigQuery: batched DML per target table, `DELETE … WHERE match IN UNNEST(@ids)` or `UPDATE …
@@ -23,9 +24,13 @@ export class BigQueryConnector implements SinkConnector {
   private readonly running = new Map<string, number>();
   private readonly waiting = new Map<string, Array<() => void>>();
   private readonly matchTypes = new Map<string, string>();
+  readonly fetch: { minBytes: number; maxWaitMs: number };
 
   constructor(private readonly config: NonNullable<SinksConfig['bigquery']>) {
     this.bq = createBigQueryClient({ projectId: config.projectId, apiEndpoint: config.apiEndpoint });
+    // A batch flushes when about maxSubjects events are fetched or maxWaitMs has passed: the
+    // broker's own fetch batching (an event is a few hundred bytes).
+    this.fetch = { minBytes: config.batch.maxSubjects * APPROX_EVENT_BYTES, maxWaitMs: config.batch.maxWaitMs };
   }
 
   handles(subjectType: string): boolean {

@@ -29,6 +29,11 @@ export interface SinkConnector {
   readonly sink: SinkName;
   /** Whether this sink has targets for the subject type. */
   handles(subjectType: string): boolean;
+  /**
+   * Batching by size or time for stores that want few large statements: the broker holds a
+   * fetch until `minBytes` are available or `maxWaitMs` has passed.
+   */
+  readonly fetch?: { minBytes: number; maxWaitMs: number };
   /** One list of target results per event, in the order of `events`. Idempotent. */
   apply(events: readonly SubjectErased[]): Promise<TargetResult[][]>;
   close(): Promise<void>;

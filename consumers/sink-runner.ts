@@ -8,7 +8,10 @@ import { EventCodec } from '../src/events/event-codec.js';
 import { createKafka } from '../src/kafka/kafka-client.js';
 import type { Logger } from '../src/logger.js';
 import { retry } from '../src/retry.js';
-import { dlqTopicOf } from '../src/setup/init-plan.js';
+import { dlqTopicOf, retryTopicOf } from '../src/setup/init-plan.js';
+
+const NOT_BEFORE = 'lethe-not-before';
+const ATTEMPT = 'lethe-attempt';
 
 export type ErasureAck = Acks.ErasureAck;
 
@@ -20,6 +23,8 @@ export interface SinkRunnerOptions {
   groupId?: string;
   /** Defaults to lethe.dlq.<sink>. */
   dlqTopic?: string;
+  /** Defaults to lethe.retry.<sink>. */
+  retryTopic?: string;
   /** Acks carry this flag (set by replay). */
   replay?: boolean;
 }
@@ -40,6 +45,10 @@ interface Item {
  * dead-letter topic with the reason in headers; one ErasureAck per event and target is produced;
  * only then are the batch's offsets resolved and committed. A new group starts at the beginning
  * of the topic: an erasure published before the sink first ran still reaches it.
+ *
+ * A DEFERRED result (the store cannot change the data yet) sends the event to the sink's retry
+ * topic with a not-before time; the group reads that topic too and pauses a retry partition
+ * until its next record is due, so a deferred erasure waits in Kafka, not in memory.
  */
 export class SinkRunner {
   private readonly log: Logger;
@@ -60,7 +69,15 @@ export class SinkRunner {
     await acks.register();
     const groupId = this.options.groupId ?? sinkGroupId(this.sink);
     const dlqTopic = this.options.dlqTopic ?? dlqTopicOf(this.sink);
-    const consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    const retryTopic = this.options.retryTopic ?? retryTopicOf(this.sink);
+    await ensureTopics(kafka, [dlqTopic, retryTopic]);
+    const consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      ...(connector.fetch ? { minBytes: connector.fetch.minBytes, maxWaitTimeInMs: connector.fetch.maxWaitMs } : {}),
+    });
+    const timers = new Set<NodeJS.Timeout>();
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await consumer.connect();
@@ -86,9 +103,16 @@ export class SinkRunner {
       at: Date.now(),
     });
 
-    const processChunk = async (items: Item[], topic: string): Promise<void> => {
+    const processChunk = async (items: Item[], topic: string, firstAttempt: number): Promise<void> => {
       const out: ErasureAck[] = [];
       const dead: Message[] = [];
+      const later: Message[] = [];
+      const deferLater = (item: Item, attempt: number) =>
+        later.push({
+          key: item.message.key,
+          value: item.message.value,
+          headers: { [NOT_BEFORE]: String(Date.now() + settings.deferredRetryMs), [ATTEMPT]: String(attempt + 1) },
+        });
       const deadLetter = (item: Item, reason: string) =>
         dead.push({
           key: item.message.key,
@@ -115,7 +139,7 @@ export class SinkRunner {
         try {
           const results = await retry(
             async (n) => {
-              attempt = n;
+              attempt = firstAttempt + n - 1;
               return connector.apply(mine.map((i) => i.event!));
             },
             {
@@ -125,7 +149,7 @@ export class SinkRunner {
               onRetry: (error, n, delayMs) => this.log.warn({ err: String(error), attempt: n, delayMs, events: mine.length }, 'sink batch failed; retrying'),
             },
           );
-          mine.forEach((item, i) => this.collect(item, results[i] ?? [], attempt, ack, out, deadLetter));
+          mine.forEach((item, i) => this.collect(item, results[i] ?? [], attempt, ack, out, deadLetter, deferLater));
         } catch (batchError) {
           // The batch keeps failing: apply its events one by one, so one poison event goes to the
           // dead-letter topic and the others still get erased.
@@ -133,7 +157,7 @@ export class SinkRunner {
           for (const item of mine) {
             try {
               const [results] = await connector.apply([item.event!]);
-              this.collect(item, results ?? [], attempt + 1, ack, out, deadLetter);
+              this.collect(item, results ?? [], attempt + 1, ack, out, deadLetter, deferLater);
             } catch (error) {
               const reason = `failed after ${settings.attempts + 1} attempts: ${error instanceof Error ? error.message : String(error)}`;
               deadLetter(item, reason);
@@ -141,6 +165,10 @@ export class SinkRunner {
             }
           }
         }
+      }
+      if (later.length > 0) {
+        await producer.send({ topic: retryTopic, acks: -1, messages: later });
+        this.log.warn({ retryTopic, events: later.length, retryInMs: settings.deferredRetryMs }, 'erasures deferred');
       }
       if (dead.length > 0) {
         await producer.send({ topic: dlqTopic, acks: -1, messages: dead });
@@ -154,13 +182,32 @@ export class SinkRunner {
       }
     };
 
-    await consumer.subscribe({ topic: catalog.kafka.topics.erasures, fromBeginning: true });
+    await consumer.subscribe({ topics: [catalog.kafka.topics.erasures, retryTopic], fromBeginning: true });
     await consumer.run({
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-        for (let start = 0; start < batch.messages.length; start += settings.maxBatchEvents) {
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }) => {
+        let messages = batch.messages;
+        let firstAttempt = 1;
+        if (batch.topic === retryTopic) {
+          // Records are due in order of their not-before; stop at the first one not yet due and
+          // pause the partition until it is. Unresolved records are fetched again on resume.
+          const now = Date.now();
+          const due = messages.findIndex((m) => Number(m.headers?.[NOT_BEFORE]?.toString() ?? 0) > now);
+          if (due !== -1) {
+            const wait = Number(messages[due]!.headers![NOT_BEFORE]!.toString()) - now;
+            messages = messages.slice(0, due);
+            const resume = pause();
+            const timer = setTimeout(() => {
+              timers.delete(timer);
+              resume();
+            }, wait);
+            timers.add(timer);
+          }
+        }
+        for (let start = 0; start < messages.length; start += settings.maxBatchEvents) {
           if (!isRunning() || isStale()) return;
-          const chunk = batch.messages.slice(start, start + settings.maxBatchEvents);
+          const chunk = messages.slice(start, start + settings.maxBatchEvents);
+          if (batch.topic === retryTopic) firstAttempt = Math.max(...chunk.map((m) => Number(m.headers?.[ATTEMPT]?.toString() ?? 1)));
           const items: Item[] = await Promise.all(
             chunk.map(async (message) => {
               try {
@@ -171,7 +218,7 @@ export class SinkRunner {
               }
             }),
           );
-          await processChunk(items, batch.topic);
+          await processChunk(items, batch.topic, firstAttempt);
           // Offsets move only now: every ack (and dead letter) of the chunk is in Kafka.
           for (const message of chunk) resolveOffset(message.offset);
           await commitOffsetsIfNecessary();
@@ -185,6 +232,7 @@ export class SinkRunner {
       if (signal.aborted) resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
+    for (const timer of timers) clearTimeout(timer);
     await consumer.disconnect();
     await producer.disconnect();
     await connector.close();
@@ -198,11 +246,28 @@ export class SinkRunner {
     ack: (event: SubjectErased, result: TargetResult, attempt: number) => ErasureAck,
     out: ErasureAck[],
     deadLetter: (item: Item, reason: string) => void,
+    deferLater: (item: Item, attempt: number) => void,
   ): void {
     const event = item.event!;
     for (const result of results) out.push(ack(event, result, attempt));
+    if (results.some((r) => outcomeOf(r) === 'DEFERRED')) deferLater(item, attempt);
     const failures = results.filter((r) => outcomeOf(r) === 'FAILED').map((r) => `${r.target}: ${errorOf(r)}`);
     if (failures.length > 0) deadLetter(item, failures.join('; '));
     this.log.debug({ eventId: event.eventId, subject: eventKeyOf(event.subjectType, event.subjectId), targets: results.length, failed: failures.length }, 'erasure applied');
+  }
+}
+
+/** Creates Lethe's own topics of a sink when they are missing (createTopics skips existing ones). */
+async function ensureTopics(kafka: ReturnType<typeof createKafka>, topics: string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '-1' }] })) });
+    }
+  } finally {
+    await admin.disconnect();
   }
 }

@@ -89,9 +89,11 @@ export const sinksSchema = z
         retryInitialMs: z.number().int().min(1).default(200),
         retryMaxMs: z.number().int().min(1).default(30_000),
         maxBatchEvents: z.number().int().min(1).max(10_000).default(200),
+        // How long a deferred erasure (BigQuery's streaming buffer) waits before it is tried again.
+        deferredRetryMs: z.number().int().min(10).default(600_000),
       })
       .strict()
-      .default({ attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200 }),
+      .default({ attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200, deferredRetryMs: 600_000 }),
   })
   .strict();
 

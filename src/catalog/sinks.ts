@@ -30,6 +30,7 @@ export interface SinkSettings {
   retryInitialMs: number;
   retryMaxMs: number;
   maxBatchEvents: number;
+  deferredRetryMs: number;
 }
 
 /** The resolved `sinks` section: per sink, its settings and its targets per subject type. */
@@ -53,7 +54,7 @@ export function resolveSinks(
   subjects: ReadonlyMap<string, { related: ReadonlyArray<{ table: TableRef }> }>,
   problems: CatalogProblem[],
 ): SinksConfig {
-  const settings = file?.settings ?? { attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200 };
+  const settings = file?.settings ?? { attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200, deferredRetryMs: 600_000 };
   const out: SinksConfig = { settings };
   if (!file) return out;
 

@@ -4,6 +4,7 @@ import { configuredSinks } from '../catalog/sinks.js';
 import { valueSubject } from '../events/event-codec.js';
 
 export const dlqTopicOf = (sink: string) => `lethe.dlq.${sink}`;
+export const retryTopicOf = (sink: string) => `lethe.retry.${sink}`;
 
 export const ERASURE_TOPIC_PARTITIONS = 6;
 
@@ -40,6 +41,14 @@ export function topicSpecs(catalog: Catalog): Array<Extract<InitStep, { kind: 't
       partitions: 1,
       configs: { 'cleanup.policy': 'delete', 'retention.ms': '-1' },
       description: `create topic ${dlqTopicOf(sink)}`,
+    })),
+    // One retry topic per sink: deferred erasures wait there, durably, until they are due.
+    ...configuredSinks(catalog.sinks).map((sink) => ({
+      kind: 'topic' as const,
+      topic: retryTopicOf(sink),
+      partitions: ERASURE_TOPIC_PARTITIONS,
+      configs: { 'cleanup.policy': 'delete', 'retention.ms': '-1' },
+      description: `create topic ${retryTopicOf(sink)}`,
     })),
   ];
 }

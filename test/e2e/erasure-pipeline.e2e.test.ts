@@ -113,6 +113,7 @@ describe('erasure pipeline, end to end', () => {
         logger: fx.logger,
         groupId: `lethe.sink.${sink}.${p}`,
         dlqTopic: dlqTopics[sink],
+        retryTopic: fx.kafka.topicName(`lethe.test.retry.${sink}`),
       }).run(controller.signal);
       runners.set(sink, async () => {
         controller.abort();

@@ -35,7 +35,7 @@ export function userErased(id: string, related: SubjectErased['related'] = [], o
 export interface SinkFixture extends AsyncDisposable {
   kafka: KafkaContext;
   catalog: Catalog;
-  topics: { erasures: string; acks: string; dlq: string };
+  topics: { erasures: string; acks: string; dlq: string; retry: string };
   logLines: string[];
   publish(events: SubjectErased[]): Promise<void>;
   publishRaw(key: string, value: Buffer): Promise<void>;
@@ -52,7 +52,12 @@ export interface SinkFixture extends AsyncDisposable {
 export async function sinkFixture(sinksYaml: string): Promise<SinkFixture> {
   const kafka = await kafkaContext();
   const e = endpoints();
-  const topics = { erasures: kafka.topicName('lethe.test.erasures'), acks: kafka.topicName('lethe.test.acks'), dlq: kafka.topicName('lethe.test.dlq') };
+  const topics = {
+    erasures: kafka.topicName('lethe.test.erasures'),
+    acks: kafka.topicName('lethe.test.acks'),
+    dlq: kafka.topicName('lethe.test.dlq'),
+    retry: kafka.topicName('lethe.test.retry'),
+  };
   await kafka.admin.createTopics({
     waitForLeaders: true,
     topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })),
@@ -72,7 +77,7 @@ subjects:
       - { table: public.orders, subjectColumn: user_id }
       - { table: public.messages, subjectColumn: sender_id }
 sinks:
-  settings: { attempts: 3, retryInitialMs: 10, retryMaxMs: 50, maxBatchEvents: 100 }
+  settings: { attempts: 3, retryInitialMs: 10, retryMaxMs: 50, maxBatchEvents: 100, deferredRetryMs: 1500 }
 ${sinksYaml}
 `,
     {},
@@ -101,7 +106,7 @@ ${sinksYaml}
     },
     startRunner(connector, groupId = uniqueName('lethe.sink.test')) {
       const controller = new AbortController();
-      const running = new SinkRunner({ catalog, connector, logger, groupId, dlqTopic: topics.dlq }).run(controller.signal);
+      const running = new SinkRunner({ catalog, connector, logger, groupId, dlqTopic: topics.dlq, retryTopic: topics.retry }).run(controller.signal);
       const handle = {
         stop: async () => {
           controller.abort();
