@@ -16,7 +16,7 @@ help:
 	@echo "make status   show each service of the stack"
 	@echo "make test     start the stack if needed, then run unit, integration and end-to-end tests"
 	@echo "make demo     start the stack and run Lethe end to end"
-	@echo "make bench    measure the CDC reader against pg_recvlogical on a 100,000-delete backlog"
+	@echo "make bench    the CDC reader against pg_recvlogical, and each sink against its store's raw rate"
 	@echo "make clean    stop the stack and delete its data (.stack/)"
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -58,6 +58,7 @@ demo: up build
 
 bench: up build
 	$(WITH_ENV) node dist/src/bench/cdc-bench.js
+	$(WITH_ENV) node dist/src/bench/sink-bench.js
 
 clean: down
 	rm -rf .stack dist
