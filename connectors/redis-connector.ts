@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { escapeGlob, expand, isPattern } from '../src/catalog/key-template.js';
 import { formatQualifiedName } from '../src/catalog/identifiers.js';
-import type { RedisSubject, SinksConfig } from '../src/catalog/sinks.js';
+import type { SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { LetheError } from '../src/errors.js';
 import { rowValues, subjectValues } from '../src/events/subject-values.js';
@@ -9,6 +9,18 @@ import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 const SCAN_PAGE = 500;
 const UNLINK_CHUNK = 500;
+
+type Op =
+  | { slot: number; kind: 'key'; key: string }
+  | { slot: number; kind: 'pattern'; pattern: string }
+  | { slot: number; kind: 'hash'; key: string; field: string }
+  | { slot: number; kind: 'member'; key: string; member: string };
+type Command = [string, ...string[]];
+interface Step {
+  slot: number;
+  command: Command;
+  read: (reply: unknown) => unknown;
+}
 
 /**
  * Redis: UNLINK the keys named by templates (patterns through SCAN MATCH in bounded pages, never
@@ -29,75 +41,92 @@ export class RedisConnector implements SinkConnector {
   }
 
   async apply(events: readonly SubjectErased[]): Promise<TargetResult[][]> {
-    const out: TargetResult[][] = [];
-    for (const event of events) {
-      const subject = this.config.subjects.get(event.subjectType);
-      out.push(subject ? await this.erase(event, subject) : []);
-    }
-    return out;
-  }
-
-  private async erase(event: SubjectErased, s: RedisSubject): Promise<TargetResult[]> {
-    const values = subjectValues(event);
-    const results: TargetResult[] = [];
-    try {
-      for (const template of s.keys) {
-        results.push({ target: `key ${template}`, ...(await this.unlinkTemplate(template, [values])) });
-      }
-      for (const { key, field } of s.hashFields) {
-        const k = expand(key, values)!;
-        const f = expand(field, values)!;
-        const affected = await this.redis.hdel(k, f);
-        const residual = await this.redis.hexists(k, f);
-        results.push({ target: `hash ${key} field ${field}`, affected, residual });
-      }
-      for (const { key, member } of s.setMembers) {
-        results.push({ target: `set ${key} member ${member}`, ...(await this.removeMember(expand(key, values)!, expand(member, values)!)) });
-      }
+    // Every target of every event becomes a slot; its operations run in pipelines across the
+    // whole batch (one round trip per phase, not per key), patterns through SCAN.
+    const slots: Array<{ event: number; result: TargetResult }> = [];
+    const ops: Op[] = [];
+    events.forEach((event, i) => {
+      const s = this.config.subjects.get(event.subjectType);
+      if (!s) return;
+      const slot = (target: string) => slots.push({ event: i, result: { target, affected: 0, residual: 0 } }) - 1;
+      const values = subjectValues(event);
+      for (const template of s.keys) this.keyOps(slot(`key ${template}`), template, [values], ops);
+      for (const { key, field } of s.hashFields) ops.push({ slot: slot(`hash ${key} field ${field}`), kind: 'hash', key: expand(key, values)!, field: expand(field, values)! });
+      for (const { key, member } of s.setMembers) ops.push({ slot: slot(`set ${key} member ${member}`), kind: 'member', key: expand(key, values)!, member: expand(member, values)! });
       for (const { table, templates } of s.related) {
         const rows = event.related.filter((r) => r.table === formatQualifiedName(table)).map((r) => rowValues(event, r));
-        for (const template of templates) {
-          results.push({ target: `related ${formatQualifiedName(table)} key ${template}`, ...(await this.unlinkTemplate(template, rows)) });
-        }
+        for (const template of templates) this.keyOps(slot(`related ${formatQualifiedName(table)} key ${template}`), template, rows, ops);
       }
+    });
+    try {
+      await this.run(ops, slots.map((x) => x.result));
     } catch (error) {
       throw translate(error);
     }
-    return results;
+    const out: TargetResult[][] = events.map(() => []);
+    for (const { event, result } of slots) out[event]!.push(result);
+    return out;
   }
 
-  private async unlinkTemplate(template: string, valueSets: ReturnType<typeof subjectValues>[]): Promise<Omit<TargetResult, 'target'>> {
-    let affected = 0;
-    let residual = 0;
+  private keyOps(slot: number, template: string, valueSets: ReturnType<typeof subjectValues>[], ops: Op[]): void {
     for (const values of valueSets) {
       if (isPattern(template)) {
         const pattern = expand(template, values, escapeGlob);
-        if (pattern === undefined) continue;
-        const keys = await this.scan(pattern);
-        for (let i = 0; i < keys.length; i += UNLINK_CHUNK) affected += await this.redis.unlink(...keys.slice(i, i + UNLINK_CHUNK));
-        residual += (await this.scan(pattern)).length;
+        if (pattern !== undefined) ops.push({ slot, kind: 'pattern', pattern });
       } else {
         const key = expand(template, values);
-        if (key === undefined) continue;
-        affected += await this.redis.unlink(key);
-        residual += await this.redis.exists(key);
+        if (key !== undefined) ops.push({ slot, kind: 'key', key });
       }
     }
-    return { affected, residual };
   }
 
-  private async removeMember(key: string, member: string): Promise<Omit<TargetResult, 'target'>> {
-    const type = await this.redis.type(key);
-    if (type === 'none') return { affected: 0, residual: 0 };
-    if (type === 'set') {
-      const affected = await this.redis.srem(key, member);
-      return { affected, residual: await this.redis.sismember(key, member) };
+  /** Applies, then verifies, every operation; adds counts to the results by slot. */
+  private async run(ops: Op[], results: TargetResult[]): Promise<void> {
+    const members = ops.filter((o): o is Extract<Op, { kind: 'member' }> => o.kind === 'member');
+    const types = new Map(members.map((m, i) => [m, i]));
+    const typeOf = await this.pipeline(members.map((m) => ({ slot: m.slot, command: ['type', m.key] as Command, read: String })));
+    const applies: Step[] = [];
+    const checks: Step[] = [];
+    for (const op of ops) {
+      if (op.kind === 'key') {
+        applies.push({ slot: op.slot, command: ['unlink', op.key], read: Number });
+        checks.push({ slot: op.slot, command: ['exists', op.key], read: Number });
+      } else if (op.kind === 'hash') {
+        applies.push({ slot: op.slot, command: ['hdel', op.key, op.field], read: Number });
+        checks.push({ slot: op.slot, command: ['hexists', op.key, op.field], read: Number });
+      } else if (op.kind === 'member') {
+        const type = typeOf[types.get(op)!];
+        if (type === 'set') {
+          applies.push({ slot: op.slot, command: ['srem', op.key, op.member], read: Number });
+          checks.push({ slot: op.slot, command: ['sismember', op.key, op.member], read: Number });
+        } else if (type === 'zset') {
+          applies.push({ slot: op.slot, command: ['zrem', op.key, op.member], read: Number });
+          checks.push({ slot: op.slot, command: ['zscore', op.key, op.member], read: (v) => (v === null ? 0 : 1) });
+        } else if (type !== 'none') {
+          results[op.slot]!.failed = `key is a ${String(type)}, not a set or sorted set`;
+        }
+      }
     }
-    if (type === 'zset') {
-      const affected = await this.redis.zrem(key, member);
-      return { affected, residual: (await this.redis.zscore(key, member)) === null ? 0 : 1 };
+    const affected = await this.pipeline(applies);
+    applies.forEach((step, i) => (results[step.slot]!.affected += affected[i] as number));
+    const patterns = ops.filter((o): o is Extract<Op, { kind: 'pattern' }> => o.kind === 'pattern');
+    for (const p of patterns) {
+      const found = await this.scan(p.pattern);
+      for (let i = 0; i < found.length; i += UNLINK_CHUNK) results[p.slot]!.affected += await this.redis.unlink(...found.slice(i, i + UNLINK_CHUNK));
     }
-    return { affected: 0, residual: 0, failed: `key is a ${type}, not a set or sorted set` };
+    const residual = await this.pipeline(checks);
+    checks.forEach((step, i) => (results[step.slot]!.residual += residual[i] as number));
+    for (const p of patterns) results[p.slot]!.residual += (await this.scan(p.pattern)).length;
+  }
+
+  /** One round trip for many commands; each reply read by its step. */
+  private async pipeline(steps: Step[]): Promise<unknown[]> {
+    if (steps.length === 0) return [];
+    const replies = (await this.redis.pipeline(steps.map((s) => s.command)).exec()) ?? [];
+    return replies.map(([error, value], i) => {
+      if (error) throw error;
+      return steps[i]!.read(value);
+    });
   }
 
   private async scan(pattern: string): Promise<string[]> {
