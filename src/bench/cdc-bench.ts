@@ -7,7 +7,7 @@ import { parseCatalog } from '../catalog/catalog.js';
 import { CdcReader } from '../cdc/cdc-reader.js';
 import { parseLsn } from '../cdc/lsn.js';
 import { findSlot } from '../cdc/source-database.js';
-import { valueSubject } from '../events/event-codec.js';
+import { deleteValueSubject } from '../events/event-codec.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { createLogger } from '../logger.js';
 import { sleep } from '../retry.js';
@@ -120,9 +120,7 @@ async function main(): Promise<void> {
     await db.query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
     await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    const subjectUrl = new URL(`/subjects/${encodeURIComponent(valueSubject(topic))}`, e.schemaRegistryUrl);
-    await fetch(subjectUrl, { method: 'DELETE' }).catch(() => undefined);
-    await fetch(`${subjectUrl}?permanent=true`, { method: 'DELETE' }).catch(() => undefined);
+    await deleteValueSubject(e.schemaRegistryUrl, topic).catch(() => undefined);
     await admin.disconnect();
     await db.end();
   }

@@ -13,7 +13,7 @@ import { SinkRunner, type ErasureAck } from '../../consumers/sink-runner.js';
 import { parseCatalog } from '../catalog/catalog.js';
 import { configuredSinks, type SinkName } from '../catalog/sinks.js';
 import { CdcReader } from '../cdc/cdc-reader.js';
-import { valueSubject } from '../events/event-codec.js';
+import { deleteValueSubject } from '../events/event-codec.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { createLogger } from '../logger.js';
 import { sleep } from '../retry.js';
@@ -198,11 +198,7 @@ async function main(): Promise<void> {
     await db.query(`DROP PUBLICATION IF EXISTS ${run}_pub`).catch(() => undefined);
     await db.query(`DROP SCHEMA IF EXISTS ${run} CASCADE`).catch(() => undefined);
     await admin.deleteTopics({ topics: [...Object.values(topics), ...sinkTopics] }).catch(() => undefined);
-    for (const topic of [topics.erasures, topics.acks]) {
-      const subject = new URL(`/subjects/${encodeURIComponent(valueSubject(topic))}`, e.schemaRegistryUrl);
-      await fetch(subject, { method: 'DELETE' }).catch(() => undefined);
-      await fetch(`${subject}?permanent=true`, { method: 'DELETE' }).catch(() => undefined);
-    }
+    for (const topic of [topics.erasures, topics.acks]) await deleteValueSubject(e.schemaRegistryUrl, topic).catch(() => undefined);
     await es.indices.delete({ index: `${dash}-*`, ignore_unavailable: true }).catch(() => undefined);
     await bq.dataset(run).delete({ force: true }).catch(() => undefined);
     const keys = await redis.keys(`${run}:*`);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sinksSchema } from './sinks-schema.js';
-import { IdentifierError, parseColumnName, parseQualifiedName, type TableRef } from './identifiers.js';
+import { columnName, tableName } from './zod-identifier.js';
 
 /**
  * The catalog file's one zod schema. Objects are strict, so a misspelt key is an error with its
@@ -11,21 +11,6 @@ import { IdentifierError, parseColumnName, parseQualifiedName, type TableRef } f
 const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 const SUBJECT_TYPE = /^[A-Za-z][A-Za-z0-9_-]*$/;
-
-/** A string parsed by one of the identifier parsers; a parse error becomes an issue at its path. */
-function identifier<T>(parse: (text: string) => T, what: string) {
-  return z.string().transform((text, ctx): T => {
-    try {
-      return parse(text);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: `not a ${what}: ${(error as IdentifierError).message}` });
-      return z.NEVER;
-    }
-  });
-}
-
-const tableName = identifier<TableRef>(parseQualifiedName, 'table name');
-const columnName = identifier<string>(parseColumnName, 'column name');
 
 /** One column, or a non-empty list of them (a composite key). */
 const columns = z

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { IdentifierError, parseQualifiedName, type TableRef } from './identifiers.js';
+import { tableName } from './zod-identifier.js';
 import { placeholders, TemplateError } from './key-template.js';
 
 /**
@@ -17,14 +17,7 @@ function template(allowRow: boolean) {
   });
 }
 
-const table = z.string().transform((text, ctx): TableRef => {
-  try {
-    return parseQualifiedName(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: `not a table name: ${(error as IdentifierError).message}` });
-    return z.NEVER;
-  }
-});
+const table = tableName;
 
 const redisSubject = z
   .object({

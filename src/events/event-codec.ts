@@ -26,6 +26,13 @@ export function valueSubject(topic: string): string {
   return `${topic}-value`;
 }
 
+/** Deletes a topic's value subject from the registry (soft, then permanent), ignoring absence. */
+export async function deleteValueSubject(registryUrl: string, topic: string): Promise<void> {
+  const subject = new URL(`/subjects/${encodeURIComponent(valueSubject(topic))}`, registryUrl);
+  await fetch(subject, { method: 'DELETE' });
+  await fetch(`${subject}?permanent=true`, { method: 'DELETE' });
+}
+
 /**
  * Avro encoding of one event type on one topic through the schema registry: the schema in
  * schemas/ is registered under the topic's value subject with BACKWARD compatibility, so a

@@ -4,7 +4,7 @@ import { CdcReader } from '../../src/cdc/cdc-reader.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { findSlot } from '../../src/cdc/source-database.js';
 import type { SubjectErased } from '../../src/cdc/erasure-manifest.js';
-import { valueSubject } from '../../src/events/event-codec.js';
+import { deleteValueSubject } from '../../src/events/event-codec.js';
 import { topicSpecs } from '../../src/setup/init-plan.js';
 import type { Logger } from '../../src/logger.js';
 import { endpoints } from './endpoints.js';
@@ -161,11 +161,7 @@ ${options.sinks ? `sinks:\n${options.sinks(schema)}` : ''}`;
       try {
         await db.client.query(`DROP SCHEMA ${q} CASCADE`);
         // The registry keeps what the reader registered: a soft, then a permanent delete.
-        for (const t of [topic, acks]) {
-          const subject = new URL(`/subjects/${encodeURIComponent(valueSubject(t))}`, e.schemaRegistryUrl);
-          await fetch(subject, { method: 'DELETE' });
-          await fetch(`${subject}?permanent=true`, { method: 'DELETE' });
-        }
+        for (const t of [topic, acks]) await deleteValueSubject(e.schemaRegistryUrl, t);
       } finally {
         await kafka[Symbol.asyncDispose]();
         await db[Symbol.asyncDispose]();

@@ -4,7 +4,7 @@ import { parseCatalog, type Catalog } from '../../src/catalog/catalog.js';
 import type { SinkConnector } from '../../connectors/sink-connector.js';
 import { SinkRunner, type ErasureAck } from '../../consumers/sink-runner.js';
 import { eventIdOf, eventKeyOf, subjectIdOf, type SubjectErased } from '../../src/cdc/erasure-manifest.js';
-import { EventCodec, valueSubject } from '../../src/events/event-codec.js';
+import { deleteValueSubject, EventCodec } from '../../src/events/event-codec.js';
 import { endpoints } from './endpoints.js';
 import { EventCollector } from './event-collector.js';
 import { kafkaContext, type KafkaContext } from './kafka-context.js';
@@ -131,11 +131,7 @@ ${sinksYaml}
       for (const r of runners) await r.stop();
       for (const c of collectors) await c[Symbol.asyncDispose]();
       await producer.disconnect();
-      for (const topic of [topics.erasures, topics.acks]) {
-        const subject = new URL(`/subjects/${encodeURIComponent(valueSubject(topic))}`, e.schemaRegistryUrl);
-        await fetch(subject, { method: 'DELETE' });
-        await fetch(`${subject}?permanent=true`, { method: 'DELETE' });
-      }
+      for (const topic of [topics.erasures, topics.acks]) await deleteValueSubject(e.schemaRegistryUrl, topic);
       await kafka[Symbol.asyncDispose]();
     },
   };
