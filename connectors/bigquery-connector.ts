@@ -5,6 +5,7 @@ import { LetheError } from '../src/errors.js';
 import { matchValue } from '../src/events/subject-values.js';
 import { createBigQueryClient } from './bigquery-client.js';
 import { planBigQuery, type BigQueryPlan } from './bigquery-plan.js';
+import { targetName } from '../src/catalog/targets.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 /** BigQuery runs at most two mutating DML statements per table at once (more queue or fail). */
@@ -45,7 +46,7 @@ export class BigQueryConnector implements SinkConnector {
       const ids = [...new Set(positions.map(([e]) => matchValue(e)))];
       for (const target of targets) {
         const perId = await this.eraseTarget(target, ids);
-        for (const [event, i] of positions) out[i]!.push({ target: `table ${target.table}`, ...perId.get(matchValue(event))! });
+        for (const [event, i] of positions) out[i]!.push({ target: targetName.bqTable(target.table), ...perId.get(matchValue(event))! });
       }
     }
     return out;

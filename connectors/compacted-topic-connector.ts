@@ -5,6 +5,7 @@ import type { CompactedTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { LetheError } from '../src/errors.js';
 import { rowValues, subjectValues } from '../src/events/subject-values.js';
+import { targetName } from '../src/catalog/targets.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 // kafkajs is CommonJS; Node's ESM loader does not see every export of it by name.
@@ -55,7 +56,7 @@ export class CompactedTopicConnector implements SinkConnector {
       for (const [i, event] of events.entries()) {
         for (const target of this.config.subjects.get(event.subjectType) ?? []) {
           const config = await this.topicConfig(target.topic);
-          const name = `topic ${target.topic} key ${target.key}`;
+          const name = targetName.compactedKey(target.topic, target.key);
           if (config.missing) {
             out[i]!.push({ target: name, affected: 0, residual: 0, failed: `no such topic ${target.topic}` });
             continue;

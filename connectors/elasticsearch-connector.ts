@@ -3,6 +3,7 @@ import type { EsTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { LetheError } from '../src/errors.js';
 import { matchValue } from '../src/events/subject-values.js';
+import { targetName } from '../src/catalog/targets.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 const PAGE = 1000;
@@ -42,7 +43,7 @@ export class ElasticsearchConnector implements SinkConnector {
         const values = positions.map(([e]) => matchValue(e));
         for (const target of targets) {
           const counts = await this.eraseTarget(target, values);
-          positions.forEach(([, i], n) => out[i]!.push({ target: `index ${target.index}`, ...counts[n]! }));
+          positions.forEach(([, i], n) => out[i]!.push({ target: targetName.esIndex(target.index), ...counts[n]! }));
         }
       }
     } catch (error) {

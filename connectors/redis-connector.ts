@@ -5,6 +5,7 @@ import type { SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { LetheError } from '../src/errors.js';
 import { rowValues, subjectValues } from '../src/events/subject-values.js';
+import { targetName } from '../src/catalog/targets.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 const SCAN_PAGE = 500;
@@ -50,12 +51,12 @@ export class RedisConnector implements SinkConnector {
       if (!s) return;
       const slot = (target: string) => slots.push({ event: i, result: { target, affected: 0, residual: 0 } }) - 1;
       const values = subjectValues(event);
-      for (const template of s.keys) this.keyOps(slot(`key ${template}`), template, [values], ops);
-      for (const { key, field } of s.hashFields) ops.push({ slot: slot(`hash ${key} field ${field}`), kind: 'hash', key: expand(key, values)!, field: expand(field, values)! });
-      for (const { key, member } of s.setMembers) ops.push({ slot: slot(`set ${key} member ${member}`), kind: 'member', key: expand(key, values)!, member: expand(member, values)! });
+      for (const template of s.keys) this.keyOps(slot(targetName.redisKey(template)), template, [values], ops);
+      for (const { key, field } of s.hashFields) ops.push({ slot: slot(targetName.redisHashField(key, field)), kind: 'hash', key: expand(key, values)!, field: expand(field, values)! });
+      for (const { key, member } of s.setMembers) ops.push({ slot: slot(targetName.redisSetMember(key, member)), kind: 'member', key: expand(key, values)!, member: expand(member, values)! });
       for (const { table, templates } of s.related) {
         const rows = event.related.filter((r) => r.table === formatQualifiedName(table)).map((r) => rowValues(event, r));
-        for (const template of templates) this.keyOps(slot(`related ${formatQualifiedName(table)} key ${template}`), template, rows, ops);
+        for (const template of templates) this.keyOps(slot(targetName.redisRelatedKey(table, template)), template, rows, ops);
       }
     });
     try {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationText } from './duration.js';
 import { sinksSchema } from './sinks-schema.js';
 import { columnName, tableName } from './zod-identifier.js';
 
@@ -42,6 +43,20 @@ const subject = z
   })
   .strict();
 
+const SYSTEM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const systemName = z.string().regex(SYSTEM_NAME, 'a name is letters, digits, ., _ and -');
+const subjectTypes = z.array(z.string().regex(SUBJECT_TYPE)).min(1).optional();
+
+/** A system someone erases by hand and confirms: a support inbox, a vendor's portal. */
+const manualSystem = z
+  .object({ name: systemName, owner: z.string().min(1), action: z.string().min(1), subjects: subjectTypes })
+  .strict();
+
+/** A backup is not erased: it holds the data until its retention ends, and replay follows a restore. */
+const backup = z
+  .object({ name: systemName, retention: durationText, onRestore: z.string().min(1).optional(), subjects: subjectTypes })
+  .strict();
+
 const brokers = z
   .union([z.string(), z.array(z.string())])
   .transform((value) => (Array.isArray(value) ? value : value.split(',')).map((b) => b.trim()).filter(Boolean))
@@ -75,18 +90,30 @@ export const catalogFileSchema = z
           .object({
             erasures: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').default('lethe.subject-erased'),
             acks: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').default('lethe.acks'),
+            status: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').default('lethe.erasure-status'),
           })
           .strict()
-          .default({ erasures: 'lethe.subject-erased', acks: 'lethe.acks' }),
+          .default({ erasures: 'lethe.subject-erased', acks: 'lethe.acks', status: 'lethe.erasure-status' }),
       })
       .strict(),
     subjects: z
       .record(z.string().regex(SUBJECT_TYPE, 'a subject type starts with a letter, then letters, digits, - or _'), subject)
       .refine((s) => Object.keys(s).length > 0, 'at least one subject type is needed'),
     sinks: sinksSchema.optional(),
-    // Reserved for the manual systems and backups sections of later versions.
-    manual: z.unknown().optional(),
-    backups: z.unknown().optional(),
+    // Copies no consumer can reach: a person confirms them, or they expire.
+    manual: z.array(manualSystem).default([]),
+    backups: z.array(backup).default([]),
+    tracker: z
+      .object({
+        // How long an erasure may take before it is overdue. The legal bound is one month.
+        sla: durationText.default(72 * 3_600_000),
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65_535).default(8720),
+        // How often erasures are checked against the SLA.
+        overdueCheckMs: z.number().int().min(100).default(60_000),
+      })
+      .strict()
+      .default({ sla: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000 }),
   })
   .strict();
 

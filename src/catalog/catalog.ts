@@ -37,14 +37,32 @@ export interface CatalogTable {
   roles: Array<{ subject: string; role: 'root' | 'related'; path: string }>;
 }
 
+/** A system erased by hand: stays pending until its owner confirms. */
+export interface ManualSystem {
+  name: string;
+  owner: string;
+  action: string;
+  /** The subject types it holds; all when the catalog does not say. */
+  subjects?: string[];
+}
+
+/** A backup: never edited, it holds the data until `retentionMs` after the erasure. */
+export interface Backup {
+  name: string;
+  retentionMs: number;
+  onRestore?: string;
+  subjects?: string[];
+}
+
 /** The resolved, validated catalog. */
 export interface Catalog {
   source: { url: string; publication: string; slot: string; heartbeatIntervalMs: number; ackIntervalMs: number };
-  kafka: { brokers: string[]; schemaRegistry: string; topics: { erasures: string; acks: string } };
+  kafka: { brokers: string[]; schemaRegistry: string; topics: { erasures: string; acks: string; status: string } };
   subjects: SubjectType[];
   sinks: SinksConfig;
-  manual?: unknown;
-  backups?: unknown;
+  manual: ManualSystem[];
+  backups: Backup[];
+  tracker: { slaMs: number; host: string; port: number; overdueCheckMs: number };
   /** Every catalogued table once, roots and related, with who refers to it. */
   tables(): CatalogTable[];
 }
@@ -125,6 +143,18 @@ function crossChecks(file: CatalogFile): CatalogProblem[] {
       }
     });
   }
+  const types = new Set(Object.keys(file.subjects));
+  const names = new Map<string, string>();
+  for (const [section, list] of [['manual', file.manual], ['backups', file.backups]] as const) {
+    list.forEach((entry, i) => {
+      const other = names.get(entry.name);
+      if (other) problems.push({ path: `${section}[${i}].name`, message: `${entry.name} is already the name of ${other}` });
+      else names.set(entry.name, `${section}[${i}]`);
+      entry.subjects?.forEach((type, j) => {
+        if (!types.has(type)) problems.push({ path: `${section}[${i}].subjects[${j}]`, message: `no subject type ${type} in subjects` });
+      });
+    });
+  }
   return problems;
 }
 
@@ -152,8 +182,14 @@ function resolve(file: CatalogFile, problems: CatalogProblem[]): Catalog {
     kafka: file.kafka,
     subjects,
     sinks: resolveSinks(file.sinks, new Map(subjects.map((s) => [s.type, s])), problems),
-    manual: file.manual,
-    backups: file.backups,
+    manual: file.manual.map((m) => ({ name: m.name, owner: m.owner, action: m.action, ...(m.subjects ? { subjects: m.subjects } : {}) })),
+    backups: file.backups.map((b) => ({
+      name: b.name,
+      retentionMs: b.retention,
+      ...(b.onRestore ? { onRestore: b.onRestore } : {}),
+      ...(b.subjects ? { subjects: b.subjects } : {}),
+    })),
+    tracker: { slaMs: file.tracker.sla, host: file.tracker.host, port: file.tracker.port, overdueCheckMs: file.tracker.overdueCheckMs },
     tables() {
       const byKey = new Map<string, CatalogTable>();
       const add = (table: TableRef, role: CatalogTable['roles'][number]) => {

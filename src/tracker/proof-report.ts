@@ -1,0 +1,216 @@
+import type { ErasureStatus, TargetStatus } from './erasure-status.js';
+
+/**
+ * The proof of erasure for one erasure: what happened to each copy, in words an auditor reads,
+ * and one summary line that never claims more than the acks show. Pure; rendered as Markdown,
+ * JSON or HTML. It names the subject by key only; the erased personal data is nowhere in Lethe.
+ */
+
+export interface ReportRow {
+  system: string;
+  target: string;
+  done: string;
+  when: string | null;
+  verification: string;
+}
+
+export interface ProofReport {
+  eventId: string;
+  subject: string;
+  status: ErasureStatus['status'];
+  summary: string;
+  generatedAt: string;
+  request: string;
+  change: string[];
+  dueAt: string | null;
+  completedAt: string | null;
+  targets: ReportRow[];
+  manual: ReportRow[];
+  backups: ReportRow[];
+  replays: ReportRow[];
+}
+
+export type ReportFormat = 'md' | 'json' | 'html';
+export const REPORT_FORMATS: readonly ReportFormat[] = ['md', 'json', 'html'];
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** What a sink's `affected` counts at a target. */
+function unitOf(t: TargetStatus): string {
+  if (t.sink === 'redis') return t.target.startsWith('hash ') ? 'field' : t.target.startsWith('set ') ? 'member' : 'key';
+  if (t.sink === 'elasticsearch') return 'document';
+  if (t.sink === 'bigquery') return 'row';
+  if (t.sink === 'compacted') return 'tombstone';
+  return 'item';
+}
+
+function doneOf(t: TargetStatus): string {
+  const anonymize = t.action?.startsWith('anonymize ') ? t.action.slice('anonymize '.length) : undefined;
+  switch (t.state) {
+    case 'applied':
+      if (t.sink === 'compacted') return `wrote ${plural(t.affected, 'tombstone')}`;
+      return anonymize ? `anonymized ${plural(t.affected, unitOf(t))} (${anonymize})` : `deleted ${plural(t.affected, unitOf(t))}`;
+    case 'nothing_to_do':
+      return 'nothing to do: no copy of the subject found';
+    case 'deferred':
+      return `deferred, will retry: ${t.error ?? 'the store cannot change the data yet'}`;
+    case 'failed':
+      return `FAILED: ${t.error ?? 'no reason given'}`;
+    default:
+      return 'pending: not acknowledged yet';
+  }
+}
+
+function verificationOf(t: TargetStatus): string {
+  if (t.state === 'pending' || t.state === 'deferred') return 'not verified yet';
+  if (t.residual > 0) return `${t.residual} still found`;
+  if (t.state === 'failed') return 'not verified';
+  return t.sink === 'compacted' ? 'tombstones written; the log cleaner removes older records' : '0 remaining';
+}
+
+/** The one summary line. It says "removed from all active systems" only when every active target is done. */
+export function summaryLine(s: ErasureStatus, now: number): string {
+  if (!s.known) return 'Not accounted for yet: the erasure event itself has not been read by the tracker.';
+  const active = s.targets.filter((t) => t.kind !== 'backup');
+  const name = (t: TargetStatus) => (t.kind === 'sink' ? `${t.sink} ${t.target}` : t.target);
+  if (s.status === 'failed') {
+    const failed = active.filter((t) => t.state === 'failed');
+    return `Not removed: ${plural(failed.length, 'target')} failed (${failed.map(name).join('; ')}).`;
+  }
+  if (s.status !== 'complete') {
+    const waiting = active.filter((t) => !['applied', 'nothing_to_do', 'confirmed'].includes(t.state));
+    const overdue = s.status === 'overdue' && s.dueAt !== null ? `; overdue since ${iso(s.dueAt)}` : '';
+    return `Not yet removed from all active systems: ${s.counts.done} of ${s.counts.targets} targets done; waiting for ${waiting.map(name).join('; ')}${overdue}.`;
+  }
+  const backups = s.targets.filter((t) => t.kind === 'backup');
+  const holding = backups.filter((t) => t.heldUntil !== undefined && t.heldUntil > now).sort((a, b) => a.heldUntil! - b.heldUntil!);
+  if (holding.length > 0) {
+    return `Removed from all active systems; copies remain in ${holding.map((t) => `${t.target} until ${day(t.heldUntil!)}`).join(', ')}.`;
+  }
+  if (backups.length > 0) return `Removed from all active systems; the backups that held copies (${backups.map((t) => t.target).join(', ')}) have expired.`;
+  return 'Removed from all active systems; the catalog declares no backups.';
+}
+
+export function buildReport(s: ErasureStatus, now: number): ProofReport {
+  const f = s.facts;
+  const change: string[] = [];
+  if (f) {
+    change.push(`${f.sourceTable}: the subject's row was ${f.operation === 'DELETE' ? 'deleted' : 'anonymized in place (the row is kept)'} at ${iso(f.commitTime)} (commit LSN ${f.commitLsn})`);
+    for (const r of f.related) {
+      change.push(`${r.table}: ${plural(r.rows, 'row')} ${r.operation === 'DELETE' ? 'deleted' : 'updated in place (kept)'} in the same transaction`);
+    }
+  }
+  const row = (t: TargetStatus, system: string, done: string, verification: string): ReportRow => ({ system, target: t.target, done, when: iso(t.at), verification });
+  return {
+    eventId: s.eventId,
+    subject: `${s.subjectType}:${s.subjectId}`,
+    status: s.status,
+    summary: summaryLine(s, now),
+    generatedAt: iso(now)!,
+    request: f?.requestId ? `erasure request ${f.requestId}` : "none: the application's own change in the database",
+    change,
+    dueAt: iso(s.dueAt),
+    completedAt: iso(s.completedAt),
+    targets: s.targets.filter((t) => t.kind === 'sink').map((t) => row(t, t.sink, doneOf(t), verificationOf(t))),
+    manual: s.targets
+      .filter((t) => t.kind === 'manual')
+      .map((t) =>
+        row(
+          t,
+          'manual',
+          t.state === 'confirmed' ? `confirmed by ${t.confirmedBy}${t.note ? `: ${t.note}` : ''}` : `pending: ${t.owner} to ${t.action}`,
+          t.state === 'confirmed' ? 'confirmed by its owner' : 'awaiting confirmation',
+        ),
+      ),
+    backups: s.targets
+      .filter((t) => t.kind === 'backup')
+      .map((t) =>
+        row(
+          t,
+          'backup',
+          t.heldUntil === undefined ? 'not erased (backups are never edited)' : t.state === 'expired' ? `expired on ${day(t.heldUntil)}` : `not erased: holds the data until ${day(t.heldUntil)}`,
+          t.onRestore ? `on restore: ${t.onRestore}` : 'on restore: replay the erasure log',
+        ),
+      ),
+    replays: s.targets
+      .filter((t) => t.lastReplay)
+      .map((t) => ({
+        system: t.sink,
+        target: t.target,
+        done: `${plural(t.replays, 'replay')}; last: ${t.lastReplay!.outcome.toLowerCase().replace(/_/g, ' ')}, ${t.lastReplay!.affected} affected`,
+        when: iso(t.lastReplay!.at),
+        verification: t.lastReplay!.residual > 0 ? `${t.lastReplay!.residual} still found` : '0 remaining',
+      })),
+  };
+}
+
+export function renderReport(report: ProofReport, format: ReportFormat): string {
+  if (format === 'json') return `${JSON.stringify(report, null, 2)}\n`;
+  return format === 'md' ? renderMarkdown(report) : renderHtml(report);
+}
+
+const SECTIONS = [
+  ['targets', 'Sinks'],
+  ['manual', 'Manual systems'],
+  ['backups', 'Backups'],
+  ['replays', 'Replays after restores'],
+] as const;
+
+function renderMarkdown(r: ProofReport): string {
+  const cell = (text: string | null) => (text ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const lines = [
+    `# Proof of erasure: ${cell(r.subject)}`,
+    '',
+    `**${cell(r.summary)}**`,
+    '',
+    `- Erasure: \`${r.eventId}\``,
+    `- Subject: \`${cell(r.subject)}\` (key only; Lethe never holds the erased data)`,
+    `- Status: ${r.status}${r.completedAt ? ` at ${r.completedAt}` : ''}${r.dueAt ? ` (due by ${r.dueAt})` : ''}`,
+    `- Request: ${cell(r.request)}`,
+    ...r.change.map((c) => `- Database change: ${cell(c)}`),
+    `- Report generated: ${r.generatedAt}`,
+  ];
+  for (const [key, title] of SECTIONS) {
+    if (r[key].length === 0) continue;
+    lines.push('', `## ${title}`, '', '| system | target | what was done | when | verification |', '| --- | --- | --- | --- | --- |');
+    for (const row of r[key]) lines.push(`| ${cell(row.system)} | ${cell(row.target)} | ${cell(row.done)} | ${cell(row.when)} | ${cell(row.verification)} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function renderHtml(r: ProofReport): string {
+  const e = (text: string | null) => escapeHtml(text ?? '');
+  const sections = SECTIONS.filter(([key]) => r[key].length > 0)
+    .map(
+      ([key, title]) =>
+        `<h2>${title}</h2>\n<table><thead><tr><th>system</th><th>target</th><th>what was done</th><th>when</th><th>verification</th></tr></thead><tbody>\n${r[key]
+          .map((row) => `<tr><td>${e(row.system)}</td><td><code>${e(row.target)}</code></td><td>${e(row.done)}</td><td>${e(row.when)}</td><td>${e(row.verification)}</td></tr>`)
+          .join('\n')}\n</tbody></table>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Proof of erasure: ${e(r.subject)}</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#1d2430}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}th,td{border:1px solid #ccd;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f1f3f7}.summary{font-weight:600;padding:.6rem .8rem;background:#eef6ee;border-left:4px solid #3a7d44}
+.status-failed .summary,.status-overdue .summary{background:#fbeaea;border-color:#b3261e}</style></head>
+<body class="status-${e(r.status)}">
+<h1>Proof of erasure: <code>${e(r.subject)}</code></h1>
+<p class="summary">${e(r.summary)}</p>
+<ul>
+<li>Erasure: <code>${e(r.eventId)}</code></li>
+<li>Status: ${e(r.status)}${r.completedAt ? ` at ${e(r.completedAt)}` : ''}${r.dueAt ? ` (due by ${e(r.dueAt)})` : ''}</li>
+<li>Request: ${e(r.request)}</li>
+${r.change.map((c) => `<li>Database change: ${e(c)}</li>`).join('\n')}
+<li>Report generated: ${e(r.generatedAt)}</li>
+</ul>
+${sections}
+</body></html>
+`;
+}

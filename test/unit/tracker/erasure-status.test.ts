@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { foldErasure, type AckRecord, type ErasureFacts, type ExpectedTarget, type FoldInput } from '../../../src/tracker/erasure-status.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
+const facts: ErasureFacts = {
+  eventId: 'e-1',
+  subjectType: 'customer',
+  subjectId: '7f1c',
+  requestId: null,
+  operation: 'DELETE',
+  sourceTable: '"Sales"."Customer"',
+  commitLsn: '0/16B3748',
+  commitTime: T0,
+  related: [],
+};
+const expected: ExpectedTarget[] = [
+  { kind: 'sink', sink: 'redis', target: 'key cust:{subject}', action: 'delete' },
+  { kind: 'sink', sink: 'elasticsearch', target: 'index crm-*', action: 'delete' },
+];
+const ack = (over: Partial<AckRecord>): AckRecord => ({
+  eventId: 'e-1',
+  subjectType: 'customer',
+  subjectId: '7f1c',
+  sink: 'redis',
+  target: 'key cust:{subject}',
+  outcome: 'APPLIED',
+  affected: 1,
+  residual: 0,
+  attempt: 1,
+  replay: false,
+  error: null,
+  details: {},
+  at: T0 + 1000,
+  ...over,
+});
+const fold = (over: Partial<FoldInput>) => foldErasure({ facts, expected, acks: [], confirmations: [], slaMs: 72 * HOUR, now: T0 + 5000, ...over });
+
+const permutations = <T>(list: T[]): T[][] =>
+  list.length <= 1 ? [list] : list.flatMap((x, i) => permutations([...list.slice(0, i), ...list.slice(i + 1)]).map((p) => [x, ...p]));
+
+describe('foldErasure', () => {
+  it('is pending with every target pending before any ack', () => {
+    const s = fold({});
+    expect(s.status).toBe('pending');
+    expect(s.targets.map((t) => t.state)).toEqual(['pending', 'pending']);
+    expect(s.dueAt).toBe(T0 + 72 * HOUR);
+    expect(s.completedAt).toBeNull();
+  });
+
+  it('is partial while some targets are acknowledged, complete when all are', () => {
+    expect(fold({ acks: [ack({})] }).status).toBe('partial');
+    const done = fold({ acks: [ack({}), ack({ sink: 'elasticsearch', target: 'index crm-*', outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 3000 })] });
+    expect(done.status).toBe('complete');
+    expect(done.completedAt).toBe(T0 + 3000);
+    expect(done.counts).toEqual({ targets: 2, done: 2, pending: 0, failed: 0, deferred: 0 });
+  });
+
+  it('gives the same status whatever the order and however often acks arrive', () => {
+    const acks = [
+      ack({ outcome: 'DEFERRED', attempt: 1, at: T0 + 1000 }),
+      ack({ outcome: 'APPLIED', attempt: 2, at: T0 + 9000 }),
+      ack({ sink: 'elasticsearch', target: 'index crm-*', outcome: 'FAILED', residual: 2, attempt: 1, at: T0 + 1500 }),
+      ack({ sink: 'elasticsearch', target: 'index crm-*', outcome: 'APPLIED', affected: 2, attempt: 2, at: T0 + 2500 }),
+    ];
+    const reference = JSON.stringify(fold({ acks }));
+    for (const order of permutations(acks)) {
+      expect(JSON.stringify(fold({ acks: [...order, order[0]!, order[2]!] }))).toBe(reference);
+    }
+    expect(JSON.parse(reference).status).toBe('complete');
+  });
+
+  it('a later attempt decides, not a later arrival', () => {
+    const s = fold({ acks: [ack({ attempt: 3, outcome: 'APPLIED', at: T0 + 100 }), ack({ attempt: 1, outcome: 'FAILED', residual: 1, at: T0 + 9000 })] });
+    expect(s.targets[0]!.state).toBe('applied');
+  });
+
+  it('is failed when a target failed, naming its error', () => {
+    const s = fold({ acks: [ack({ outcome: 'FAILED', affected: 0, residual: 3, error: 'verification found 3 remaining after applying' })] });
+    expect(s.status).toBe('failed');
+    expect(s.targets[0]!.error).toMatch(/3 remaining/);
+  });
+
+  it("a '*' ack (an undecodable record, a batch failing every attempt) speaks for every target of its sink", () => {
+    const expectedTwo: ExpectedTarget[] = [...expected, { kind: 'sink', sink: 'redis', target: 'hash h field {subject}', action: 'delete' }];
+    const s = fold({ expected: expectedTwo, acks: [ack({ target: '*', outcome: 'FAILED', affected: 0, error: 'failed after 6 attempts' })] });
+    expect(s.targets.filter((t) => t.sink === 'redis').map((t) => t.state)).toEqual(['failed', 'failed']);
+    expect(s.targets.find((t) => t.sink === 'elasticsearch')!.state).toBe('pending');
+  });
+
+  it('is deferred while a store cannot change the data yet, overdue once past the SLA', () => {
+    const acks = [ack({ outcome: 'DEFERRED', affected: 0, error: 'streaming buffer' })];
+    expect(fold({ acks }).status).toBe('deferred');
+    expect(fold({ acks, now: T0 + 72 * HOUR }).status).toBe('overdue');
+    expect(fold({ acks, slaMs: 1000, now: T0 + 1000 }).status).toBe('overdue');
+  });
+
+  it('an overdue erasure becomes complete when its last target is acknowledged', () => {
+    const acks = [ack({}), ack({ sink: 'elasticsearch', target: 'index crm-*', at: T0 + 80 * HOUR })];
+    const s = fold({ acks, now: T0 + 90 * HOUR });
+    expect(s.status).toBe('complete');
+    expect(s.completedAt).toBe(T0 + 80 * HOUR);
+  });
+
+  it('a manual system keeps it partial until its owner confirms, once', () => {
+    const withManual: ExpectedTarget[] = [...expected, { kind: 'manual', sink: 'manual', target: 'support-inbox', owner: 'support@corp.example', action: 'redact tickets' }];
+    const acks = [ack({}), ack({ sink: 'elasticsearch', target: 'index crm-*' })];
+    expect(fold({ expected: withManual, acks }).status).toBe('partial');
+    const confirmations = [
+      { eventId: 'e-1', system: 'support-inbox', by: 'lee', note: 'redacted 2 tickets', at: T0 + 7000 },
+      { eventId: 'e-1', system: 'support-inbox', by: 'kim', note: 'again', at: T0 + 8000 },
+    ];
+    const s = fold({ expected: withManual, acks, confirmations: [...confirmations].reverse() });
+    expect(s.status).toBe('complete');
+    const manual = s.targets.find((t) => t.kind === 'manual')!;
+    expect(manual).toMatchObject({ state: 'confirmed', confirmedBy: 'lee', note: 'redacted 2 tickets', at: T0 + 7000 });
+    expect(s.timeline.filter((e) => e.what === 'confirmed')).toHaveLength(2);
+  });
+
+  it('a backup never blocks completion; it states until when it holds the data', () => {
+    const withBackup: ExpectedTarget[] = [...expected, { kind: 'backup', sink: 'backup', target: 'pg-nightly', retentionMs: 30 * 24 * HOUR }];
+    const acks = [ack({}), ack({ sink: 'elasticsearch', target: 'index crm-*' })];
+    const s = fold({ expected: withBackup, acks });
+    expect(s.status).toBe('complete');
+    expect(s.targets.find((t) => t.kind === 'backup')).toMatchObject({ state: 'retained', heldUntil: T0 + 30 * 24 * HOUR });
+    expect(fold({ expected: withBackup, acks, now: T0 + 31 * 24 * HOUR }).targets.find((t) => t.kind === 'backup')!.state).toBe('expired');
+  });
+
+  it('replay acks are recorded beside the live outcome, never replacing it', () => {
+    const acks = [ack({}), ack({ replay: true, outcome: 'APPLIED', affected: 4, at: T0 + 50 * HOUR }), ack({ replay: true, outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 60 * HOUR })];
+    const t = fold({ acks }).targets[0]!;
+    expect(t).toMatchObject({ state: 'applied', affected: 1, replays: 2, lastReplay: { outcome: 'NOTHING_TO_DO', at: T0 + 60 * HOUR } });
+  });
+
+  it('acks read before their erasure event leave it pending and unknown', () => {
+    const s = foldErasure({ facts: null, expected: [], acks: [ack({})], confirmations: [], slaMs: HOUR, now: T0 });
+    expect(s).toMatchObject({ status: 'pending', known: false, eventId: 'e-1', subjectType: 'customer', dueAt: null });
+    expect(s.targets[0]).toMatchObject({ unexpected: true, state: 'applied' });
+  });
+});
