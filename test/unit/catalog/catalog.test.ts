@@ -76,7 +76,9 @@ describe('catalog', () => {
       {},
     );
     expect(catalog.source).toMatchObject({ publication: 'lethe', slot: 'lethe' });
-    expect(catalog.kafka.topics).toEqual({ erasures: 'lethe.subject-erased', acks: 'lethe.acks' });
+    expect(catalog.kafka.topics).toEqual({ erasures: 'lethe.subject-erased', acks: 'lethe.acks', status: 'lethe.erasure-status' });
+    expect(catalog.tracker).toEqual({ slaMs: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000 });
+    expect([catalog.manual, catalog.backups]).toEqual([[], []]);
     expect(catalog.subjects[0]).toMatchObject({ erasedWhen: [{ kind: 'delete' }], related: [] });
   });
 
@@ -148,6 +150,28 @@ subjects:
         expect.objectContaining({ path: 'subjects.user.related[0].subjectColumn', message: expect.stringMatching(/1 column.*2/) }),
         expect.objectContaining({ path: 'subjects.user.related[1].table' }),
         expect.objectContaining({ path: 'subjects.member.table', message: expect.stringMatching(/already the root table of subject user/) }),
+      ]),
+    );
+  });
+
+  it('reads manual systems, backups with their retention, and the tracker SLA', () => {
+    const base = `source: { url: x }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects: { u: { table: t, key: id }, v: { table: w, key: id } }\n`;
+    const catalog = parseCatalog(
+      `${base}manual:\n  - { name: support-inbox, owner: support@corp.example, action: redact tickets, subjects: [u] }\nbackups:\n  - { name: pg-nightly, retention: 30d, onRestore: "lethe replay --sink primary --since <t>" }\ntracker: { sla: 36h }\n`,
+      {},
+    );
+    expect(catalog.manual).toEqual([{ name: 'support-inbox', owner: 'support@corp.example', action: 'redact tickets', subjects: ['u'] }]);
+    expect(catalog.backups).toEqual([{ name: 'pg-nightly', retentionMs: 30 * 86_400_000, onRestore: 'lethe replay --sink primary --since <t>' }]);
+    expect(catalog.tracker.slaMs).toBe(36 * 3_600_000);
+    expect(problemsOf(`${base}backups: [{ name: b1, retention: 30 days }]\nmanual: [{ name: b1, owner: o, action: a, subjects: [nobody] }]\n`)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'backups[0].retention', message: expect.stringMatching(/whole number and a unit/) }),
+      ]),
+    );
+    expect(problemsOf(`${base}backups: [{ name: b1, retention: 3d }]\nmanual: [{ name: b1, owner: o, action: a, subjects: [nobody] }]\n`)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'backups[0].name', message: expect.stringMatching(/already the name of manual\[0\]/) }),
+        expect.objectContaining({ path: 'manual[0].subjects[0]', message: 'no subject type nobody in subjects' }),
       ]),
     );
   });
