@@ -6,10 +6,11 @@ import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { LetheError } from '../src/errors.js';
 import { rowValues, subjectValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
+import { describeTopicConfig } from '../src/kafka/topic-config.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 // kafkajs is CommonJS; Node's ESM loader does not see every export of it by name.
-const { ConfigResourceTypes, Partitioners } = kafkajs;
+const { Partitioners } = kafkajs;
 
 const CONFIG_NAMES = ['cleanup.policy', 'delete.retention.ms', 'max.compaction.lag.ms', 'min.compaction.lag.ms'];
 const CONFIG_TTL_MS = 60_000;
@@ -88,18 +89,8 @@ export class CompactedTopicConnector implements SinkConnector {
   private async topicConfig(topic: string): Promise<TopicConfig> {
     const cached = this.configs.get(topic);
     if (cached && Date.now() - cached.at < CONFIG_TTL_MS) return cached;
-    let config: TopicConfig;
-    try {
-      const described = await this.admin.describeConfigs({
-        includeSynonyms: false,
-        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: CONFIG_NAMES }],
-      });
-      const entries = described.resources[0]?.configEntries ?? [];
-      config = { at: Date.now(), values: Object.fromEntries(entries.map((e) => [e.configName, e.configValue])) };
-    } catch (error) {
-      if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') config = { at: Date.now(), values: {}, missing: true };
-      else throw error;
-    }
+    const values = await describeTopicConfig(this.admin, topic, CONFIG_NAMES);
+    const config: TopicConfig = values === null ? { at: Date.now(), values: {}, missing: true } : { at: Date.now(), values };
     this.configs.set(topic, config);
     return config;
   }

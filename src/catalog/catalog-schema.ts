@@ -111,9 +111,12 @@ export const catalogFileSchema = z
         port: z.number().int().min(0).max(65_535).default(8720),
         // How often erasures are checked against the SLA.
         overdueCheckMs: z.number().int().min(100).default(60_000),
+        // Where the tracker keeps status: the source database unless another is named.
+        database: z.string().min(1).optional(),
+        schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a schema name is lower-case letters, digits and underscores').default('lethe'),
       })
       .strict()
-      .default({ sla: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000 }),
+      .default({ sla: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000, schema: 'lethe' }),
   })
   .strict();
 

@@ -62,7 +62,7 @@ export interface Catalog {
   sinks: SinksConfig;
   manual: ManualSystem[];
   backups: Backup[];
-  tracker: { slaMs: number; host: string; port: number; overdueCheckMs: number };
+  tracker: { slaMs: number; host: string; port: number; overdueCheckMs: number; database: string; schema: string };
   /** Every catalogued table once, roots and related, with who refers to it. */
   tables(): CatalogTable[];
 }
@@ -189,7 +189,14 @@ function resolve(file: CatalogFile, problems: CatalogProblem[]): Catalog {
       ...(b.onRestore ? { onRestore: b.onRestore } : {}),
       ...(b.subjects ? { subjects: b.subjects } : {}),
     })),
-    tracker: { slaMs: file.tracker.sla, host: file.tracker.host, port: file.tracker.port, overdueCheckMs: file.tracker.overdueCheckMs },
+    tracker: {
+      slaMs: file.tracker.sla,
+      host: file.tracker.host,
+      port: file.tracker.port,
+      overdueCheckMs: file.tracker.overdueCheckMs,
+      database: file.tracker.database ?? file.source.url,
+      schema: file.tracker.schema,
+    },
     tables() {
       const byKey = new Map<string, CatalogTable>();
       const add = (table: TableRef, role: CatalogTable['roles'][number]) => {

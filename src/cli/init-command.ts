@@ -1,7 +1,9 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Command } from 'commander';
 import { EventCodec } from '../events/event-codec.js';
+import pg from 'pg';
 import { createKafka } from '../kafka/kafka-client.js';
+import { alterTopicConfig, describeTopicConfig } from '../kafka/topic-config.js';
 import { createLogger } from '../logger.js';
 import { describeStep, planInit } from '../setup/init-plan.js';
 import { connectSource, diagnose } from '../setup/source-session.js';
@@ -11,7 +13,7 @@ import { catalogFrom } from './catalog-option.js';
 export function registerInit(program: Command): void {
   program
     .command('init')
-    .description('create what doctor finds missing and Lethe may create: publication, slot, topics, schema registration')
+    .description("create what doctor finds missing and Lethe may create: publication, slot, topics, schema registration, the tracker's tables")
     .option('--dry-run', 'print the statements instead of running them')
     .action(async (options: { dryRun?: boolean }, command: Command) => {
       const catalog = await catalogFrom(command);
@@ -20,7 +22,8 @@ export function registerInit(program: Command): void {
       const admin = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-init', logger }).admin();
       try {
         await admin.connect();
-        const steps = planInit(catalog, await diagnose(db, catalog), new Set(await admin.listTopics()));
+        const retention = await describeTopicConfig(admin, catalog.kafka.topics.erasures, ['retention.ms']);
+        const steps = planInit(catalog, await diagnose(db, catalog), new Set(await admin.listTopics()), retention?.['retention.ms'] ? Number(retention['retention.ms']) : null);
         for (const step of steps) {
           process.stdout.write(`${options.dryRun ? 'would: ' : ''}${describeStep(step)}\n`);
           if (options.dryRun) continue;
@@ -37,6 +40,16 @@ export function registerInit(program: Command): void {
                 },
               ],
             });
+          }
+          if (step.kind === 'topic-config') await alterTopicConfig(admin, step.topic, step.configs);
+          if (step.kind === 'tracker-sql') {
+            const tracker = new pg.Client({ connectionString: catalog.tracker.database, connectionTimeoutMillis: 10_000 });
+            await tracker.connect();
+            try {
+              await tracker.query(step.sql);
+            } finally {
+              await tracker.end();
+            }
           }
           if (step.kind === 'schema') {
             const codec = new EventCodec(new SchemaRegistry({ host: catalog.kafka.schemaRegistry }), step.topic, step.schema);

@@ -6,6 +6,7 @@ import { registerEvents } from './events-command.js';
 import { registerInit } from './init-command.js';
 import { registerPing } from './ping-command.js';
 import { registerRun } from './run-command.js';
+import { registerTrackerCommands } from './tracker-commands.js';
 
 /**
  * Builds the `lethe` command tree. Subcommands land with the issues that implement them; until
@@ -30,6 +31,7 @@ export function buildCli(): Command {
   registerInit(program);
   registerRun(program);
   registerEvents(program);
+  registerTrackerCommands(program);
   registerPing(program);
   return program;
 }

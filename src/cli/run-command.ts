@@ -5,18 +5,19 @@ import { configuredSinks, SINK_NAMES, type SinkName } from '../catalog/sinks.js'
 import { CdcReader } from '../cdc/cdc-reader.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../logger.js';
+import { TrackerService } from '../tracker/tracker-service.js';
 import { catalogFrom } from './catalog-option.js';
 
 /** `lethe run [--only cdc|sink:<name>]`: runs Lethe's services until SIGINT or SIGTERM. */
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('run Lethe as a service until SIGINT/SIGTERM: the CDC reader and every configured sink')
-    .option('--only <service>', `run one service: cdc, or sink:<name> (${SINK_NAMES.join(', ')})`)
+    .description('run Lethe as a service until SIGINT/SIGTERM: the CDC reader, every configured sink, and the tracker (API, dashboard, metrics)')
+    .option('--only <service>', `run one service: cdc, sink:<name> (${SINK_NAMES.join(', ')}) or tracker`)
     .action(async (options: { only?: string }, command: Command) => {
       const catalog = await catalogFrom(command);
       const sinks = configuredSinks(catalog.sinks);
-      let services: string[] = ['cdc', ...sinks.map((s) => `sink:${s}`)];
+      let services: string[] = ['cdc', ...sinks.map((s) => `sink:${s}`), 'tracker'];
       if (options.only) {
         if (!services.includes(options.only)) {
           throw new UsageError(`--only ${options.only}: not a service of this catalog (services: ${services.join(', ')})`);
@@ -36,6 +37,7 @@ export function registerRun(program: Command): void {
         services.map(async (service) => {
           try {
             if (service === 'cdc') await new CdcReader({ catalog, logger }).run(controller.signal);
+            else if (service === 'tracker') await new TrackerService({ catalog, logger }).run(controller.signal);
             else {
               const sink = service.slice('sink:'.length) as SinkName;
               await new SinkRunner({ catalog, connector: createConnector(sink, catalog, logger), logger }).run(controller.signal);

@@ -17,7 +17,7 @@ function schemaDir(): string {
   throw new Error(`schemas/ not found from ${import.meta.dirname}`);
 }
 
-export function readSchema(name: 'subject-erased' | 'erasure-ack'): string {
+export function readSchema(name: 'subject-erased' | 'erasure-ack' | 'erasure-status'): string {
   return readFileSync(resolve(schemaDir(), `${name}.avsc`), 'utf8');
 }
 
@@ -44,7 +44,7 @@ export class EventCodec<T extends object> {
   constructor(
     private readonly registry: SchemaRegistry,
     private readonly topic: string,
-    private readonly schemaName: 'subject-erased' | 'erasure-ack',
+    private readonly schemaName: 'subject-erased' | 'erasure-ack' | 'erasure-status',
   ) {}
 
   /** Registers the schema (idempotent: the same schema returns the same id). */

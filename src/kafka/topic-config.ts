@@ -1,0 +1,39 @@
+import kafkajs, { type Admin } from 'kafkajs';
+
+// kafkajs is CommonJS: its enums are reached through the default export under Node's ESM.
+const { ConfigResourceTypes } = kafkajs;
+
+/** A topic's current values of the named configs, or null when the topic does not exist. */
+export async function describeTopicConfig(admin: Admin, topic: string, names: string[]): Promise<Record<string, string> | null> {
+  try {
+    const described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: names }],
+    });
+    const entries = described.resources[0]?.configEntries ?? [];
+    return Object.fromEntries(entries.map((e) => [e.configName, e.configValue]));
+  } catch (error) {
+    if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return null;
+    throw error;
+  }
+}
+
+/** Kafka's config source code for a value set on the topic itself (DescribeConfigs). */
+const DYNAMIC_TOPIC_CONFIG = 1;
+
+/**
+ * Sets configs on an existing topic and keeps the others it has. kafkajs only speaks the
+ * non-incremental AlterConfigs, which resets every config not sent, so the topic's own values
+ * are read first and sent back with the changes.
+ */
+export async function alterTopicConfig(admin: Admin, topic: string, configs: Record<string, string>): Promise<void> {
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
+  const current = Object.fromEntries(
+    (described.resources[0]?.configEntries ?? []).filter((e) => e.configSource === DYNAMIC_TOPIC_CONFIG).map((e) => [e.configName, e.configValue]),
+  );
+  const merged = { ...current, ...configs };
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: Object.entries(merged).map(([name, value]) => ({ name, value })) }],
+  });
+}

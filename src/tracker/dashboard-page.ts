@@ -1,0 +1,60 @@
+/**
+ * The dashboard: one static page that reads the JSON API and re-reads it when the tracker
+ * announces a change (server-sent events), with a slow poll as a fallback. The server sorts
+ * erasures by urgency, so overdue and failed ones come first.
+ */
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Lethe: erasures</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7fa}
+header{background:#1d2430;color:#fff;padding:.8rem 1.5rem;display:flex;gap:1.5rem;align-items:baseline}
+header h1{font-size:1.2rem;margin:0}#live{font-size:.85rem;opacity:.8}
+main{padding:1rem 1.5rem}#counts span{margin-right:1rem}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #dde;padding:.4rem .6rem;text-align:left;vertical-align:top}
+th{background:#eef0f5;font-weight:600}.badge{display:inline-block;border-radius:.6rem;padding:0 .5rem;font-size:.8rem;font-weight:600;color:#fff}
+.s-complete{background:#3a7d44}.s-partial{background:#5b7db1}.s-pending{background:#8a8f99}.s-deferred{background:#b7791f}
+.s-failed,.s-overdue{background:#b3261e}.t{display:inline-block;margin:.1rem .2rem .1rem 0;padding:0 .35rem;border-radius:.3rem;font-size:.78rem;border:1px solid #ccd}
+.t-applied,.t-nothing_to_do,.t-confirmed{background:#e5f3e7}.t-failed{background:#fbeaea}.t-deferred{background:#fdf3e1}.t-retained{background:#eef0f5}
+code{font-size:.85rem}.empty{padding:2rem;text-align:center;color:#667}
+</style></head>
+<body>
+<header><h1>Lethe: erasures</h1><span id="live">connecting…</span></header>
+<main>
+<p id="counts"></p>
+<table><thead><tr><th>status</th><th>subject</th><th>erased in the database</th><th>due</th><th>targets</th><th>proof</th></tr></thead>
+<tbody id="rows"><tr><td colspan="6" class="empty">loading…</td></tr></tbody></table>
+</main>
+<script>
+const esc = (t) => String(t ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+const time = (ms) => (ms == null ? '' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z');
+function row(e) {
+  const targets = e.targets.map((t) =>
+    '<span class="t t-' + esc(t.state) + '" title="' + esc(t.sink + ' ' + t.target + (t.error ? ': ' + t.error : '')) + '">' +
+    esc(t.kind === 'sink' ? t.sink + ' ' + t.target : t.target) + ': ' + esc(t.state.replace(/_/g, ' ')) + '</span>').join('');
+  return '<tr data-erasure="' + esc(e.eventId) + '" data-status="' + esc(e.status) + '">' +
+    '<td><span class="badge s-' + esc(e.status) + '">' + esc(e.status) + '</span></td>' +
+    '<td><code>' + esc(e.subjectType + ':' + e.subjectId) + '</code></td>' +
+    '<td>' + esc(time(e.facts && e.facts.commitTime)) + '</td><td>' + esc(time(e.dueAt)) + '</td>' +
+    '<td>' + targets + '</td>' +
+    '<td><a href="/api/erasures/' + encodeURIComponent(e.eventId) + '/report?format=html">report</a></td></tr>';
+}
+async function refresh() {
+  const response = await fetch('/api/erasures?limit=200');
+  const { erasures } = await response.json();
+  const counts = {};
+  for (const e of erasures) counts[e.status] = (counts[e.status] || 0) + 1;
+  document.getElementById('counts').innerHTML = Object.entries(counts).map(([s, n]) => '<span><span class="badge s-' + esc(s) + '">' + esc(s) + '</span> ' + n + '</span>').join('');
+  document.getElementById('rows').innerHTML = erasures.length ? erasures.map(row).join('') : '<tr><td colspan="6" class="empty">no erasures yet</td></tr>';
+}
+let pending;
+const soon = () => { clearTimeout(pending); pending = setTimeout(() => refresh().catch(() => {}), 150); };
+const stream = new EventSource('/api/stream');
+stream.onopen = () => { document.getElementById('live').textContent = 'live'; soon(); };
+stream.onerror = () => { document.getElementById('live').textContent = 'reconnecting…'; };
+stream.addEventListener('status', soon);
+setInterval(soon, 10000);
+refresh().catch(() => {});
+</script>
+</body></html>
+`;

@@ -1,0 +1,171 @@
+import type { EventEmitter } from 'node:events';
+import Fastify, { type FastifyReply } from 'fastify';
+import { z } from 'zod';
+import type { Catalog } from '../catalog/catalog.js';
+import { LetheError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { DASHBOARD_HTML } from './dashboard-page.js';
+import type { ErasureState, ErasureStatus } from './erasure-status.js';
+import { buildReport, renderReport, REPORT_FORMATS, type ReportFormat } from './proof-report.js';
+import type { ErasureFilter, StatusStore } from './status-store.js';
+import type { TrackerMetrics } from './tracker-metrics.js';
+
+export interface HttpApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface HttpApiOptions {
+  catalog: Catalog;
+  store: StatusStore;
+  metrics: TrackerMetrics;
+  changes: EventEmitter;
+  /** Publishes (and announces) what the store holds unpublished. */
+  publishPending: () => Promise<void>;
+  logger: Logger;
+  listen: { host: string; port: number };
+}
+
+const STATES = ['pending', 'partial', 'complete', 'failed', 'deferred', 'overdue'] as const;
+const instant = z
+  .string()
+  .refine((t) => !Number.isNaN(Date.parse(t)), 'not a date-time (use ISO 8601, e.g. 2026-11-01T00:00:00Z)')
+  .transform((t) => Date.parse(t));
+
+const listQuery = z
+  .object({
+    status: z
+      .string()
+      .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(STATES, { message: `a status is one of ${STATES.join(', ')}` })))
+      .optional(),
+    subject: z.string().regex(/^[^:]+:.+$/, "a subject is '<type>:<id>', e.g. user:42").optional(),
+    since: instant.optional(),
+    until: instant.optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+
+const confirmBody = z
+  .object({ system: z.string().min(1), by: z.string().min(1, 'who confirms is required'), note: z.string().default('') })
+  .strict();
+
+class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const badRequest = (error: z.ZodError) =>
+  new ApiError(400, 'BAD_REQUEST', error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.code === 'unrecognized_keys' ? `unknown ${i.keys.join(', ')}` : i.message}`).join('; '));
+
+/**
+ * The tracker's HTTP side: JSON status API, proof reports, a live dashboard (server-sent
+ * events), and Prometheus metrics. Errors are JSON `{ error: { code, message } }`.
+ */
+export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
+  const { store, metrics, changes, publishPending, logger } = options;
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+
+  const found = async (id: string) => {
+    const status = await store.get(id);
+    if (!status) throw new ApiError(404, 'NOT_FOUND', `no erasure ${id}`);
+    return status;
+  };
+  const parse = <T extends z.ZodType>(schema: T, value: unknown): z.output<T> => {
+    const result = schema.safeParse(value ?? {});
+    if (!result.success) throw badRequest(result.error);
+    return result.data;
+  };
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof ApiError) return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
+    if (error instanceof LetheError && error.code === 'NOT_FOUND') return reply.code(404).send({ error: { code: error.code, message: error.message } });
+    if (error instanceof LetheError && error.code === 'NOT_A_MANUAL_SYSTEM') return reply.code(400).send({ error: { code: error.code, message: error.message } });
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500) {
+      return reply.code(status).send({ error: { code: (error as { code?: string }).code ?? 'BAD_REQUEST', message: (error as Error).message } });
+    }
+    logger.error({ err: (error as Error).message, route: request.routeOptions.url }, 'API request failed');
+    return reply.code(500).send({ error: { code: 'INTERNAL', message: 'the tracker could not answer; see its log' } });
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }));
+
+  app.get('/api/erasures', async (request) => {
+    const q = parse(listQuery, request.query);
+    const filter: ErasureFilter = {};
+    if (q.status) filter.status = q.status as ErasureState[];
+    if (q.subject) {
+      const at = q.subject.indexOf(':');
+      filter.subjectType = q.subject.slice(0, at);
+      filter.subjectId = q.subject.slice(at + 1);
+    }
+    if (q.since !== undefined) filter.since = q.since;
+    if (q.until !== undefined) filter.until = q.until;
+    if (q.limit !== undefined) filter.limit = q.limit;
+    const erasures = await store.list(filter);
+    return { erasures: erasures.map(summaryOf) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/erasures/:id', async (request) => found(request.params.id));
+
+  app.get<{ Params: { subject: string } }>('/api/subjects/:subject/erasures', async (request) => {
+    const subject = request.params.subject;
+    const at = subject.indexOf(':');
+    if (at <= 0 || at === subject.length - 1) throw new ApiError(400, 'BAD_REQUEST', "a subject is '<type>:<id>', e.g. user:42");
+    const erasures = await store.list({ subjectType: subject.slice(0, at), subjectId: subject.slice(at + 1), limit: 1000 });
+    return { subject, erasures };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/erasures/:id/confirm', async (request, reply) => {
+    const body = parse(confirmBody, request.body);
+    await found(request.params.id);
+    const { status, created } = await store.confirm({ eventId: request.params.id, system: body.system, by: body.by, note: body.note, at: Date.now() });
+    await publishPending();
+    logger.info({ eventId: request.params.id, system: body.system, created }, 'manual system confirmed');
+    return reply.code(created ? 201 : 200).send(status);
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { format?: string } }>('/api/erasures/:id/report', async (request, reply) => {
+    const format = (request.query.format ?? 'json') as ReportFormat;
+    if (!REPORT_FORMATS.includes(format)) throw new ApiError(400, 'BAD_REQUEST', `format: one of ${REPORT_FORMATS.join(', ')}`);
+    const text = renderReport(buildReport(await found(request.params.id), Date.now()), format);
+    const type = { json: 'application/json', md: 'text/markdown', html: 'text/html' }[format];
+    return reply.type(`${type}; charset=utf-8`).send(text);
+  });
+
+  app.get('/api/stream', (request, reply) => streamChanges(reply, changes));
+  app.get('/metrics', async (request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/', async (request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
+
+  await app.listen({ host: options.listen.host, port: options.listen.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.listen.port;
+  return { url: `http://${options.listen.host}:${port}`, close: () => app.close() };
+}
+
+/** What a list shows of an erasure: everything but the timeline. */
+function summaryOf(s: ErasureStatus) {
+  const { timeline: _timeline, ...rest } = s;
+  return rest;
+}
+
+/** Server-sent events: one `status` event per changed erasure, and a comment every 15 s to keep proxies open. */
+function streamChanges(reply: FastifyReply, changes: EventEmitter): void {
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  raw.write(': connected\n\n');
+  const onStatus = (s: ErasureStatus) => raw.write(`event: status\ndata: ${JSON.stringify({ eventId: s.eventId, status: s.status })}\n\n`);
+  const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
+  changes.on('status', onStatus);
+  raw.on('close', () => {
+    clearInterval(keepAlive);
+    changes.off('status', onStatus);
+  });
+}

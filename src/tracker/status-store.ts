@@ -1,0 +1,275 @@
+import pg from 'pg';
+import { LetheError, ServiceUnavailableError } from '../errors.js';
+import {
+  foldErasure,
+  type AckRecord,
+  type Confirmation,
+  type ErasureFacts,
+  type ErasureState,
+  type ErasureStatus,
+  type ExpectedTarget,
+} from './erasure-status.js';
+
+/** The tracker's tables, in its own schema. Idempotent: `lethe init` and the tracker both run it. */
+export function trackerSchemaSql(schema: string): string {
+  const s = pg.escapeIdentifier(schema);
+  return `CREATE SCHEMA IF NOT EXISTS ${s};
+CREATE TABLE IF NOT EXISTS ${s}.erasures (
+  event_id text PRIMARY KEY,
+  subject_type text NOT NULL,
+  subject_id text NOT NULL,
+  facts jsonb,
+  expected jsonb,
+  status text NOT NULL,
+  commit_time timestamptz,
+  due_at timestamptz,
+  completed_at timestamptz,
+  state jsonb NOT NULL,
+  published boolean NOT NULL DEFAULT false,
+  first_seen_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS erasures_subject ON ${s}.erasures (subject_type, subject_id);
+CREATE INDEX IF NOT EXISTS erasures_open ON ${s}.erasures (due_at) WHERE status NOT IN ('complete', 'failed');
+CREATE INDEX IF NOT EXISTS erasures_unpublished ON ${s}.erasures (event_id) WHERE NOT published;
+CREATE TABLE IF NOT EXISTS ${s}.acks (
+  source text PRIMARY KEY,
+  event_id text NOT NULL,
+  ack jsonb NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS acks_event ON ${s}.acks (event_id);
+CREATE TABLE IF NOT EXISTS ${s}.confirmations (
+  event_id text NOT NULL,
+  system text NOT NULL,
+  confirmed_by text NOT NULL,
+  note text NOT NULL,
+  at timestamptz NOT NULL,
+  PRIMARY KEY (event_id, system)
+);`;
+}
+
+export interface StoredAck extends AckRecord {
+  /** Where the ack was read: topic/partition/offset. A redelivered ack is stored once. */
+  source: string;
+}
+
+export interface ErasureFilter {
+  status?: ErasureState[];
+  subjectType?: string;
+  subjectId?: string;
+  since?: number;
+  until?: number;
+  limit?: number;
+}
+
+/** What changed when acks and events were recorded: the refolded statuses that differ. */
+export interface RecordResult {
+  changed: ErasureStatus[];
+  /** Acks seen for the first time, with the erasure's commit time when known (for latency). */
+  newAcks: Array<{ ack: AckRecord; commitTime: number | null }>;
+}
+
+/**
+ * Postgres-backed status of every erasure: the facts of each event, every ack as read, manual
+ * confirmations, and the folded status. A refold locks the erasure's row, so the consumer, the
+ * SLA sweep and a confirmation from the CLI never overwrite each other's newer state.
+ */
+export class StatusStore {
+  readonly pool: pg.Pool;
+  private readonly s: string;
+
+  constructor(
+    url: string,
+    private readonly schema: string,
+    private readonly expectedFor: (subjectType: string) => ExpectedTarget[],
+    private readonly slaMs: number,
+  ) {
+    this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
+    this.pool.on('error', () => undefined); // an idle client's error surfaces on the next query
+    this.s = pg.escapeIdentifier(schema);
+  }
+
+  async ensureSchema(): Promise<void> {
+    try {
+      await this.pool.query(trackerSchemaSql(this.schema));
+    } catch (error) {
+      throw new ServiceUnavailableError('postgres', `creating the tracker's tables: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Records erasure events and acks, refolds every erasure they touch, in one transaction. */
+  async record(facts: ErasureFacts[], acks: StoredAck[], now = Date.now()): Promise<RecordResult> {
+    return this.transaction(async (db) => {
+      for (const f of facts) {
+        await db.query(
+          `INSERT INTO ${this.s}.erasures (event_id, subject_type, subject_id, facts, expected, status, commit_time, state)
+           VALUES ($1, $2, $3, $4, $5, 'pending', to_timestamp($6 / 1000.0), '{}')
+           ON CONFLICT (event_id) DO UPDATE SET facts = EXCLUDED.facts, expected = EXCLUDED.expected, commit_time = EXCLUDED.commit_time
+           WHERE ${this.s}.erasures.facts IS NULL`,
+          [f.eventId, f.subjectType, f.subjectId, JSON.stringify(f), JSON.stringify(this.expectedFor(f.subjectType)), f.commitTime],
+        );
+      }
+      const newAcks: RecordResult['newAcks'] = [];
+      for (const a of acks) {
+        // An ack read before its erasure event gets a placeholder row the event fills in later.
+        await db.query(
+          `INSERT INTO ${this.s}.erasures (event_id, subject_type, subject_id, status, state) VALUES ($1, $2, $3, 'pending', '{}') ON CONFLICT DO NOTHING`,
+          [a.eventId, a.subjectType, a.subjectId],
+        );
+        const { source, ...ack } = a;
+        const inserted = await db.query(`INSERT INTO ${this.s}.acks (source, event_id, ack) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
+          source,
+          a.eventId,
+          JSON.stringify(ack),
+        ]);
+        if (inserted.rowCount === 1) newAcks.push({ ack, commitTime: null });
+      }
+      const ids = [...new Set([...facts.map((f) => f.eventId), ...acks.map((a) => a.eventId)])];
+      const changed = await this.refoldIn(db, ids, now);
+      const commitTimes = await db.query<{ event_id: string; ms: string | null }>(
+        `SELECT event_id, (extract(epoch FROM commit_time) * 1000)::bigint AS ms FROM ${this.s}.erasures WHERE event_id = ANY($1)`,
+        [newAcks.map((n) => n.ack.eventId)],
+      );
+      const byId = new Map(commitTimes.rows.map((r) => [r.event_id, r.ms === null ? null : Number(r.ms)]));
+      for (const n of newAcks) n.commitTime = byId.get(n.ack.eventId) ?? null;
+      return { changed, newAcks };
+    });
+  }
+
+  /** Records a manual system's confirmation and refolds. The first confirmation is the record. */
+  async confirm(c: Confirmation, now = Date.now()): Promise<{ status: ErasureStatus; created: boolean }> {
+    return this.transaction(async (db) => {
+      const current = await this.get(c.eventId, db);
+      if (!current) throw new LetheError('NOT_FOUND', `no erasure ${c.eventId}`);
+      const target = current.targets.find((t) => t.kind === 'manual' && t.target === c.system);
+      if (!target) {
+        const manual = current.targets.filter((t) => t.kind === 'manual').map((t) => t.target);
+        throw new LetheError('NOT_A_MANUAL_SYSTEM', `erasure ${c.eventId} has no manual system ${c.system} (its manual systems: ${manual.join(', ') || 'none'})`);
+      }
+      const inserted = await db.query(
+        `INSERT INTO ${this.s}.confirmations (event_id, system, confirmed_by, note, at) VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0)) ON CONFLICT DO NOTHING`,
+        [c.eventId, c.system, c.by, c.note, c.at],
+      );
+      await this.refoldIn(db, [c.eventId], now);
+      return { status: (await this.get(c.eventId, db))!, created: inserted.rowCount === 1 };
+    });
+  }
+
+  /** Refolds erasures whose status may have changed with time alone: due, or a backup expiring. */
+  async refoldDue(now = Date.now()): Promise<ErasureStatus[]> {
+    const due = await this.pool.query<{ event_id: string }>(
+      `SELECT event_id FROM ${this.s}.erasures WHERE status NOT IN ('complete', 'failed', 'overdue') AND due_at <= to_timestamp($1 / 1000.0) LIMIT 1000`,
+      [now],
+    );
+    if (due.rows.length === 0) return [];
+    return this.transaction((db) => this.refoldIn(db, due.rows.map((r) => r.event_id), now));
+  }
+
+  /** Refolds the given erasures from their stored facts, acks and confirmations; returns those that changed. */
+  async refold(ids: string[], now = Date.now()): Promise<ErasureStatus[]> {
+    return this.transaction((db) => this.refoldIn(db, ids, now));
+  }
+
+  private async refoldIn(db: pg.PoolClient, ids: string[], now: number): Promise<ErasureStatus[]> {
+    if (ids.length === 0) return [];
+    const rows = await db.query<{ event_id: string; subject_type: string; subject_id: string; facts: ErasureFacts | null; expected: ExpectedTarget[] | null; state: unknown }>(
+      `SELECT event_id, subject_type, subject_id, facts, expected, state FROM ${this.s}.erasures WHERE event_id = ANY($1) ORDER BY event_id FOR UPDATE`,
+      [ids],
+    );
+    const acks = await db.query<{ event_id: string; ack: AckRecord }>(`SELECT event_id, ack FROM ${this.s}.acks WHERE event_id = ANY($1)`, [ids]);
+    const confirmations = await db.query<{ event_id: string; system: string; confirmed_by: string; note: string; at: Date }>(
+      `SELECT event_id, system, confirmed_by, note, at FROM ${this.s}.confirmations WHERE event_id = ANY($1)`,
+      [ids],
+    );
+    const changed: ErasureStatus[] = [];
+    for (const row of rows.rows) {
+      const status = foldErasure({
+        facts: row.facts,
+        subject: { eventId: row.event_id, subjectType: row.subject_type, subjectId: row.subject_id },
+        expected: row.expected ?? [],
+        acks: acks.rows.filter((a) => a.event_id === row.event_id).map((a) => a.ack),
+        confirmations: confirmations.rows
+          .filter((c) => c.event_id === row.event_id)
+          .map((c) => ({ eventId: c.event_id, system: c.system, by: c.confirmed_by, note: c.note, at: c.at.getTime() })),
+        slaMs: this.slaMs,
+        now,
+      });
+      const updated = await db.query(
+        `UPDATE ${this.s}.erasures SET state = $2, status = $3, due_at = to_timestamp($4 / 1000.0), completed_at = to_timestamp($5 / 1000.0),
+           published = false, updated_at = now()
+         WHERE event_id = $1 AND state IS DISTINCT FROM $2::jsonb`,
+        [row.event_id, JSON.stringify(status), status.status, status.dueAt, status.completedAt],
+      );
+      if (updated.rowCount === 1) changed.push(status);
+    }
+    return changed;
+  }
+
+  /** Marks statuses published, unless the erasure changed again since (then the newer one is still due). */
+  async markPublished(statuses: ErasureStatus[]): Promise<void> {
+    if (statuses.length === 0) return;
+    await this.pool.query(
+      `UPDATE ${this.s}.erasures e SET published = true FROM unnest($1::text[], $2::jsonb[]) AS p(id, state) WHERE e.event_id = p.id AND e.state = p.state`,
+      [statuses.map((s) => s.eventId), statuses.map((s) => JSON.stringify(s))],
+    );
+  }
+
+  /** Statuses changed but not yet on the status topic (the tracker stopped in between). */
+  async unpublished(limit = 1000): Promise<ErasureStatus[]> {
+    const rows = await this.pool.query<{ state: ErasureStatus }>(`SELECT state FROM ${this.s}.erasures WHERE NOT published AND state <> '{}' ORDER BY event_id LIMIT $1`, [limit]);
+    return rows.rows.map((r) => r.state);
+  }
+
+  async get(eventId: string, db: pg.ClientBase | pg.Pool = this.pool): Promise<ErasureStatus | null> {
+    const rows = await db.query<{ state: ErasureStatus }>(`SELECT state FROM ${this.s}.erasures WHERE event_id = $1 AND state <> '{}'`, [eventId]);
+    return rows.rows[0]?.state ?? null;
+  }
+
+  /** Erasures, most urgent first (overdue, failed, in flight, done), then newest. */
+  async list(filter: ErasureFilter = {}): Promise<ErasureStatus[]> {
+    const where: string[] = [`state <> '{}'`];
+    const params: unknown[] = [];
+    const param = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    if (filter.status?.length) where.push(`status = ANY(${param(filter.status)})`);
+    if (filter.subjectType !== undefined) where.push(`subject_type = ${param(filter.subjectType)}`);
+    if (filter.subjectId !== undefined) where.push(`subject_id = ${param(filter.subjectId)}`);
+    if (filter.since !== undefined) where.push(`coalesce(commit_time, first_seen_at) >= to_timestamp(${param(filter.since)} / 1000.0)`);
+    if (filter.until !== undefined) where.push(`coalesce(commit_time, first_seen_at) < to_timestamp(${param(filter.until)} / 1000.0)`);
+    const rows = await this.pool.query<{ state: ErasureStatus }>(
+      `SELECT state FROM ${this.s}.erasures WHERE ${where.join(' AND ')}
+       ORDER BY CASE status WHEN 'overdue' THEN 0 WHEN 'failed' THEN 1 WHEN 'deferred' THEN 2 WHEN 'pending' THEN 3 WHEN 'partial' THEN 4 ELSE 5 END,
+                coalesce(commit_time, first_seen_at) DESC, event_id
+       LIMIT ${param(filter.limit ?? 100)}`,
+      params,
+    );
+    return rows.rows.map((r) => r.state);
+  }
+
+  async countByStatus(): Promise<Map<string, number>> {
+    const rows = await this.pool.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM ${this.s}.erasures WHERE state <> '{}' GROUP BY status`);
+    return new Map(rows.rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async transaction<T>(work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+    const db = await this.pool.connect();
+    try {
+      await db.query('BEGIN');
+      const result = await work(db);
+      await db.query('COMMIT');
+      return result;
+    } catch (error) {
+      await db.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      db.release();
+    }
+  }
+}
