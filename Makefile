@@ -40,6 +40,7 @@ status:
 	@$(STACK) status
 
 test: up build
+	@$(STACK) browser
 	npm run --silent typecheck
 	npm run --silent gen:schemas -- --check
 	node scripts/check-built-imports.mjs

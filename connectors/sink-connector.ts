@@ -26,7 +26,7 @@ export interface TargetResult {
  * returns `failed` for what no retry can fix.
  */
 export interface SinkConnector {
-  readonly sink: SinkName;
+  readonly sink: SinkName | 'primary';
   /** Whether this sink has targets for the subject type. */
   handles(subjectType: string): boolean;
   /**

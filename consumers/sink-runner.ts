@@ -1,7 +1,7 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Partitioners, type IHeaders, type KafkaMessage, type Message } from 'kafkajs';
 import type { DevLetheEvents as Acks } from '../schemas/generated/erasure-ack.js';
-import { errorOf, outcomeOf, type SinkConnector, type TargetResult } from '../connectors/sink-connector.js';
+import { errorOf, outcomeOf, type AckOutcome, type SinkConnector, type TargetResult } from '../connectors/sink-connector.js';
 import type { Catalog } from '../src/catalog/catalog.js';
 import { eventKeyOf, type SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { EventCodec } from '../src/events/event-codec.js';
@@ -25,8 +25,19 @@ export interface SinkRunnerOptions {
   dlqTopic?: string;
   /** Defaults to lethe.retry.<sink>. */
   retryTopic?: string;
-  /** Acks carry this flag (set by replay). */
-  replay?: boolean;
+  /**
+   * Replay: read only the erasures topic, up to these end offsets (exclusive, per partition),
+   * then return instead of running until the signal. Acks carry the replay flag.
+   */
+  replay?: { startOffsets: ReadonlyMap<number, bigint>; endOffsets: ReadonlyMap<number, bigint>; onProgress?: (progress: ReplayProgress) => void };
+}
+
+export interface ReplayProgress {
+  events: number;
+  acks: Record<AckOutcome, number>;
+  affected: number;
+  /** Records left before the end offsets captured at start. */
+  remaining: bigint;
 }
 
 export const sinkGroupId = (sink: string) => `lethe.sink.${sink}`;
@@ -97,7 +108,7 @@ export class SinkRunner {
       affected: result.affected,
       residual: result.residual,
       attempt,
-      replay: this.options.replay ?? false,
+      replay: this.options.replay !== undefined,
       error: errorOf(result),
       details: result.details ?? {},
       at: Date.now(),
@@ -180,9 +191,28 @@ export class SinkRunner {
         );
         await producer.send({ topic: catalog.kafka.topics.acks, acks: -1, messages });
       }
+      progress.events += items.length;
+      for (const a of out) {
+        progress.acks[a.outcome] += 1;
+        progress.affected += Number(a.affected);
+      }
+    };
+    const progress: Omit<ReplayProgress, 'remaining'> = { events: 0, acks: { APPLIED: 0, NOTHING_TO_DO: 0, DEFERRED: 0, FAILED: 0 }, affected: 0 };
+    // Replay ends when every partition has been read up to its end offset captured at start.
+    const replay = this.options.replay;
+    const next = new Map<number, bigint>(replay?.startOffsets ?? []);
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const remaining = () => {
+      let left = 0n;
+      for (const [partition, end] of replay?.endOffsets ?? []) {
+        const at = next.get(partition) ?? 0n;
+        if (end > at) left += end - at;
+      }
+      return left;
     };
 
-    await consumer.subscribe({ topics: [catalog.kafka.topics.erasures, retryTopic], fromBeginning: true });
+    await consumer.subscribe({ topics: replay ? [catalog.kafka.topics.erasures] : [catalog.kafka.topics.erasures, retryTopic], fromBeginning: true });
     await consumer.run({
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }) => {
@@ -218,20 +248,36 @@ export class SinkRunner {
               }
             }),
           );
-          await processChunk(items, batch.topic, firstAttempt);
+          if (replay) {
+            // Records past the end offset captured at start are not part of this replay.
+            const end = replay.endOffsets.get(batch.partition) ?? 0n;
+            const within = items.filter((i) => BigInt(i.message.offset) < end);
+            if (within.length > 0) await processChunk(within, batch.topic, firstAttempt);
+          } else {
+            await processChunk(items, batch.topic, firstAttempt);
+          }
           // Offsets move only now: every ack (and dead letter) of the chunk is in Kafka.
           for (const message of chunk) resolveOffset(message.offset);
           await commitOffsetsIfNecessary();
           await heartbeat();
+          if (replay) {
+            next.set(batch.partition, BigInt(chunk[chunk.length - 1]!.offset) + 1n);
+            replay.onProgress?.({ ...progress, remaining: remaining() });
+            if (remaining() === 0n) finish();
+          }
         }
       },
     });
     this.log.info({ groupId, topic: catalog.kafka.topics.erasures }, 'sink consuming');
 
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    if (replay && remaining() === 0n) finish();
+    await Promise.race([
+      ...(replay ? [finished] : []),
+      new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      }),
+    ]);
     for (const timer of timers) clearTimeout(timer);
     await consumer.disconnect();
     await producer.disconnect();

@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 for f in "$ROOT_DIR"/stack/services/*.sh; do source "$f"; done
 
 usage() {
-  echo "usage: stack/stack.sh up|down|status|env [service...]"
+  echo "usage: stack/stack.sh up|down|status|env [service...] | browser"
   echo "services: ${SERVICES[*]}"
 }
 
@@ -57,6 +57,14 @@ cmd_up() {
   grep -v '^#' "$ENV_FILE"
 }
 
+# The headless browser the dashboard test drives (Debian's chromium through playwright-core).
+# Not a service: installed once, nothing to start.
+cmd_browser() {
+  if [ -x /usr/bin/chromium ]; then say "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"; return; fi
+  apt_install chromium
+  [ -x /usr/bin/chromium ] || die "chromium: installed, but /usr/bin/chromium is missing"
+}
+
 cmd_down() {
   local s list
   list=($(selected "$@"))
@@ -83,5 +91,6 @@ case "$verb" in
   down) cmd_down "$@" ;;
   status) cmd_status "$@" ;;
   env) for s in "${SERVICES[@]}"; do "${s}_env"; done ;;
+  browser) cmd_browser ;;
   *) usage >&2; exit 2 ;;
 esac

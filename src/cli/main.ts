@@ -5,6 +5,7 @@ import { registerDoctor } from './doctor-command.js';
 import { registerEvents } from './events-command.js';
 import { registerInit } from './init-command.js';
 import { registerPing } from './ping-command.js';
+import { registerReplay } from './replay-command.js';
 import { registerRun } from './run-command.js';
 import { registerTrackerCommands } from './tracker-commands.js';
 
@@ -32,6 +33,7 @@ export function buildCli(): Command {
   registerRun(program);
   registerEvents(program);
   registerTrackerCommands(program);
+  registerReplay(program);
   registerPing(program);
   return program;
 }

@@ -22,8 +22,8 @@ code{font-size:.85rem}.empty{padding:2rem;text-align:center;color:#667}
 <header><h1>Lethe: erasures</h1><span id="live">connecting…</span></header>
 <main>
 <p id="counts"></p>
-<table><thead><tr><th>status</th><th>subject</th><th>erased in the database</th><th>due</th><th>targets</th><th>proof</th></tr></thead>
-<tbody id="rows"><tr><td colspan="6" class="empty">loading…</td></tr></tbody></table>
+<table><thead><tr><th>status</th><th>subject</th><th>erased in the database</th><th>due</th><th>completed</th><th>targets</th><th>proof</th></tr></thead>
+<tbody id="rows"><tr><td colspan="7" class="empty">loading…</td></tr></tbody></table>
 </main>
 <script>
 const esc = (t) => String(t ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -31,11 +31,12 @@ const time = (ms) => (ms == null ? '' : new Date(ms).toISOString().replace('T', 
 function row(e) {
   const targets = e.targets.map((t) =>
     '<span class="t t-' + esc(t.state) + '" title="' + esc(t.sink + ' ' + t.target + (t.error ? ': ' + t.error : '')) + '">' +
-    esc(t.kind === 'sink' ? t.sink + ' ' + t.target : t.target) + ': ' + esc(t.state.replace(/_/g, ' ')) + '</span>').join('');
+    esc(t.kind === 'sink' ? t.sink + ' ' + t.target : t.target) + ': ' +
+    esc(t.state === 'retained' && t.heldUntil ? 'holds copies until ' + time(t.heldUntil).slice(0, 10) : t.state.replace(/_/g, ' ')) + '</span>').join('');
   return '<tr data-erasure="' + esc(e.eventId) + '" data-status="' + esc(e.status) + '">' +
     '<td><span class="badge s-' + esc(e.status) + '">' + esc(e.status) + '</span></td>' +
     '<td><code>' + esc(e.subjectType + ':' + e.subjectId) + '</code></td>' +
-    '<td>' + esc(time(e.facts && e.facts.commitTime)) + '</td><td>' + esc(time(e.dueAt)) + '</td>' +
+    '<td>' + esc(time(e.facts && e.facts.commitTime)) + '</td><td>' + esc(time(e.dueAt)) + '</td><td>' + esc(time(e.completedAt)) + '</td>' +
     '<td>' + targets + '</td>' +
     '<td><a href="/api/erasures/' + encodeURIComponent(e.eventId) + '/report?format=html">report</a></td></tr>';
 }
@@ -45,7 +46,7 @@ async function refresh() {
   const counts = {};
   for (const e of erasures) counts[e.status] = (counts[e.status] || 0) + 1;
   document.getElementById('counts').innerHTML = Object.entries(counts).map(([s, n]) => '<span><span class="badge s-' + esc(s) + '">' + esc(s) + '</span> ' + n + '</span>').join('');
-  document.getElementById('rows').innerHTML = erasures.length ? erasures.map(row).join('') : '<tr><td colspan="6" class="empty">no erasures yet</td></tr>';
+  document.getElementById('rows').innerHTML = erasures.length ? erasures.map(row).join('') : '<tr><td colspan="7" class="empty">no erasures yet</td></tr>';
 }
 let pending;
 const soon = () => { clearTimeout(pending); pending = setTimeout(() => refresh().catch(() => {}), 150); };

@@ -56,7 +56,8 @@ export interface Confirmation {
 }
 
 export interface TargetStatus {
-  kind: ExpectedTarget['kind'];
+  /** 'replay': a store only ever reached by replay (the restored primary), not an active target. */
+  kind: ExpectedTarget['kind'] | 'replay';
   sink: string;
   target: string;
   state: TargetState;
@@ -196,10 +197,16 @@ export function foldErasure(input: FoldInput): ErasureStatus {
     Object.assign(t, { state: STATE_OF[ack.outcome], affected: ack.affected, residual: ack.residual, attempt: ack.attempt, at: ack.at, error: ack.error, details: ack.details });
   }
   for (const ack of acks.filter((a) => a.replay)) {
-    const t = targets.get(key(ack.sink, ack.target));
-    if (!t) continue;
+    let t = targets.get(key(ack.sink, ack.target));
+    if (!t) {
+      t = { kind: 'replay', sink: ack.sink, target: ack.target, state: STATE_OF[ack.outcome], affected: 0, residual: 0, attempt: 0, at: null, error: null, details: {}, replays: 0 };
+      targets.set(key(ack.sink, ack.target), t);
+    }
     t.replays += 1;
-    if (!t.lastReplay || ack.at >= t.lastReplay.at) t.lastReplay = { outcome: ack.outcome, affected: ack.affected, residual: ack.residual, at: ack.at };
+    if (!t.lastReplay || ack.at >= t.lastReplay.at) {
+      t.lastReplay = { outcome: ack.outcome, affected: ack.affected, residual: ack.residual, at: ack.at };
+      if (t.kind === 'replay') Object.assign(t, { state: STATE_OF[ack.outcome], affected: ack.affected, residual: ack.residual, at: ack.at, error: ack.error });
+    }
   }
 
   // A manual system is confirmed once; the first confirmation is the record.
@@ -211,7 +218,7 @@ export function foldErasure(input: FoldInput): ErasureStatus {
   }
 
   const list = [...targets.values()];
-  const active = list.filter((t) => t.kind !== 'backup');
+  const active = list.filter((t) => t.kind === 'sink' || t.kind === 'manual');
   const counts = {
     targets: active.length,
     done: active.filter((t) => DONE.has(t.state)).length,

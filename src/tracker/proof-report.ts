@@ -73,7 +73,7 @@ function verificationOf(t: TargetStatus): string {
 /** The one summary line. It says "removed from all active systems" only when every active target is done. */
 export function summaryLine(s: ErasureStatus, now: number): string {
   if (!s.known) return 'Not accounted for yet: the erasure event itself has not been read by the tracker.';
-  const active = s.targets.filter((t) => t.kind !== 'backup');
+  const active = s.targets.filter((t) => t.kind === 'sink' || t.kind === 'manual');
   const name = (t: TargetStatus) => (t.kind === 'sink' ? `${t.sink} ${t.target}` : t.target);
   if (s.status === 'failed') {
     const failed = active.filter((t) => t.state === 'failed');

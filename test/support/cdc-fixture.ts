@@ -48,6 +48,8 @@ export interface CdcFixtureOptions {
   ackIntervalMs?: number;
   /** A catalog `sinks:` section (without the key), given the fixture's schema name. */
   sinks?: (schema: string) => string;
+  /** More top-level catalog sections (manual, backups, tracker), as YAML. */
+  extra?: string;
 }
 
 export async function cdcFixture(options: CdcFixtureOptions = {}): Promise<CdcFixture> {
@@ -62,6 +64,7 @@ export async function cdcFixture(options: CdcFixtureOptions = {}): Promise<CdcFi
   const slotName = db.name('slot');
   const topic = kafka.topicName('lethe.test.erasures');
   const acks = kafka.topicName('lethe.test.acks');
+  const status = kafka.topicName('lethe.test.status');
 
   await db.client.query(`CREATE SCHEMA ${q}`);
   await db.client.query(`CREATE TABLE ${users} ("UserId" uuid PRIMARY KEY, email text NOT NULL, "ErasedAt" timestamptz)`);
@@ -85,7 +88,7 @@ source:
 kafka:
   brokers: ${e.kafkaBrokers.join(',')}
   schemaRegistry: ${e.schemaRegistryUrl}
-  topics: { erasures: ${topic}, acks: ${acks} }
+  topics: { erasures: ${topic}, acks: ${acks}, status: ${status} }
 subjects:
   customer:
     table: '"${schema}"."Users"'
@@ -95,7 +98,8 @@ subjects:
       - update: { column: '"ErasedAt"', becomes: not_null }
     related:
       - { table: '"${schema}"."Orders"', subjectColumn: '"UserRef"' }
-${options.sinks ? `sinks:\n${options.sinks(schema)}` : ''}`;
+${options.sinks ? `sinks:\n${options.sinks(schema)}` : ''}
+${options.extra ?? ''}`;
   const catalog = parseCatalog(yaml, {});
   for (const spec of topicSpecs(catalog).filter((t) => !t.topic.startsWith('lethe.dlq.'))) {
     await kafka.admin.createTopics({
@@ -161,7 +165,7 @@ ${options.sinks ? `sinks:\n${options.sinks(schema)}` : ''}`;
       try {
         await db.client.query(`DROP SCHEMA ${q} CASCADE`);
         // The registry keeps what the reader registered: a soft, then a permanent delete.
-        for (const t of [topic, acks]) await deleteValueSubject(e.schemaRegistryUrl, t);
+        for (const t of [topic, acks, status]) await deleteValueSubject(e.schemaRegistryUrl, t);
       } finally {
         await kafka[Symbol.asyncDispose]();
         await db[Symbol.asyncDispose]();

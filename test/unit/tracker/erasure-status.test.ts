@@ -132,6 +132,14 @@ describe('foldErasure', () => {
     expect(t).toMatchObject({ state: 'applied', affected: 1, replays: 2, lastReplay: { outcome: 'NOTHING_TO_DO', at: T0 + 60 * HOUR } });
   });
 
+  it('a replay into a store that is no active target (the restored primary) is listed, not counted', () => {
+    const acks = [ack({}), ack({ sink: 'elasticsearch', target: 'index crm-*' }), ack({ sink: 'primary', target: 'table sales.customer', replay: true, affected: 1, at: T0 + 40 * HOUR })];
+    const s = fold({ acks, now: T0 + 41 * HOUR });
+    expect(s.status).toBe('complete');
+    expect(s.counts.targets).toBe(2);
+    expect(s.targets.find((t) => t.sink === 'primary')).toMatchObject({ kind: 'replay', state: 'applied', replays: 1, affected: 1 });
+  });
+
   it('acks read before their erasure event leave it pending and unknown', () => {
     const s = foldErasure({ facts: null, expected: [], acks: [ack({})], confirmations: [], slaMs: HOUR, now: T0 });
     expect(s).toMatchObject({ status: 'pending', known: false, eventId: 'e-1', subjectType: 'customer', dueAt: null });
