@@ -23,10 +23,15 @@ lethe doctor
 step "the shop's other copies: Redis, Elasticsearch indices, BigQuery tables, compacted topics"
 node demo/stores.mjs setup
 
-step "lethe run: the CDC reader and one consumer group per sink (in the background, log in $log_dir/lethe.log)"
-lethe run >"$log_dir/lethe.log" 2>&1 &
-reader=$!
-trap 'kill -TERM $reader 2>/dev/null; wait $reader 2>/dev/null || true' EXIT
+step "lethe run: the CDC reader, one consumer group per sink, and the tracker (in the background, log in $log_dir/lethe.log)"
+# A Lethe left running by an earlier demo is replaced; this one keeps running after the demo (for
+# the dashboard) until `make down`.
+if [ -f "$log_dir/lethe.pid" ]; then kill -TERM "$(cat "$log_dir/lethe.pid")" 2>/dev/null || true; sleep 1; fi
+nohup node bin/lethe.js run >"$log_dir/lethe.log" 2>&1 &
+lethe_pid=$!
+echo "$lethe_pid" >"$log_dir/lethe.pid"
+# On failure, stop it and show why; on success it stays up.
+trap 'status=$?; if [ $status -ne 0 ]; then kill -TERM $lethe_pid 2>/dev/null; rm -f "$log_dir/lethe.pid"; echo "lethe run log (tail):" >&2; tail -n 20 "$log_dir/lethe.log" >&2; fi' EXIT
 
 # A fresh user each run, with orders and messages, and a neighbour who stays.
 user=$(psql -tA -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "SELECT coalesce(max(id), 1000) + 1 FROM shop.users")
@@ -59,3 +64,19 @@ node demo/stores.mjs show "$user" "$neighbour"
 
 step "the replication slot, confirmed behind Kafka (lethe doctor)"
 lethe doctor | grep -E 'slot|checks'
+
+step "the tracker: every sink acknowledged; the support inbox (a manual system) is still to confirm"
+node demo/tracker.mjs wait "user:$user" partial,complete
+
+step "support confirms: lethe confirm user:$user support-inbox --by support-desk --note 'no tickets found'"
+lethe confirm "user:$user" support-inbox --by support-desk --note "no tickets found"
+node demo/tracker.mjs wait "user:$user" complete
+
+step "the proof of erasure (lethe report user:$user)"
+lethe report "user:$user"
+
+tracker_url=http://127.0.0.1:8720   # lethe.config.yaml: tracker.host and tracker.port
+step "the dashboard: $tracker_url (also the status API under /api and Prometheus metrics at /metrics)"
+echo "Lethe keeps running in the background (pid $lethe_pid, log $log_dir/lethe.log); 'make down' stops it with the stack."
+echo "After restoring a backup of a store: lethe replay --sink <name> --since <backup time>"
+

@@ -66,8 +66,19 @@ cmd_browser() {
 }
 
 cmd_down() {
-  local s list
+  local s list pid
   list=($(selected "$@"))
+  # The Lethe that `make demo` left running for its dashboard goes first: it uses every service.
+  if [ $# -eq 0 ] && [ -f "$STACK_DIR/demo/lethe.pid" ]; then
+    pid="$(cat "$STACK_DIR/demo/lethe.pid")"
+    if kill -0 "$pid" 2>/dev/null; then
+      say "stopping the demo's lethe run (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$STACK_DIR/demo/lethe.pid"
+  fi
   # Reverse order: dependants (the registry stores in Postgres) stop first.
   for (( i=${#list[@]}-1; i>=0; i-- )); do "${list[$i]}_stop"; done
 }

@@ -84,6 +84,13 @@ export function summaryLine(s: ErasureStatus, now: number): string {
     const overdue = s.status === 'overdue' && s.dueAt !== null ? `; overdue since ${iso(s.dueAt)}` : '';
     return `Not yet removed from all active systems: ${s.counts.done} of ${s.counts.targets} targets done; waiting for ${waiting.map(name).join('; ')}${overdue}.`;
   }
+  // A tombstone hides a record at once; the superseded records go when the log cleaner runs.
+  const compacted = active.filter((t) => t.sink === 'compacted' && t.state === 'applied');
+  const cleaning = compacted.length > 0 ? ` Compacted topics drop the superseded records at their next log cleaning (${compacted.map((t) => t.target).join('; ')}).` : '';
+  return `${removedLine(s, now)}${cleaning}`;
+}
+
+function removedLine(s: ErasureStatus, now: number): string {
   const backups = s.targets.filter((t) => t.kind === 'backup');
   const holding = backups.filter((t) => t.heldUntil !== undefined && t.heldUntil > now).sort((a, b) => a.heldUntil! - b.heldUntil!);
   if (holding.length > 0) {

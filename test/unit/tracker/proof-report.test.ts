@@ -53,6 +53,16 @@ describe('proof report wording', () => {
     expect(summaryLine(noBackups, T0)).toBe('Removed from all active systems; the catalog declares no backups.');
   });
 
+  it('says when superseded records of compacted topics go, after the tombstones', () => {
+    const withTopic: ExpectedTarget[] = [...expected.slice(0, 2), { kind: 'sink', sink: 'compacted', target: 'topic app.members key {subject}', action: 'delete' }];
+    const acks = [...allAcks, ack('compacted', 'topic app.members key {subject}', { affected: 1 })];
+    const s = foldErasure({ facts, expected: withTopic, acks, confirmations: [], slaMs: DAY, now: T0 });
+    expect(summaryLine(s, T0)).toBe(
+      'Removed from all active systems; the catalog declares no backups. Compacted topics drop the superseded records at their next log cleaning (topic app.members key {subject}).',
+    );
+    expect(buildReport(s, T0).targets[2]!.done).toBe('wrote 1 tombstone');
+  });
+
   it('failed names the failed target', () => {
     const s = status([ack('elasticsearch', 'index members', { outcome: 'FAILED', residual: 1, error: 'verification found 1 remaining after applying' }), allAcks[1]!], true);
     expect(summaryLine(s, T0)).toBe('Not removed: 1 target failed (elasticsearch index members).');
