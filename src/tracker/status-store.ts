@@ -101,29 +101,37 @@ export class StatusStore {
   /** Records erasure events and acks, refolds every erasure they touch, in one transaction. */
   async record(facts: ErasureFacts[], acks: StoredAck[], now = Date.now()): Promise<RecordResult> {
     return this.transaction(async (db) => {
-      for (const f of facts) {
+      // Set-based: one statement per kind of row, whatever the batch size. A redelivered event can
+      // sit twice in one batch; one statement may not upsert a row twice.
+      facts = [...new Map(facts.map((f) => [f.eventId, f])).values()];
+      if (facts.length > 0) {
         await db.query(
           `INSERT INTO ${this.s}.erasures (event_id, subject_type, subject_id, facts, expected, status, commit_time, state)
-           VALUES ($1, $2, $3, $4, $5, 'pending', to_timestamp($6 / 1000.0), '{}')
+           SELECT f->>'eventId', f->>'subjectType', f->>'subjectId', f, e, 'pending', to_timestamp((f->>'commitTime')::bigint / 1000.0), '{}'
+           FROM unnest($1::jsonb[], $2::jsonb[]) AS x(f, e)
            ON CONFLICT (event_id) DO UPDATE SET facts = EXCLUDED.facts, expected = EXCLUDED.expected, commit_time = EXCLUDED.commit_time
            WHERE ${this.s}.erasures.facts IS NULL`,
-          [f.eventId, f.subjectType, f.subjectId, JSON.stringify(f), JSON.stringify(this.expectedFor(f.subjectType)), f.commitTime],
+          [facts.map((f) => JSON.stringify(f)), facts.map((f) => JSON.stringify(this.expectedFor(f.subjectType)))],
         );
       }
       const newAcks: RecordResult['newAcks'] = [];
-      for (const a of acks) {
+      if (acks.length > 0) {
         // An ack read before its erasure event gets a placeholder row the event fills in later.
         await db.query(
-          `INSERT INTO ${this.s}.erasures (event_id, subject_type, subject_id, status, state) VALUES ($1, $2, $3, 'pending', '{}') ON CONFLICT DO NOTHING`,
-          [a.eventId, a.subjectType, a.subjectId],
+          `INSERT INTO ${this.s}.erasures (event_id, subject_type, subject_id, status, state)
+           SELECT DISTINCT ON (id) id, t, s, 'pending', '{}' FROM unnest($1::text[], $2::text[], $3::text[]) AS x(id, t, s)
+           ON CONFLICT DO NOTHING`,
+          [acks.map((a) => a.eventId), acks.map((a) => a.subjectType), acks.map((a) => a.subjectId)],
         );
-        const { source, ...ack } = a;
-        const inserted = await db.query(`INSERT INTO ${this.s}.acks (source, event_id, ack) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
-          source,
-          a.eventId,
-          JSON.stringify(ack),
-        ]);
-        if (inserted.rowCount === 1) newAcks.push({ ack, commitTime: null });
+        const records = acks.map(({ source: _source, ...ack }) => ack);
+        const inserted = await db.query<{ source: string }>(
+          `INSERT INTO ${this.s}.acks (source, event_id, ack) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) ON CONFLICT DO NOTHING RETURNING source`,
+          [acks.map((a) => a.source), acks.map((a) => a.eventId), records.map((r) => JSON.stringify(r))],
+        );
+        const fresh = new Set(inserted.rows.map((r) => r.source));
+        acks.forEach((a, i) => {
+          if (fresh.has(a.source)) newAcks.push({ ack: records[i]!, commitTime: null });
+        });
       }
       const ids = [...new Set([...facts.map((f) => f.eventId), ...acks.map((a) => a.eventId)])];
       const changed = await this.refoldIn(db, ids, now);

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import type { ErasureFacts, ExpectedTarget } from '../../../src/tracker/erasure-status.js';
+import { StatusStore, type StoredAck } from '../../../src/tracker/status-store.js';
+import { endpoints } from '../../support/endpoints.js';
+import { uniqueName } from '../../support/names.js';
+import { pgContext } from '../../support/pg-context.js';
+
+const T0 = Date.UTC(2026, 10, 22, 8, 0, 0);
+const expected: ExpectedTarget[] = [
+  { kind: 'sink', sink: 'redis', target: 'key m:{subject}', action: 'delete' },
+  { kind: 'manual', sink: 'manual', target: 'crm-vendor', owner: 'crm@corp.example', action: 'delete the contact' },
+];
+const facts = (eventId: string, subjectId: string): ErasureFacts => ({
+  eventId,
+  subjectType: 'member',
+  subjectId,
+  requestId: null,
+  operation: 'DELETE',
+  sourceTable: '"Crm"."Member"',
+  commitLsn: '0/AB',
+  commitTime: T0,
+  related: [],
+});
+const ack = (eventId: string, subjectId: string, offset: number, over: Partial<StoredAck> = {}): StoredAck => ({
+  source: `acks/0/${offset}`,
+  eventId,
+  subjectType: 'member',
+  subjectId,
+  sink: 'redis',
+  target: 'key m:{subject}',
+  outcome: 'APPLIED',
+  affected: 1,
+  residual: 0,
+  attempt: 1,
+  replay: false,
+  error: null,
+  details: {},
+  at: T0 + 500,
+  ...over,
+});
+
+describe('tracker status store against PostgreSQL', () => {
+  it('stores redelivered events and acks once, takes acks before their event, confirms once, publishes what changed', async () => {
+    await using db = await pgContext();
+    const schema = uniqueName('lethe_store');
+    await using _drop = { [Symbol.asyncDispose]: async () => void (await db.client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) };
+    const store = new StatusStore(endpoints().databaseUrl, schema, () => expected, 3_600_000);
+    await using _close = { [Symbol.asyncDispose]: () => store.close() };
+    await store.ensureSchema();
+    await store.ensureSchema(); // idempotent
+
+    // The ack is read first (another topic, another partition): a placeholder, pending and unknown.
+    const early = await store.record([], [ack('e-1', 'tenant%2F7', 10)], T0 + 600);
+    expect(early.changed.map((s) => [s.status, s.known])).toEqual([['pending', false]]);
+    expect(early.newAcks).toEqual([expect.objectContaining({ commitTime: null })]);
+
+    // Then the event, twice in one batch (a redelivery), with the ack redelivered too.
+    const withEvent = await store.record([facts('e-1', 'tenant%2F7'), facts('e-1', 'tenant%2F7')], [ack('e-1', 'tenant%2F7', 10)], T0 + 700);
+    expect(withEvent.newAcks).toEqual([]);
+    expect(withEvent.changed).toHaveLength(1);
+    expect(withEvent.changed[0]).toMatchObject({ status: 'partial', known: true, counts: { targets: 2, done: 1 } });
+    expect((await db.client.query(`SELECT count(*)::int AS n FROM ${schema}.acks`)).rows[0].n).toBe(1);
+
+    // The same batch again changes nothing and publishes nothing new.
+    expect((await store.record([facts('e-1', 'tenant%2F7')], [ack('e-1', 'tenant%2F7', 10)], T0 + 700)).changed).toEqual([]);
+
+    // Unpublished until marked; a status that changed after it was read stays unpublished.
+    const pending = await store.unpublished();
+    expect(pending.map((s) => s.eventId)).toEqual(['e-1']);
+    const first = await store.confirm({ eventId: 'e-1', system: 'crm-vendor', by: 'ops-a', note: 'done', at: T0 + 800 }, T0 + 900);
+    expect(first).toMatchObject({ created: true, status: { status: 'complete' } });
+    await store.markPublished(pending); // the older state: must not hide the newer one
+    expect((await store.unpublished()).map((s) => s.status)).toEqual(['complete']);
+    await store.markPublished(await store.unpublished());
+    expect(await store.unpublished()).toEqual([]);
+
+    const again = await store.confirm({ eventId: 'e-1', system: 'crm-vendor', by: 'ops-b', note: '', at: T0 + 950 }, T0 + 960);
+    expect(again.created).toBe(false);
+    expect(again.status.targets.find((t) => t.kind === 'manual')).toMatchObject({ confirmedBy: 'ops-a' });
+    await expect(store.confirm({ eventId: 'e-1', system: 'nope', by: 'x', note: '', at: T0 }, T0)).rejects.toMatchObject({ code: 'NOT_A_MANUAL_SYSTEM' });
+    await expect(store.confirm({ eventId: 'e-404', system: 'crm-vendor', by: 'x', note: '', at: T0 }, T0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    // An open erasure turns overdue with time alone, through the SLA sweep.
+    await store.record([facts('e-2', 'tenant%2F8')], [], T0 + 1000);
+    expect(await store.refoldDue(T0 + 1000)).toEqual([]);
+    expect((await store.refoldDue(T0 + 3_600_000)).map((s) => [s.eventId, s.status])).toEqual([['e-2', 'overdue']]);
+    expect(await store.refoldDue(T0 + 3_700_000)).toEqual([]);
+
+    // Listing: urgent first, by subject, by status.
+    expect((await store.list()).map((s) => s.eventId)).toEqual(['e-2', 'e-1']);
+    expect((await store.list({ subjectType: 'member', subjectId: 'tenant%2F7' })).map((s) => s.eventId)).toEqual(['e-1']);
+    expect((await store.list({ status: ['complete'] })).map((s) => s.eventId)).toEqual(['e-1']);
+    expect(Object.fromEntries(await store.countByStatus())).toEqual({ complete: 1, overdue: 1 });
+  });
+});
