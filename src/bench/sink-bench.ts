@@ -18,13 +18,16 @@ import { createKafka } from '../kafka/kafka-client.js';
 import { createLogger } from '../logger.js';
 import { sleep } from '../retry.js';
 import { missingVariables, resolveEndpoints } from '../stack/endpoints.js';
+import { TrackerService } from '../tracker/tracker-service.js';
 
 /**
  * `make bench`, sinks stage: N subjects with data in every store, deleted in PostgreSQL in a
- * burst of single-subject transactions; per sink, erasures per second (burst start to the
- * N-th ack) and commit-to-ack latency p50/p99; beside each, in the same run, the store's raw
+ * burst of single-subject transactions; per sink, erasures per second (burst start, or the
+ * sink's start, to the N-th ack) and commit-to-ack latency p50/p99; beside each, in the same run, the store's raw
  * rate for the same amount of work (redis-benchmark UNLINK pipelined, one _bulk delete by id,
- * one batched DML statement, one batch of tombstones). Writes bench-results/sinks.json.
+ * one batched DML statement, one batch of tombstones). The tracker runs beside them, as in
+ * `lethe run`: the time until it holds every erasure complete, and commit-to-complete p50/p99.
+ * Writes bench-results/sinks.json.
  */
 const exec = promisify(execFile);
 const { Partitioners } = kafkajs;
@@ -51,7 +54,8 @@ async function main(): Promise<void> {
   const redis = new Redis(e.redisUrl);
   const es = new Client({ node: e.elasticsearchUrl });
   const bq = createBigQueryClient({ projectId: e.bigqueryProjectId, apiEndpoint: e.bigqueryApiEndpoint });
-  const topics = { erasures: `lethe.bench.${run}.erasures`, acks: `lethe.bench.${run}.acks`, profiles: `lethe.bench.${run}.profiles` };
+  const topics = { erasures: `lethe.bench.${run}.erasures`, acks: `lethe.bench.${run}.acks`, status: `lethe.bench.${run}.status`, profiles: `lethe.bench.${run}.profiles` };
+  const trackerSchema = `${run}_tracker`;
   const sinkTopics = (['redis', 'elasticsearch', 'bigquery', 'compacted'] as const).flatMap((s) => [`lethe.bench.${run}.dlq.${s}`, `lethe.bench.${run}.retry.${s}`]);
   const ids = Array.from({ length: n }, (_, i) => String(i + 1));
   const controller = new AbortController();
@@ -96,7 +100,8 @@ async function main(): Promise<void> {
     const catalog = parseCatalog(
       JSON.stringify({
         source: { url: e.databaseUrl, publication: `${run}_pub`, slot: `${run}_slot`, heartbeatIntervalMs: 1000 },
-        kafka: { brokers: e.kafkaBrokers, schemaRegistry: e.schemaRegistryUrl, topics: { erasures: topics.erasures, acks: topics.acks } },
+        kafka: { brokers: e.kafkaBrokers, schemaRegistry: e.schemaRegistryUrl, topics: { erasures: topics.erasures, acks: topics.acks, status: topics.status } },
+        tracker: { schema: trackerSchema, port: 0 },
         subjects: { user: { table: `${run}.users`, key: 'id' } },
         sinks: {
           settings: { maxBatchEvents: 500 },
@@ -124,7 +129,9 @@ async function main(): Promise<void> {
       running.push(new Promise<void>((r) => controller.signal.addEventListener('abort', () => void consumer.disconnect().then(r), { once: true })));
     }
     running.push(new CdcReader({ catalog, logger }).run(controller.signal));
-    for (const sink of configuredSinks(catalog.sinks)) {
+    // The BigQuery emulator takes more than a core for its DML; run beside the others it starves
+    // them of the machine's two cores, so its sink starts once theirs are done.
+    const startSink = (sink: SinkName) =>
       running.push(
         new SinkRunner({
           catalog,
@@ -135,7 +142,9 @@ async function main(): Promise<void> {
           retryTopic: `lethe.bench.${run}.retry.${sink}`,
         }).run(controller.signal),
       );
-    }
+    const sinks = configuredSinks(catalog.sinks);
+    for (const sink of sinks.filter((s) => s !== 'bigquery')) startSink(sink);
+    running.push(new TrackerService({ catalog, logger, groupId: `${run}.tracker` }).run(controller.signal));
     await sleep(3000); // consumer groups joined
 
     log('burst: every subject deleted, one transaction each');
@@ -143,14 +152,30 @@ async function main(): Promise<void> {
       DECLARE r bigint; BEGIN FOR r IN SELECT id FROM ${run}.users ORDER BY id LOOP DELETE FROM ${run}.users WHERE id = r; COMMIT; END LOOP; END $$`);
     const burst = Date.now();
     await db.query(`CALL ${run}.erase_all()`);
-    const sinks = configuredSinks(catalog.sinks);
+    const started = new Map<SinkName, number>(sinks.filter((s) => s !== 'bigquery').map((s) => [s, burst]));
     const finished = new Map<SinkName, number>();
     const deadline = Date.now() + 15 * 60_000;
     while (finished.size < sinks.length) {
       if (Date.now() > deadline) throw new Error(`timed out; acks so far: ${sinks.map((s) => `${s} ${acks.filter((a) => a.sink === s).length}`).join(', ')}`);
-      for (const s of sinks) if (!finished.has(s) && acks.filter((a) => a.sink === s).length >= n) finished.set(s, Date.now());
+      for (const s of started.keys()) if (!finished.has(s) && acks.filter((a) => a.sink === s).length >= n) finished.set(s, Date.now());
+      if (!started.has('bigquery') && finished.size === started.size) {
+        log('bigquery sink starting on the same backlog');
+        started.set('bigquery', Date.now());
+        startSink('bigquery');
+      }
       await sleep(100);
     }
+
+    const completeCount = async () => Number((await db.query(`SELECT count(*) AS n FROM ${trackerSchema}.erasures WHERE status = 'complete'`)).rows[0].n);
+    while ((await completeCount()) < n) {
+      if (Date.now() > deadline) throw new Error(`timed out; the tracker holds ${await completeCount()} of ${n} erasures complete`);
+      await sleep(100);
+    }
+    // How far the tracker trails the sinks: from an erasure's last ack to its status stored complete.
+    const { rows: trackerLatency } = await db.query<{ p50: number; p99: number }>(
+      `SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) AS p99
+       FROM (SELECT (extract(epoch FROM updated_at - completed_at) * 1000)::int AS ms FROM ${trackerSchema}.erasures) AS x`,
+    );
 
     // Raw rates of the same stores, same amount of work.
     const raw: Record<SinkName, number> = { redis: 0, elasticsearch: 0, bigquery: 0, compacted: 0 };
@@ -173,9 +198,10 @@ async function main(): Promise<void> {
       sinks.map((s) => {
         const latencies = acks
           .filter((a) => a.sink === s && commitTimes.has(a.eventId))
-          .map((a) => a.at - commitTimes.get(a.eventId)!)
+          // A sink started after the burst counts from its start, not from a commit it could not see.
+          .map((a) => a.at - Math.max(commitTimes.get(a.eventId)!, started.get(s)!))
           .sort((a, b) => a - b);
-        const rate = n / ((finished.get(s)! - burst) / 1000);
+        const rate = n / ((finished.get(s)! - started.get(s)!) / 1000);
         return [s, {
           erasuresPerSecond: Math.round(rate),
           commitToAckMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
@@ -184,12 +210,14 @@ async function main(): Promise<void> {
         }];
       }),
     );
-    const result = { benchmark: 'sinks', at: new Date().toISOString(), subjects: n, sinks: results };
+    const tracker = { lastAckToCompleteMs: { p50: trackerLatency[0]!.p50, p99: trackerLatency[0]!.p99 } };
+    const result = { benchmark: 'sinks', at: new Date().toISOString(), subjects: n, sinks: results, tracker };
     mkdirSync(resolve(process.cwd(), 'bench-results'), { recursive: true });
     writeFileSync(resolve(process.cwd(), 'bench-results/sinks.json'), `${JSON.stringify(result, null, 2)}\n`);
     for (const [s, r] of Object.entries(results)) {
       log(`${s.padEnd(14)} ${String(r.erasuresPerSecond).padStart(6)} erasures/s, commit-to-ack p50 ${r.commitToAckMs.p50} ms p99 ${r.commitToAckMs.p99} ms; raw ${r.rawPerSecond}/s; ratio ${r.ratio}`);
     }
+    log(`${'tracker'.padEnd(14)} every erasure complete; from its last ack to its status stored complete p50 ${tracker.lastAckToCompleteMs.p50} ms p99 ${tracker.lastAckToCompleteMs.p99} ms`);
     log('written to bench-results/sinks.json');
   } finally {
     controller.abort();
@@ -197,8 +225,9 @@ async function main(): Promise<void> {
     await db.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [`${run}_slot`]).catch(() => undefined);
     await db.query(`DROP PUBLICATION IF EXISTS ${run}_pub`).catch(() => undefined);
     await db.query(`DROP SCHEMA IF EXISTS ${run} CASCADE`).catch(() => undefined);
+    await db.query(`DROP SCHEMA IF EXISTS ${trackerSchema} CASCADE`).catch(() => undefined);
     await admin.deleteTopics({ topics: [...Object.values(topics), ...sinkTopics] }).catch(() => undefined);
-    for (const topic of [topics.erasures, topics.acks]) await deleteValueSubject(e.schemaRegistryUrl, topic).catch(() => undefined);
+    for (const topic of [topics.erasures, topics.acks, topics.status]) await deleteValueSubject(e.schemaRegistryUrl, topic).catch(() => undefined);
     await es.indices.delete({ index: `${dash}-*`, ignore_unavailable: true }).catch(() => undefined);
     await bq.dataset(run).delete({ force: true }).catch(() => undefined);
     const keys = await redis.keys(`${run}:*`);

@@ -181,8 +181,8 @@ export class StatusStore {
 
   private async refoldIn(db: pg.PoolClient, ids: string[], now: number): Promise<ErasureStatus[]> {
     if (ids.length === 0) return [];
-    const rows = await db.query<{ event_id: string; subject_type: string; subject_id: string; facts: ErasureFacts | null; expected: ExpectedTarget[] | null; state: unknown }>(
-      `SELECT event_id, subject_type, subject_id, facts, expected, state FROM ${this.s}.erasures WHERE event_id = ANY($1) ORDER BY event_id FOR UPDATE`,
+    const rows = await db.query<{ event_id: string; subject_type: string; subject_id: string; facts: ErasureFacts | null; expected: ExpectedTarget[] | null }>(
+      `SELECT event_id, subject_type, subject_id, facts, expected FROM ${this.s}.erasures WHERE event_id = ANY($1) ORDER BY event_id FOR UPDATE`,
       [ids],
     );
     const acks = await db.query<{ event_id: string; ack: AckRecord }>(`SELECT event_id, ack FROM ${this.s}.acks WHERE event_id = ANY($1)`, [ids]);
@@ -190,31 +190,34 @@ export class StatusStore {
       `SELECT event_id, system, confirmed_by, note, at FROM ${this.s}.confirmations WHERE event_id = ANY($1)`,
       [ids],
     );
-    const changed: ErasureStatus[] = [];
-    for (const row of rows.rows) {
-      const status = foldErasure({
+    const acksOf = groupBy(acks.rows, (a) => a.event_id, (a) => a.ack);
+    const confirmationsOf = groupBy(confirmations.rows, (c) => c.event_id, (c) => c);
+    const folded = rows.rows.map((row) =>
+      foldErasure({
         facts: row.facts,
         subject: { eventId: row.event_id, subjectType: row.subject_type, subjectId: row.subject_id },
         expected: row.expected ?? [],
-        acks: acks.rows.filter((a) => a.event_id === row.event_id).map((a) => a.ack),
-        confirmations: confirmations.rows
-          .filter((c) => c.event_id === row.event_id)
-          .map((c) => ({ eventId: c.event_id, system: c.system, by: c.confirmed_by, note: c.note, at: c.at.getTime() })),
+        acks: acksOf.get(row.event_id) ?? [],
+        confirmations: (confirmationsOf.get(row.event_id) ?? []).map((c) => ({ eventId: c.event_id, system: c.system, by: c.confirmed_by, note: c.note, at: c.at.getTime() })),
         slaMs: this.slaMs,
         now,
-      });
-      const updated = await db.query(
-        `UPDATE ${this.s}.erasures SET state = $2, status = $3, due_at = to_timestamp($4 / 1000.0), completed_at = to_timestamp($5 / 1000.0),
-           published = false, updated_at = now()
-         WHERE event_id = $1 AND state IS DISTINCT FROM $2::jsonb`,
-        [row.event_id, JSON.stringify(status), status.status, status.dueAt, status.completedAt],
-      );
-      if (updated.rowCount === 1) changed.push(status);
-    }
-    return changed;
+      }),
+    );
+    if (folded.length === 0) return [];
+    // One statement for the batch; only rows whose folded state differs are written (and so
+    // marked unpublished), and only those come back as changed.
+    const updated = await db.query<{ event_id: string }>(
+      `UPDATE ${this.s}.erasures e SET state = u.state, status = u.status, due_at = to_timestamp(u.due / 1000.0), completed_at = to_timestamp(u.completed / 1000.0),
+         published = false, updated_at = now()
+       FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::bigint[], $5::bigint[]) AS u(id, state, status, due, completed)
+       WHERE e.event_id = u.id AND e.state IS DISTINCT FROM u.state
+       RETURNING e.event_id`,
+      [folded.map((s) => s.eventId), folded.map((s) => JSON.stringify(s)), folded.map((s) => s.status), folded.map((s) => s.dueAt), folded.map((s) => s.completedAt)],
+    );
+    const written = new Set(updated.rows.map((r) => r.event_id));
+    return folded.filter((s) => written.has(s.eventId));
   }
 
-  /** Marks statuses published, unless the erasure changed again since (then the newer one is still due). */
   async markPublished(statuses: ErasureStatus[]): Promise<void> {
     if (statuses.length === 0) return;
     await this.pool.query(
@@ -280,4 +283,15 @@ export class StatusStore {
       db.release();
     }
   }
+}
+
+function groupBy<T, V>(items: readonly T[], key: (item: T) => string, value: (item: T) => V): Map<string, V[]> {
+  const out = new Map<string, V[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(value(item));
+    else out.set(k, [value(item)]);
+  }
+  return out;
 }
