@@ -143,7 +143,16 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/', async (request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
 
-  await app.listen({ host: options.listen.host, port: options.listen.port });
+  try {
+    await app.listen({ host: options.listen.host, port: options.listen.port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new LetheError(
+      'TRACKER_LISTEN',
+      `tracker API cannot listen on ${options.listen.host}:${options.listen.port} (catalog tracker.host/tracker.port): ${code === 'EADDRINUSE' ? 'the port is in use' : (error as Error).message}`,
+      { cause: error },
+    );
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.listen.port;
   return { url: `http://${options.listen.host}:${port}`, close: () => app.close() };
