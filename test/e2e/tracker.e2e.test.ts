@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Client } from '@elastic/elasticsearch';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Redis } from 'ioredis';
@@ -174,6 +178,15 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     expect(report).not.toContain(emails.get(a));
     expect((await fetch(`${api}/api/erasures/${partial.eventId}/report?format=html`)).headers.get('content-type')).toMatch(/text\/html/);
 
+    // The same through the built CLI, as an operator runs it.
+    const config = join(tmpdir(), `${p}.lethe.yaml`);
+    await writeFile(config, fx.yaml);
+    await using _config = { [Symbol.asyncDispose]: () => rm(config, { force: true }) };
+    const cli = async (...args: string[]) => (await promisify(execFile)('node', ['bin/lethe.js', '-c', config, ...args])).stdout;
+    const cliReport = JSON.parse(await cli('report', `customer:${a}`, '--format', 'json')) as { eventId: string; summary: string };
+    expect(cliReport).toMatchObject({ eventId: partial.eventId, summary: `Removed from all active systems; copies remain in pg-nightly until ${until}.` });
+    expect(await cli('status', '--subject', `customer:${a}`)).toMatch(new RegExp(`^complete\\s+${partial.eventId}\\s+customer:${a}\\s.*4/4 targets done$`, 'm'));
+
     // The compacted status topic carries the latest status per erasure.
     const registry = new SchemaRegistry({ host: e.schemaRegistryUrl });
     const latest = new Map<string, string>();
@@ -209,7 +222,9 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     await page.locator(`tr[data-erasure="${pendingB.eventId}"][data-status="overdue"]`).waitFor({ timeout: 15_000 });
     // Overdue and failed erasures come first.
     expect(await page.locator('tbody tr').first().getAttribute('data-erasure')).toBe(pendingB.eventId);
-    expect((await post(`/api/erasures/${pendingB.eventId}/confirm`, { system: 'support-inbox', by: 'ops-kim' })).body).toMatchObject({ status: 'overdue' });
+    expect(await cli('confirm', pendingB.eventId, 'support-inbox', '--by', 'ops-kim', '--note', 'nothing in the inbox')).toBe(
+      `confirmed support-inbox for erasure ${pendingB.eventId} (customer:${b}); status now overdue\n`,
+    );
     startSink('elasticsearch');
     const doneB = await waitStatus(b, 'complete');
     expect(doneB.completedAt).toBeGreaterThan(doneB.dueAt!);
