@@ -229,8 +229,10 @@ export function foldErasure(input: FoldInput): ErasureStatus {
   const dueAt = facts ? facts.commitTime + slaMs : null;
   let status: ErasureState;
   let completedAt: number | null = null;
-  if (!facts) status = 'pending';
-  else if (counts.failed > 0) status = 'failed';
+  // Without the event, a failed ack still counts: an undecodable erasure record that every sink
+  // dead-lettered must show as failed, not wait as pending forever.
+  if (counts.failed > 0) status = 'failed';
+  else if (!facts) status = 'pending';
   else if (counts.done === counts.targets) {
     status = 'complete';
     completedAt = Math.max(facts.commitTime, ...active.map((t) => t.at ?? 0));

@@ -72,6 +72,9 @@ function verificationOf(t: TargetStatus): string {
 
 /** The one summary line. It says "removed from all active systems" only when every active target is done. */
 export function summaryLine(s: ErasureStatus, now: number): string {
+  if (!s.known && s.status === 'failed') {
+    return `Not removed: the erasure record could not be read by the sinks (${s.targets.find((t) => t.state === 'failed')?.error ?? 'see the dead-letter topics'}).`;
+  }
   if (!s.known) return 'Not accounted for yet: the erasure event itself has not been read by the tracker.';
   const active = s.targets.filter((t) => t.kind === 'sink' || t.kind === 'manual');
   const name = (t: TargetStatus) => (t.kind === 'sink' ? `${t.sink} ${t.target}` : t.target);

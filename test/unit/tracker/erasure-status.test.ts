@@ -140,6 +140,12 @@ describe('foldErasure', () => {
     expect(s.targets.find((t) => t.sink === 'primary')).toMatchObject({ kind: 'replay', state: 'applied', replays: 1, affected: 1 });
   });
 
+  it('an undecodable record every sink dead-lettered is failed, not pending forever', () => {
+    const poison = ack({ eventId: 'undecodable:erasures/2/17', target: '*', outcome: 'FAILED', affected: 0, error: 'undecodable record: unknown magic byte' });
+    const s = foldErasure({ facts: null, expected: [], acks: [poison], confirmations: [], slaMs: HOUR, now: T0 });
+    expect(s).toMatchObject({ status: 'failed', known: false, eventId: 'undecodable:erasures/2/17' });
+  });
+
   it('acks read before their erasure event leave it pending and unknown', () => {
     const s = foldErasure({ facts: null, expected: [], acks: [ack({})], confirmations: [], slaMs: HOUR, now: T0 });
     expect(s).toMatchObject({ status: 'pending', known: false, eventId: 'e-1', subjectType: 'customer', dueAt: null });

@@ -63,6 +63,12 @@ describe('proof report wording', () => {
     expect(buildReport(s, T0).targets[2]!.done).toBe('wrote 1 tombstone');
   });
 
+  it('an undecodable erasure record is reported as not removed, with the reason', () => {
+    const poison = ack('redis', '*', { eventId: 'undecodable:erasures/0/9', outcome: 'FAILED', affected: 0, error: 'undecodable record: unknown magic byte' });
+    const s = foldErasure({ facts: null, expected: [], acks: [poison], confirmations: [], slaMs: DAY, now: T0 });
+    expect(summaryLine(s, T0)).toBe('Not removed: the erasure record could not be read by the sinks (undecodable record: unknown magic byte).');
+  });
+
   it('failed names the failed target', () => {
     const s = status([ack('elasticsearch', 'index members', { outcome: 'FAILED', residual: 1, error: 'verification found 1 remaining after applying' }), allAcks[1]!], true);
     expect(summaryLine(s, T0)).toBe('Not removed: 1 target failed (elasticsearch index members).');
