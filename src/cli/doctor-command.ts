@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import type { Catalog } from '../catalog/catalog.js';
-import type { Finding } from '../cdc/source-checks.js';
-import { createKafka } from '../kafka/kafka-client.js';
-import { describeTopicConfig } from '../kafka/topic-config.js';
-import { createLogger } from '../logger.js';
-import { checkErasureLog } from '../setup/init-plan.js';
+import { checkKafka } from '../setup/kafka-checks.js';
 import { diagnose, connectSource } from '../setup/source-session.js';
 import { catalogFrom } from './catalog-option.js';
 
@@ -32,16 +27,3 @@ export function registerDoctor(program: Command): void {
     });
 }
 
-/** The erasure log's retention against the catalog's backups; Kafka being unreachable is a problem. */
-async function checkKafka(catalog: Catalog): Promise<Finding> {
-  const admin = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-doctor', logger: createLogger({ level: 'error' }), retry: { retries: 1 } }).admin();
-  try {
-    await admin.connect();
-    const config = await describeTopicConfig(admin, catalog.kafka.topics.erasures, ['retention.ms']);
-    return checkErasureLog(catalog, config === null ? null : Number(config['retention.ms'] ?? -1));
-  } catch (error) {
-    return { level: 'problem', subject: `kafka ${catalog.kafka.brokers.join(',')}`, message: `unreachable: ${(error as Error).message}` };
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-}

@@ -81,7 +81,7 @@ export function erasureLogRetentionMs(catalog: Pick<Catalog, 'backups'>): number
 export function checkErasureLog(catalog: Pick<Catalog, 'backups' | 'kafka'>, retentionMs: number | null): Finding {
   const topic = catalog.kafka.topics.erasures;
   const subject = `topic ${topic}`;
-  if (retentionMs === null) return { level: 'problem', subject, message: 'does not exist', fix: 'lethe init', initFixes: true };
+  if (retentionMs === null) return { level: 'problem', subject, message: 'does not exist', fix: 'lethe init' };
   if (retentionMs < 0) return { level: 'ok', subject, message: 'kept forever (retention.ms=-1)' };
   const longest = [...catalog.backups].sort((a, b) => b.retentionMs - a.retentionMs)[0];
   if (longest && retentionMs < longest.retentionMs) {
@@ -89,7 +89,7 @@ export function checkErasureLog(catalog: Pick<Catalog, 'backups' | 'kafka'>, ret
       level: 'warn',
       subject,
       message: `retention ${formatDuration(retentionMs)} is shorter than backup ${longest.name}'s ${formatDuration(longest.retentionMs)}: erasures older than ${formatDuration(retentionMs)} could not be replayed after restoring it`,
-      fix: 'lethe init (raises retention.ms)',
+      fix: `kafka-configs.sh --alter --entity-type topics --entity-name ${topic} --add-config retention.ms=${erasureLogRetentionMs(catalog)}`,
       initFixes: true,
     };
   }

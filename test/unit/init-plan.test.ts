@@ -24,7 +24,7 @@ describe('the erasure log outlives the backups', () => {
       level: 'warn',
       subject: 'topic Erase.Log',
       message: "retention 2w is shorter than backup pg-weekly's 8w: erasures older than 2w could not be replayed after restoring it",
-      fix: 'lethe init (raises retention.ms)',
+      fix: `kafka-configs.sh --alter --entity-type topics --entity-name Erase.Log --add-config retention.ms=${56 * DAY + REPLAY_MARGIN_MS}`,
       initFixes: true,
     });
     expect(checkErasureLog(catalog, 60 * DAY).level).toBe('ok');
