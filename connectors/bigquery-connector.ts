@@ -2,9 +2,9 @@ import type { BigQuery } from '@google-cloud/bigquery';
 import type { BqTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { LetheError } from '../src/errors.js';
-import { matchValue } from '../src/events/subject-values.js';
+import { keyValues } from '../src/events/subject-values.js';
 import { createBigQueryClient } from './bigquery-client.js';
-import { planBigQuery, type BigQueryPlan } from './bigquery-plan.js';
+import { bigQueryId, planBigQuery, type BigQueryPlan } from './bigquery-plan.js';
 import { targetName } from '../src/catalog/targets.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
@@ -43,13 +43,29 @@ export class BigQueryConnector implements SinkConnector {
     for (const [type, targets] of this.config.subjects) {
       const positions = events.map((e, i) => [e, i] as const).filter(([e]) => e.subjectType === type);
       if (positions.length === 0) continue;
-      const ids = [...new Set(positions.map(([e]) => matchValue(e)))];
+      const idOf = new Map(positions.map(([e]) => [e, bigQueryId(keyValues(e))] as const));
+      const ids = [...new Set([...idOf.values()].filter((id) => id !== undefined))];
       for (const target of targets) {
-        const perId = await this.eraseTarget(target, ids);
-        for (const [event, i] of positions) out[i]!.push({ target: targetName.bqTable(target.table), ...perId.get(matchValue(event))! });
+        const perId = ids.length > 0 ? await this.eraseTargetOrFail(target, ids) : new Map<string, Omit<TargetResult, 'target'>>();
+        for (const [event, i] of positions) {
+          const id = idOf.get(event);
+          const result = id === undefined ? { affected: 0, residual: 0, failed: `event ${event.eventId}: a key value holds the control character U+001F, which composite matches use as separator` } : perId.get(id)!;
+          out[i]!.push({ target: targetName.bqTable(target.table), ...result });
+        }
       }
     }
     return out;
+  }
+
+  /** A target no retry can fix (no such table or column, a rejected statement) fails alone: the event's other targets still apply. */
+  private async eraseTargetOrFail(target: BqTarget, ids: string[]): Promise<Map<string, Omit<TargetResult, 'target'>>> {
+    try {
+      return await this.eraseTarget(target, ids);
+    } catch (error) {
+      const e = translate(error);
+      if (e.retriable) throw e;
+      return new Map(ids.map((id) => [id, { affected: 0, residual: 0, failed: e.message }]));
+    }
   }
 
   private async eraseTarget(target: BqTarget, ids: string[]): Promise<Map<string, Omit<TargetResult, 'target'>>> {
@@ -96,17 +112,19 @@ export class BigQueryConnector implements SinkConnector {
     }
   }
 
-  /** The match column's type, read once per table from its schema. */
+  /** The (first) match column's type, read once per table from its schema, which must have every match column. */
   private async matchType(target: BqTarget): Promise<string> {
-    const key = `${target.table}.${target.match}`;
+    const key = `${target.table}.${target.match.join(',')}`;
     const known = this.matchTypes.get(key);
     if (known) return known;
     const [dataset, table] = target.table.split('.') as [string, string];
     let type = 'STRING';
     try {
       const [metadata] = await this.bq.dataset(dataset).table(table).getMetadata();
-      const field = (metadata.schema?.fields ?? []).find((f: { name?: string }) => f.name === target.match) as { type?: string } | undefined;
-      if (!field) throw new LetheError('BIGQUERY_SCHEMA', `table ${target.table} has no column ${target.match}`);
+      const fields = (metadata.schema?.fields ?? []) as Array<{ name?: string; type?: string }>;
+      const missing = target.match.filter((m) => !fields.some((f) => f.name === m));
+      if (missing.length > 0) throw new LetheError('BIGQUERY_SCHEMA', `table ${target.table} has no column ${missing.join(', ')}`);
+      const field = fields.find((f) => f.name === target.match[0])!;
       type = field.type === 'INTEGER' ? 'INT64' : field.type === 'FLOAT' ? 'FLOAT64' : (field.type ?? 'STRING');
     } catch (error) {
       if ((error as { code?: number }).code === 404) return 'STRING'; // no table: the count finds nothing

@@ -12,17 +12,30 @@ export interface BigQueryPlan {
 
 const HASHED = String.raw`r'^[0-9a-f]{64}$'`;
 
+/** Joins a composite key's values into the id a composite match compares with (see planBigQuery). */
+export const COMPOSITE_SEPARATOR = '\u001f';
+
+/** The id of a subject in BigQuery statements, or undefined when a value holds the separator. */
+export function bigQueryId(values: readonly string[]): string | undefined {
+  if (values.length === 1) return values[0];
+  return values.some((v) => v.includes(COMPOSITE_SEPARATOR)) ? undefined : values.join(COMPOSITE_SEPARATOR);
+}
+
 /**
  * Splits subject ids into statements of at most `maxSubjects` each (one statement per chunk per
  * table: BigQuery caps concurrent DML per table, so many subjects share a statement), and builds
  * each statement. `matchType` is the match column's BigQuery type: ids travel as strings and are
  * cast on the parameter side, so the column itself stays uncast (partition and cluster pruning).
+ * A composite match (a column per key column) compares the columns, cast to strings and joined
+ * by a separator (a parameter), with ids joined the same way (`bigQueryId`).
  */
 export function planBigQuery(projectId: string, target: BqTarget, ids: readonly string[], maxSubjects: number, matchType = 'STRING'): BigQueryPlan[] {
   const table = `\`${projectId}.${target.table}\``;
-  const match = `\`${target.match}\``;
-  const idSet = matchType === 'STRING' ? 'UNNEST(@ids)' : `(SELECT CAST(id AS ${matchType}) FROM UNNEST(@ids) AS id)`;
-  const literals: Record<string, unknown> = {};
+  const composite = target.match.length > 1;
+  const columns = target.match.map((c) => `\`${c}\``);
+  const match = composite ? `CONCAT(${columns.map((c) => `CAST(${c} AS STRING)`).join(', @sep, ')})` : columns[0]!;
+  const idSet = composite || matchType === 'STRING' ? 'UNNEST(@ids)' : `(SELECT CAST(id AS ${matchType}) FROM UNNEST(@ids) AS id)`;
+  const literals: Record<string, unknown> = composite ? { sep: COMPOSITE_SEPARATOR } : {};
   let pending = 'TRUE';
   let dml: string;
   if (target.action.kind === 'delete') {
@@ -50,7 +63,7 @@ export function planBigQuery(projectId: string, target: BqTarget, ids: readonly 
     pending = `(${still.join(' OR ')})`;
     dml = `UPDATE ${table} SET ${sets.join(', ')} WHERE ${match} IN ${idSet} AND ${pending}`;
   }
-  const count = `SELECT CAST(${match} AS STRING) AS id, COUNT(*) AS n FROM ${table} WHERE ${match} IN ${idSet} AND ${pending} GROUP BY id`;
+  const count = `SELECT ${composite ? match : `CAST(${match} AS STRING)`} AS id, COUNT(*) AS n FROM ${table} WHERE ${match} IN ${idSet} AND ${pending} GROUP BY id`;
   const plans: BigQueryPlan[] = [];
   for (let i = 0; i < ids.length; i += maxSubjects) {
     plans.push({ table: target.table, dml, count, params: { ids: ids.slice(i, i + maxSubjects), ...literals } });

@@ -2,7 +2,7 @@ import { Client, errors } from '@elastic/elasticsearch';
 import type { EsTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { LetheError } from '../src/errors.js';
-import { matchValue } from '../src/events/subject-values.js';
+import { keyValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
@@ -11,20 +11,30 @@ const PAGE = 1000;
 interface Hit {
   index: string;
   id: string;
+  /** The subjects (tupleKey of their key values) the document belongs to. */
   matches: string[];
 }
 
+/** A subject's key values, one per match field. */
+type KeyTuple = readonly string[];
+const tupleKey = (t: KeyTuple) => JSON.stringify(t);
+
 /**
  * Elasticsearch, core APIs only: find the subjects' documents by a terms query on the match
- * field (point in time + search_after, so any number of documents is paged consistently), then
+ * field, or for a composite key a term per key column's field (point in time + search_after, so
+ * any number of documents is paged consistently), then
  * `_bulk` delete them or `_bulk` update the anonymized fields to null; refresh the touched
  * indices; verify with a count per subject (documents left, or still carrying an anonymized
  * field). Index names may be patterns or aliases. A batch of events costs one search per target,
- * not one per subject.
+ * not one per subject. "Nothing to do" is only claimed for an index that exists (a pattern may
+ * match none) and maps the match fields: a misspelt index or field is a failure, not a silent
+ * success.
  */
 export class ElasticsearchConnector implements SinkConnector {
   readonly sink = 'elasticsearch' as const;
   private readonly client: Client;
+  /** Targets whose match fields were seen in the mapping (a mapped field stays mapped). */
+  private readonly mapped = new Set<EsTarget>();
 
   constructor(private readonly config: NonNullable<SinksConfig['elasticsearch']>) {
     this.client = new Client({ node: config.node, maxRetries: 2, requestTimeout: 60_000 });
@@ -40,7 +50,7 @@ export class ElasticsearchConnector implements SinkConnector {
       for (const [type, targets] of this.config.subjects) {
         const positions = events.map((e, i) => [e, i] as const).filter(([e]) => e.subjectType === type);
         if (positions.length === 0) continue;
-        const values = positions.map(([e]) => matchValue(e));
+        const values = positions.map(([e]) => keyValues(e));
         for (const target of targets) {
           const counts = await this.eraseTarget(target, values);
           positions.forEach(([, i], n) => out[i]!.push({ target: targetName.esIndex(target.index), ...counts[n]! }));
@@ -53,8 +63,13 @@ export class ElasticsearchConnector implements SinkConnector {
   }
 
   /** Applies one target to a batch of subjects; returns affected and residual per subject. */
-  private async eraseTarget(target: EsTarget, values: string[]): Promise<Array<{ affected: number; residual: number }>> {
+  private async eraseTarget(target: EsTarget, values: KeyTuple[]): Promise<Array<Omit<TargetResult, 'target'>>> {
     const hits = await this.find(target, values);
+    if (hits.length === 0) {
+      // A wrong index or field fails this target only; the event's other targets still apply.
+      const wrong = await this.checkMapping(target);
+      if (wrong) return values.map(() => ({ affected: 0, residual: 0, failed: wrong }));
+    }
     const touched = new Set<string>();
     if (hits.length > 0) {
       const operations =
@@ -79,18 +94,41 @@ export class ElasticsearchConnector implements SinkConnector {
       await this.client.indices.refresh({ index: [...touched] });
     }
     const residual = await this.residual(target, values);
-    return values.map((value, n) => ({ affected: hits.filter((h) => h.matches.includes(value)).length, residual: residual[n]! }));
+    return values.map((value, n) => ({ affected: hits.filter((h) => h.matches.includes(tupleKey(value))).length, residual: residual[n]! }));
   }
 
-  private query(target: EsTarget, values: string[]) {
-    const filter = [{ terms: { [target.match]: values } }];
+  /**
+   * When nothing was found: the index must exist (a concrete name; a pattern may match nothing)
+   * and one of its indices must map every match field, or the catalog names the wrong thing.
+   */
+  private async checkMapping(target: EsTarget): Promise<string | undefined> {
+    if (this.mapped.has(target)) return undefined;
+    let caps;
+    try {
+      caps = await this.client.fieldCaps({ index: target.index, fields: [...target.match] });
+    } catch (error) {
+      if (error instanceof errors.ResponseError && error.statusCode === 404) return `index ${target.index} does not exist (check the catalog's index name)`;
+      throw error;
+    }
+    if (caps.indices.length === 0) return undefined; // a pattern that matches no index yet
+    const unmapped = target.match.filter((f) => !caps.fields[f]);
+    if (unmapped.length > 0) return `no index of ${target.index} maps the match field ${unmapped.join(', ')} (check the catalog's match)`;
+    this.mapped.add(target);
+    return undefined;
+  }
+
+  private query(target: EsTarget, values: KeyTuple[]) {
+    const subjects =
+      target.match.length === 1
+        ? { terms: { [target.match[0]!]: values.map((v) => v[0]!) } }
+        : { bool: { should: values.map((v) => ({ bool: { filter: target.match.map((f, i) => ({ term: { [f]: v[i]! } })) } })), minimum_should_match: 1 } };
+    const filter = [subjects];
     if (target.action.kind === 'delete') return { bool: { filter } };
     // Only documents still carrying a value in an anonymized field need (or fail) anything.
     return { bool: { filter, should: target.action.fields.map((f) => ({ exists: { field: f } })), minimum_should_match: 1 } };
   }
 
-  private async find(target: EsTarget, values: string[]): Promise<Hit[]> {
-    const wanted = new Set(values);
+  private async find(target: EsTarget, values: KeyTuple[]): Promise<Hit[]> {
     let pit: string;
     try {
       pit = (await this.client.openPointInTime({ index: target.index, keep_alive: '2m', ignore_unavailable: true })).id;
@@ -107,13 +145,17 @@ export class ElasticsearchConnector implements SinkConnector {
           query: this.query(target, values),
           size: PAGE,
           sort: [{ _shard_doc: 'asc' }],
-          _source: [target.match],
+          _source: [...target.match],
           ...(after ? { search_after: after } : {}),
         });
         if (page.pit_id) pit = page.pit_id;
         for (const hit of page.hits.hits) {
-          const raw = fieldValue(hit._source, target.match);
-          const found = (Array.isArray(raw) ? raw : [raw]).map((v) => String(v)).filter((v) => wanted.has(v));
+          // A field may hold one value or an array of them.
+          const held = target.match.map((f) => {
+            const raw = fieldValue(hit._source, f);
+            return (Array.isArray(raw) ? raw : [raw]).map((v) => String(v));
+          });
+          const found = values.filter((v) => v.every((value, i) => held[i]!.includes(value))).map(tupleKey);
           hits.push({ index: hit._index, id: hit._id!, matches: found });
         }
         if (page.hits.hits.length < PAGE) break;
@@ -126,7 +168,7 @@ export class ElasticsearchConnector implements SinkConnector {
   }
 
   /** Documents of each subject still matching (one msearch for the batch). */
-  private async residual(target: EsTarget, values: string[]): Promise<number[]> {
+  private async residual(target: EsTarget, values: KeyTuple[]): Promise<number[]> {
     const response = await this.client.msearch({
       searches: values.flatMap((value) => [
         { index: target.index, ignore_unavailable: true, allow_no_indices: true },

@@ -32,7 +32,15 @@ const esAction = z.union([
   z.literal('delete').transform(() => ({ kind: 'delete' as const })),
   z.object({ anonymize: z.array(z.string().min(1)).min(1) }).strict().transform((a) => ({ kind: 'anonymize' as const, fields: a.anonymize })),
 ]);
-const esTarget = z.object({ index: z.string().min(1), match: z.string().min(1), action: esAction }).strict();
+/**
+ * How a store names the subject: one field holding the key's value, or, for a composite key, a
+ * field per key column (`{ tenant_id: tenant, AccountId: account_id }`).
+ */
+function match(field: z.ZodString) {
+  return z.union([field, z.record(z.string().min(1), field).refine((m) => Object.keys(m).length > 0, 'names no key column')]);
+}
+
+const esTarget = z.object({ index: z.string().min(1), match: match(z.string().min(1)), action: esAction }).strict();
 
 const bqReplacement = z.union([z.null(), z.literal('hash'), z.string(), z.number(), z.boolean()]);
 const bqAction = z.union([
@@ -45,7 +53,7 @@ const bqAction = z.union([
 const bqTarget = z
   .object({
     table: z.string().regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_]+$/, 'a BigQuery table is dataset.table'),
-    match: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a BigQuery column name'),
+    match: match(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a BigQuery column name')),
     action: bqAction,
   })
   .strict();

@@ -1,5 +1,6 @@
 import type { CatalogProblem } from './catalog-error.js';
-import { formatQualifiedName, IdentifierError, parseQualifiedName, tableKey, type TableRef } from './identifiers.js';
+import { formatQualifiedName, IdentifierError, parseColumnName, parseQualifiedName, tableKey, type TableRef } from './identifiers.js';
+import { placeholders } from './key-template.js';
 import { SINK_SETTING_KEYS, type SinksFile } from './sinks-schema.js';
 
 export interface RedisSubject {
@@ -9,14 +10,17 @@ export interface RedisSubject {
   /** Key templates per related table (by tableKey), filled from the manifest's rows. */
   related: Array<{ table: TableRef; templates: string[] }>;
 }
+/** The store's fields naming a subject, one per key column in the key's order. */
+export type MatchFields = readonly string[];
+
 export interface EsTarget {
   index: string;
-  match: string;
+  match: MatchFields;
   action: { kind: 'delete' } | { kind: 'anonymize'; fields: string[] };
 }
 export interface BqTarget {
   table: string;
-  match: string;
+  match: MatchFields;
   action: { kind: 'delete' } | { kind: 'anonymize'; columns: Record<string, string | number | boolean | null> };
 }
 export interface CompactedTarget {
@@ -51,7 +55,7 @@ export const SINK_NAMES: readonly SinkName[] = ['redis', 'elasticsearch', 'bigqu
  */
 export function resolveSinks(
   file: SinksFile | undefined,
-  subjects: ReadonlyMap<string, { related: ReadonlyArray<{ table: TableRef }> }>,
+  subjects: ReadonlyMap<string, { key: readonly string[]; related: ReadonlyArray<{ table: TableRef }> }>,
   problems: CatalogProblem[],
 ): SinksConfig {
   const settings = file?.settings ?? { attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200, deferredRetryMs: 600_000 };
@@ -83,6 +87,42 @@ export function resolveSinks(
     return known ? ref : undefined;
   };
 
+  /** A target's match as fields in the order of the subject's key columns. */
+  const matchOf = (subject: string, match: string | Record<string, string>, path: string): MatchFields => {
+    const key = subjects.get(subject)!.key;
+    if (typeof match === 'string') {
+      if (key.length === 1) return [match];
+      const example = key.map((c) => `${c}: <field>`).join(', ');
+      problems.push({ path, message: `subject ${subject} has a composite key (${key.join(', ')}): name the field of each key column, e.g. { ${example} }` });
+      return [];
+    }
+    // A column is named as it really is ("AccountId"), or as the catalog's key names it (PostgreSQL rules).
+    const byColumn = new Map<string, string>();
+    for (const [name, field] of Object.entries(match)) {
+      let column: string | undefined = key.includes(name) ? name : undefined;
+      try {
+        column ??= parseColumnName(name);
+      } catch {
+        // reported below as not a key column
+      }
+      if (column === undefined || !key.includes(column)) {
+        problems.push({ path: `${path}.${name}`, message: `${name} is not a key column of subject ${subject} (key: ${key.join(', ')})` });
+      } else byColumn.set(column, field);
+    }
+    const missing = key.filter((c) => !byColumn.has(c));
+    if (missing.length > 0) problems.push({ path, message: `no field for key column ${missing.join(', ')} of subject ${subject}` });
+    return key.map((c) => byColumn.get(c) ?? '');
+  };
+  /** `{key.<column>}` must name one of the subject's key columns: a misspelt one would match nothing. */
+  const checkTemplate = (subject: string, template: string, path: string): void => {
+    const key = subjects.get(subject)!.key;
+    for (const name of placeholders(template, true)) {
+      if (name.startsWith('key.') && !key.includes(name.slice(4))) {
+        problems.push({ path, message: `{${name}} in "${template}": ${name.slice(4)} is not a key column of subject ${subject} (key: ${key.join(', ')})` });
+      }
+    }
+  };
+
   if (file.redis) {
     const raw = perSubject<{ keys: string[]; hashFields: RedisSubject['hashFields']; setMembers: RedisSubject['setMembers']; related: Record<string, string[]> }>('redis', file.redis);
     const resolved = new Map<string, RedisSubject>();
@@ -92,19 +132,33 @@ export function resolveSinks(
         const table = relatedOf(type, tableText, `sinks.redis.${type}.related.${tableText}`);
         if (table) related.push({ table, templates });
       }
+      const base = `sinks.redis.${type}`;
+      s.keys.forEach((t, i) => checkTemplate(type, t, `${base}.keys[${i}]`));
+      s.hashFields.forEach((h, i) => [h.key, h.field].forEach((t) => checkTemplate(type, t, `${base}.hashFields[${i}]`)));
+      s.setMembers.forEach((m, i) => [m.key, m.member].forEach((t) => checkTemplate(type, t, `${base}.setMembers[${i}]`)));
+      for (const [tableText, templates] of Object.entries(s.related)) templates.forEach((t, i) => checkTemplate(type, t, `${base}.related.${tableText}[${i}]`));
       resolved.set(type, { keys: s.keys, hashFields: s.hashFields, setMembers: s.setMembers, related });
     }
     out.redis = { url: file.redis.url, subjects: resolved };
   }
   if (file.elasticsearch) {
-    out.elasticsearch = { node: file.elasticsearch.node, subjects: perSubject<EsTarget[]>('elasticsearch', file.elasticsearch) };
+    const raw = perSubject<Array<Omit<EsTarget, 'match'> & { match: string | Record<string, string> }>>('elasticsearch', file.elasticsearch);
+    out.elasticsearch = {
+      node: file.elasticsearch.node,
+      subjects: new Map([...raw].map(([type, targets]) => [type, targets.map((t, i) => ({ ...t, match: matchOf(type, t.match, `sinks.elasticsearch.${type}[${i}].match`) }))])),
+    };
   }
   if (file.bigquery) {
     out.bigquery = {
       projectId: file.bigquery.projectId,
       ...(file.bigquery.apiEndpoint ? { apiEndpoint: file.bigquery.apiEndpoint } : {}),
       batch: file.bigquery.batch,
-      subjects: perSubject<BqTarget[]>('bigquery', file.bigquery),
+      subjects: new Map(
+        [...perSubject<Array<Omit<BqTarget, 'match'> & { match: string | Record<string, string> }>>('bigquery', file.bigquery)].map(([type, targets]) => [
+          type,
+          targets.map((t, i) => ({ ...t, match: matchOf(type, t.match, `sinks.bigquery.${type}[${i}].match`) })),
+        ]),
+      ),
     };
   }
   if (file.compacted) {
@@ -114,6 +168,7 @@ export function resolveSinks(
       resolved.set(
         type,
         targets.map((t, i) => {
+          checkTemplate(type, t.key, `sinks.compacted.${type}[${i}].key`);
           const related = t.related ? relatedOf(type, t.related, `sinks.compacted.${type}[${i}].related`) : undefined;
           return { topic: t.topic, key: t.key, ...(related ? { related } : {}) };
         }),

@@ -10,6 +10,11 @@ export function matchValue(event: Pick<SubjectErased, 'subjectKey' | 'subjectId'
   return event.subjectKey.length === 1 ? event.subjectKey[0]!.value : event.subjectId;
 }
 
+/** The subject's key values in the order of its key columns: what a store's match fields hold. */
+export function keyValues(event: Pick<SubjectErased, 'subjectKey'>): string[] {
+  return event.subjectKey.map((k) => k.value);
+}
+
 /** The values key templates expand with for an event's subject. */
 export function subjectValues(event: SubjectErased): TemplateValues {
   return { subject: matchValue(event), key: Object.fromEntries(event.subjectKey.map((k) => [k.column, k.value])) };

@@ -32,6 +32,21 @@ export function userErased(id: string, related: SubjectErased['related'] = [], o
   };
 }
 
+/** A SubjectErased event for subject type `account`, whose key is composite ("tenant", "AccountId"). */
+export function accountErased(tenant: string, accountId: string): SubjectErased {
+  const subjectId = subjectIdOf([tenant, accountId]);
+  return userErased(accountId, [], {
+    subjectType: 'account',
+    subjectId,
+    subjectKey: [
+      { column: 'tenant', value: tenant },
+      { column: 'AccountId', value: accountId },
+    ],
+    sourceTable: 'crm."Accounts"',
+    eventId: eventIdOf(`0/${Math.floor(Math.random() * 0xfffffff).toString(16)}`, 'account', subjectId),
+  });
+}
+
 export interface SinkFixture extends AsyncDisposable {
   kafka: KafkaContext;
   catalog: Catalog;
@@ -47,7 +62,7 @@ export interface SinkFixture extends AsyncDisposable {
 /**
  * Its own erasures, acks and dead-letter topics; the catalog's `sinks` section is given as YAML
  * (indented under `sinks:`). Subject type `user` (key id) has related tables public.orders and
- * public.messages.
+ * public.messages; subject type `account` has a composite key (tenant, AccountId).
  */
 export async function sinkFixture(sinksYaml: string): Promise<SinkFixture> {
   const kafka = await kafkaContext();
@@ -76,6 +91,9 @@ subjects:
     related:
       - { table: public.orders, subjectColumn: user_id }
       - { table: public.messages, subjectColumn: sender_id }
+  account:
+    table: crm."Accounts"
+    key: [tenant, '"AccountId"']
 sinks:
   settings: { attempts: 3, retryInitialMs: 10, retryMaxMs: 50, maxBatchEvents: 100, deferredRetryMs: 1500 }
 ${sinksYaml}

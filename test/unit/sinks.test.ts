@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planBigQuery } from '../../connectors/bigquery-plan.js';
+import { bigQueryId, planBigQuery } from '../../connectors/bigquery-plan.js';
 import { errorOf, outcomeOf } from '../../connectors/sink-connector.js';
 import { escapeGlob, expand, isPattern, placeholders } from '../../src/catalog/key-template.js';
 import { parseCatalog } from '../../src/catalog/catalog.js';
@@ -47,12 +47,66 @@ describe('key templates', () => {
       path: 'sinks.compacted.user[0].related',
       message: expect.stringMatching(/not a related table/),
     });
+    // A misspelt key column would expand to nothing and erase nothing: refused at load.
+    expect(problems(`sinks:\n  redis: { url: "redis://x", user: { hashFields: [{ key: h, field: "{key.idd}" }] } }\n`)[0]).toMatchObject({
+      path: 'sinks.redis.user.hashFields[0]',
+      message: expect.stringMatching(/idd is not a key column of subject user \(key: id\)/),
+    });
+    expect(problems(`sinks:\n  compacted: { user: [{ topic: t, key: "{key.id}" }] }\n`)).toEqual([]);
+  });
+});
+
+describe('match fields', () => {
+  const base = `source: { url: x }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects:\n  account: { table: '"Crm"."Accounts"', key: [tenant, '"AccountId"'] }\n  user: { table: users, key: id }\n`;
+  const parse = (text: string) => parseCatalog(base + text, {});
+  const problems = (text: string) => {
+    try {
+      parse(text);
+      return [];
+    } catch (error) {
+      return (error as CatalogError).problems;
+    }
+  };
+
+  it('are the key columns\' fields in key order, whichever way the columns are named', () => {
+    const catalog = parse(`sinks:
+  elasticsearch: { node: "http://es", account: [{ index: a, match: { AccountId: acct_no, tenant: tenant_code }, action: delete }], user: [{ index: u, match: user_id, action: delete }] }
+  bigquery: { projectId: p, account: [{ table: d.t, match: { '"AccountId"': acct_no, TENANT: tenant_code }, action: delete }] }
+`);
+    expect(catalog.sinks.elasticsearch!.subjects.get('account')![0]!.match).toEqual(['tenant_code', 'acct_no']);
+    expect(catalog.sinks.elasticsearch!.subjects.get('user')![0]!.match).toEqual(['user_id']);
+    expect(catalog.sinks.bigquery!.subjects.get('account')![0]!.match).toEqual(['tenant_code', 'acct_no']);
+  });
+
+  it('refuse one field for a composite key, unknown and missing key columns, with the path', () => {
+    expect(problems(`sinks:\n  elasticsearch: { node: "http://es", account: [{ index: a, match: account_id, action: delete }] }\n`)[0]).toMatchObject({
+      path: 'sinks.elasticsearch.account[0].match',
+      message: expect.stringMatching(/composite key \(tenant, AccountId\)/),
+    });
+    const wrong = problems(`sinks:\n  bigquery: { projectId: p, account: [{ table: d.t, match: { tenant: t, acount: a }, action: delete }] }\n`);
+    expect(wrong).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'sinks.bigquery.account[0].match.acount', message: expect.stringMatching(/not a key column/) }),
+        expect.objectContaining({ path: 'sinks.bigquery.account[0].match', message: expect.stringMatching(/no field for key column AccountId/) }),
+      ]),
+    );
+  });
+});
+
+describe('BigQuery composite ids', () => {
+  it('join the key values with a separator, and refuse a value that holds it', () => {
+    expect(bigQueryId(['42'])).toBe('42');
+    expect(bigQueryId(['acme', '42'])).toBe('acme\u001f42');
+    expect(bigQueryId(['ac\u001fme', '42'])).toBeUndefined();
+    const [plan] = planBigQuery('p', { table: 'wh.t', match: ['tenant_code', 'acct_no'], action: { kind: 'delete' } }, ['acme\u001f42'], 500, 'INT64');
+    expect(plan!.dml).toBe('DELETE FROM `p.wh.t` WHERE CONCAT(CAST(`tenant_code` AS STRING), @sep, CAST(`acct_no` AS STRING)) IN UNNEST(@ids)');
+    expect(plan!.params).toEqual({ ids: ['acme\u001f42'], sep: '\u001f' });
   });
 });
 
 describe('BigQuery planning', () => {
   it('chunks subjects per statement and builds DELETE with the ids as one array parameter', () => {
-    const plans = planBigQuery('p', { table: 'wh.events', match: 'user_id', action: { kind: 'delete' } }, ['1', '2', '3', '4', '5'], 2);
+    const plans = planBigQuery('p', { table: 'wh.events', match: ['user_id'], action: { kind: 'delete' } }, ['1', '2', '3', '4', '5'], 2);
     expect(plans.map((p) => p.params.ids)).toEqual([['1', '2'], ['3', '4'], ['5']]);
     expect(plans[0]!.dml).toBe('DELETE FROM `p.wh.events` WHERE `user_id` IN UNNEST(@ids)');
     expect(plans[0]!.count).toContain('GROUP BY id');
@@ -61,7 +115,7 @@ describe('BigQuery planning', () => {
   it('builds UPDATE for null, literal and hash with a guard, and casts ids for other column types', () => {
     const [plan] = planBigQuery(
       'p',
-      { table: 'wh.orders', match: 'user_id', action: { kind: 'anonymize', columns: { email: null, name: 'Deleted user', phone: 'hash' } } },
+      { table: 'wh.orders', match: ['user_id'], action: { kind: 'anonymize', columns: { email: null, name: 'Deleted user', phone: 'hash' } } },
       ['7'],
       500,
       'INT64',

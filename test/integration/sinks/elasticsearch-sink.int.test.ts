@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ElasticsearchConnector } from '../../../connectors/elasticsearch-connector.js';
 import { endpoints } from '../../support/endpoints.js';
 import { uniqueName } from '../../support/names.js';
-import { sinkFixture, userErased } from '../../support/sink-fixture.js';
+import { accountErased, sinkFixture, userErased } from '../../support/sink-fixture.js';
 
 describe('Elasticsearch sink', () => {
   it('deletes through a wildcard pattern, anonymizes through an alias, pages past 1000, spares the neighbour', async () => {
@@ -60,6 +60,53 @@ describe('Elasticsearch sink', () => {
     expect(mine).toHaveLength(5);
     expect(mine.every((m) => m.sender_name === null && m.sender_email === null && m.body === 'kept')).toBe(true);
     expect(messages.hits.hits.map((h) => h._source!).find((m) => m.sender_id === neighbour)).toMatchObject({ sender_name: 'Bob', sender_email: neighbour });
+    await connector.close();
+  });
+
+  it('matches a composite key field by field, and fails only the target whose index or field does not exist', async () => {
+    const p = uniqueName('lec').replaceAll('_', '-');
+    await using fx = await sinkFixture(`  elasticsearch:
+    node: ${endpoints().elasticsearchUrl}
+    account:
+      - { index: "${p}-accounts", match: { tenant: tenant_code, AccountId: account_no }, action: delete }
+      - { index: "${p}-missing", match: { tenant: tenant_code, AccountId: account_no }, action: delete }
+      - { index: "${p}-accounts", match: { tenant: tenant_code, AccountId: acount_no }, action: delete }
+      - { index: "${p}-none-*", match: { tenant: tenant_code, AccountId: account_no }, action: delete }
+`);
+    const es = new Client({ node: endpoints().elasticsearchUrl });
+    await using _ = {
+      [Symbol.asyncDispose]: async () => {
+        await es.indices.delete({ index: `${p}-*`, ignore_unavailable: true });
+        await es.close();
+      },
+    };
+    await es.indices.create({
+      index: `${p}-accounts`,
+      settings: { number_of_replicas: 0 },
+      mappings: { properties: { tenant_code: { type: 'keyword' }, account_no: { type: 'long' } } },
+    });
+    // The subject, and neighbours sharing one of its two key values.
+    const docs = [
+      { tenant_code: 'acme', account_no: 42, n: 1 },
+      { tenant_code: 'acme', account_no: 42, n: 2 },
+      { tenant_code: 'acme', account_no: 43, n: 3 },
+      { tenant_code: 'globex', account_no: 42, n: 4 },
+    ];
+    const seeded = await es.bulk({ refresh: true, operations: docs.flatMap((doc) => [{ index: { _index: `${p}-accounts` } }, doc]) });
+    expect(seeded.errors).toBe(false);
+
+    const connector = new ElasticsearchConnector(fx.catalog.sinks.elasticsearch!);
+    const [results, other] = await connector.apply([accountErased('acme', '42'), accountErased('initech', '1')]);
+    expect(results![0]).toEqual({ target: `index ${p}-accounts`, affected: 2, residual: 0 });
+    expect(results![1]).toMatchObject({ target: `index ${p}-missing`, affected: 0, failed: expect.stringContaining(`index ${p}-missing does not exist`) });
+    // The misspelt field comes after the documents are gone: nothing found, so the mapping is checked.
+    expect(results![2]).toMatchObject({ affected: 0, failed: expect.stringContaining('maps the match field acount_no') });
+    // A pattern that matches no index yet is nothing to do.
+    expect(results![3]).toEqual({ target: `index ${p}-none-*`, affected: 0, residual: 0 });
+    expect(other![0]).toEqual({ target: `index ${p}-accounts`, affected: 0, residual: 0 });
+
+    const left = await es.search<{ tenant_code: string; account_no: number; n: number }>({ index: `${p}-accounts`, size: 10, sort: [{ n: 'asc' }] });
+    expect(left.hits.hits.map((h) => h._source!.n)).toEqual([3, 4]);
     await connector.close();
   });
 });
