@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { integer } from './zod-integer.js';
 import { durationText } from './duration.js';
 import { sinksSchema } from './sinks-schema.js';
 import { columnName, tableName } from './zod-identifier.js';
@@ -76,10 +77,10 @@ export const catalogFileSchema = z
           .regex(SLOT_NAME, 'a slot name is lower-case letters, digits and underscores, at most 63 (Postgres rule; the replication client also puts it into SQL unquoted)')
           .default('lethe'),
         // How often the reader writes a heartbeat into the WAL, so an idle slot still advances.
-        heartbeatIntervalMs: z.number().int().min(100).default(10_000),
+        heartbeatIntervalMs: integer(100).default(10_000),
         // How long the reader may wait before confirming durable commits to the slot: 0 confirms
         // after every batch; more means fewer round trips and more redelivery after a crash.
-        ackIntervalMs: z.number().int().min(0).default(0),
+        ackIntervalMs: integer(0).default(0),
       })
       .strict(),
     kafka: z
@@ -108,9 +109,9 @@ export const catalogFileSchema = z
         // How long an erasure may take before it is overdue. The legal bound is one month.
         sla: durationText.default(72 * 3_600_000),
         host: z.string().min(1).default('127.0.0.1'),
-        port: z.number().int().min(0).max(65_535).default(8720),
+        port: integer(0, 65_535).default(8720),
         // How often erasures are checked against the SLA.
-        overdueCheckMs: z.number().int().min(100).default(60_000),
+        overdueCheckMs: integer(100).default(60_000),
         // Where the tracker keeps status: the source database unless another is named.
         database: z.string().min(1).optional(),
         schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a schema name is lower-case letters, digits and underscores').default('lethe'),

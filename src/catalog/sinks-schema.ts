@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { integer } from './zod-integer.js';
 import { tableName } from './zod-identifier.js';
 import { placeholders, TemplateError } from './key-template.js';
 
@@ -76,7 +77,7 @@ export const sinksSchema = z
         projectId: z.string().min(1),
         apiEndpoint: z.string().url().optional(),
         batch: z
-          .object({ maxSubjects: z.number().int().min(1).max(10_000).default(500), maxWaitMs: z.number().int().min(0).default(2000) })
+          .object({ maxSubjects: integer(1, 10_000).default(500), maxWaitMs: integer(0).default(2000) })
           .strict()
           .default({ maxSubjects: 500, maxWaitMs: 2000 }),
       })
@@ -86,12 +87,12 @@ export const sinksSchema = z
     /** Settings shared by every sink's consumer group. */
     settings: z
       .object({
-        attempts: z.number().int().min(1).max(100).default(5),
-        retryInitialMs: z.number().int().min(1).default(200),
-        retryMaxMs: z.number().int().min(1).default(30_000),
-        maxBatchEvents: z.number().int().min(1).max(10_000).default(200),
+        attempts: integer(1, 100).default(5),
+        retryInitialMs: integer(1).default(200),
+        retryMaxMs: integer(1).default(30_000),
+        maxBatchEvents: integer(1, 10_000).default(200),
         // How long a deferred erasure (BigQuery's streaming buffer) waits before it is tried again.
-        deferredRetryMs: z.number().int().min(10).default(600_000),
+        deferredRetryMs: integer(10).default(600_000),
       })
       .strict()
       .default({ attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200, deferredRetryMs: 600_000 }),

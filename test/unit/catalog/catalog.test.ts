@@ -176,6 +176,15 @@ subjects:
     );
   });
 
+  it('takes whole numbers from environment variables, and names the setting a bad one is for', () => {
+    const text = `source: { url: x, heartbeatIntervalMs: "\${BEAT}" }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects: { u: { table: t, key: id } }\ntracker:\n  port: \${PORT}\nsinks: { settings: { maxBatchEvents: "\${BATCH:-50}" } }\n`;
+    const catalog = parseCatalog(text, { PORT: '9090', BEAT: '2500' });
+    expect(catalog.tracker.port).toBe(9090);
+    expect(catalog.source.heartbeatIntervalMs).toBe(2500);
+    expect(catalog.sinks.settings.maxBatchEvents).toBe(50);
+    expect(problemsOf(text, { PORT: 'eighty', BEAT: '2.5' }).map((p) => p.path)).toEqual(expect.arrayContaining(['tracker.port', 'source.heartbeatIntervalMs']));
+  });
+
   it('rejects an unknown top-level key and reports YAML syntax errors', () => {
     expect(problemsOf(`subjets: {}\nsource: { url: x }\nkafka: { brokers: b, schemaRegistry: "http://r" }\nsubjects: { u: { table: t, key: id } }`)[0]).toMatchObject({
       path: '',
