@@ -151,7 +151,7 @@ export class BigQueryConnector implements SinkConnector {
 }
 
 /** BigQuery errors in one place: quota, rate and server errors are retriable; a bad query is not. */
-function translate(error: unknown): LetheError {
+export function translate(error: unknown): LetheError {
   if (error instanceof LetheError) return error;
   const code = (error as { code?: number }).code ?? 0;
   const message = error instanceof Error ? error.message : String(error);

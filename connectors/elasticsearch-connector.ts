@@ -198,7 +198,7 @@ function fieldValue(source: unknown, path: string): unknown {
 }
 
 /** Elasticsearch errors in one place: overload and server errors are retriable, requests are not. */
-function translate(error: unknown): LetheError {
+export function translate(error: unknown): LetheError {
   if (error instanceof LetheError) return error;
   if (error instanceof errors.ResponseError) {
     const status = error.statusCode ?? 0;

@@ -147,7 +147,7 @@ export class RedisConnector implements SinkConnector {
 }
 
 /** Redis errors in one place: connection trouble is retriable, a command error is not. */
-function translate(error: unknown): LetheError {
+export function translate(error: unknown): LetheError {
   const message = error instanceof Error ? error.message : String(error);
   const replyError = error instanceof Error && error.name === 'ReplyError';
   return new LetheError('REDIS_ERROR', `redis: ${message}`, { retriable: !replyError, cause: error });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { errors as esErrors } from '@elastic/elasticsearch';
+import { ReplyError } from 'ioredis';
+import { translate as bigQueryError } from '../../connectors/bigquery-connector.js';
 import { bigQueryId, planBigQuery } from '../../connectors/bigquery-plan.js';
+import { translate as elasticsearchError } from '../../connectors/elasticsearch-connector.js';
+import { translate as redisError } from '../../connectors/redis-connector.js';
 import { errorOf, outcomeOf } from '../../connectors/sink-connector.js';
 import { escapeGlob, expand, isPattern, placeholders } from '../../src/catalog/key-template.js';
 import { parseCatalog } from '../../src/catalog/catalog.js';
@@ -183,5 +188,32 @@ describe('retry', () => {
       throw new Error('down');
     }, { attempts: Infinity, initialDelayMs: 10_000, maxDelayMs: 10_000, signal: controller.signal, onRetry: () => controller.abort(new Error('stopped')) });
     await expect(running).rejects.toThrow();
+  });
+});
+
+describe('retry classification', () => {
+  it('Redis: a command error is permanent, connection trouble is retried', () => {
+    expect(redisError(new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value')).retriable).toBe(false);
+    expect(redisError(new Error('connect ECONNREFUSED 127.0.0.1:6379')).retriable).toBe(true);
+  });
+
+  it('Elasticsearch: overload and server errors are retried, a bad request is not', () => {
+    const response = (statusCode: number) => new esErrors.ResponseError({ body: { error: { type: 't', reason: 'r' } }, statusCode, headers: {}, warnings: null, meta: {} } as never);
+    expect(elasticsearchError(response(429)).retriable).toBe(true);
+    expect(elasticsearchError(response(503)).retriable).toBe(true);
+    expect(elasticsearchError(response(400)).retriable).toBe(false);
+    expect(elasticsearchError(response(404)).retriable).toBe(false);
+    expect(elasticsearchError(new Error('socket hang up')).retriable).toBe(true);
+  });
+
+  it('BigQuery: quota, rate, concurrent updates and server errors are retried, a bad query is not', () => {
+    const failure = (code: number, message: string) => Object.assign(new Error(message), { code });
+    expect(bigQueryError(failure(403, 'Exceeded rate limits: rateLimitExceeded')).retriable).toBe(true);
+    expect(bigQueryError(failure(400, 'Could not serialize access to table due to concurrent update')).retriable).toBe(true);
+    expect(bigQueryError(failure(500, 'backendError')).retriable).toBe(true);
+    expect(bigQueryError(failure(400, 'Unrecognized name: user_idd')).retriable).toBe(false);
+    expect(bigQueryError(failure(404, 'Not found: Table p:d.t')).retriable).toBe(false);
+    // A LetheError keeps its own verdict.
+    expect(bigQueryError(new LetheError('BIGQUERY_SCHEMA', 'table d.t has no column x')).retriable).toBe(false);
   });
 });
