@@ -14,7 +14,7 @@ import { CommitAcker } from './commit-acker.js';
 import type { SubjectErased } from './erasure-manifest.js';
 import { EventPublisher } from './event-publisher.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
-import { foldTransaction } from './manifest-builder.js';
+import { ErasureNotReadableError, foldTransaction } from './manifest-builder.js';
 import { checkSource } from './source-checks.js';
 import { loadPrimaryKeys, readSlot } from './source-database.js';
 import { inspectSource } from './source-inspection.js';
@@ -79,15 +79,24 @@ export class CdcReader {
   }
 
   /**
-   * The catalog against the live database, before anything streams: a table or column that does
-   * not exist is a catalog error (refused, not retried); anything else doctor finds (replica
-   * identity, publication coverage) is logged with its fix, and the stream still starts.
+   * The catalog against the live database, before anything streams. Refused (a catalog error, not
+   * retried): a table or column that does not exist, and a table whose replica identity cannot
+   * carry the columns a delete must name its subject by, since the reader would drop those
+   * erasures. Anything else doctor finds (publication coverage, slot lag) is logged with its fix,
+   * and the stream still starts.
    */
   private async checkCatalog(db: pg.Client): Promise<void> {
     const findings = checkSource(this.options.catalog, await inspectSource(db, this.options.catalog));
-    const refused = findings.filter((f) => f.level === 'problem' && isCatalogPath(f.subject));
+    const refused = findings.filter((f) => f.level === 'problem' && (isCatalogPath(f.subject) || f.catalogPaths));
     if (refused.length > 0) {
-      throw new CatalogError('catalog', refused.map((f) => ({ path: f.subject, message: f.message })));
+      throw new CatalogError(
+        'catalog',
+        refused.flatMap((f) =>
+          f.catalogPaths
+            ? f.catalogPaths.map((path) => ({ path, message: `${f.subject}: ${f.message} -- fix: ${f.fix}` }))
+            : [{ path: f.subject, message: f.message }],
+        ),
+      );
     }
     for (const f of findings) {
       if (f.level === 'ok' || f.subject.startsWith('slot ')) continue;
@@ -167,6 +176,9 @@ export class CdcReader {
           this.stats.events += events;
           requestAck();
         },
+        // A send the linger timer started has no caller to fail: end the session now, so it
+        // restarts from the slot instead of holding WAL until the next catalogued commit.
+        fail,
       );
       const assembler = new TransactionAssembler((table) => index.has(table));
 
@@ -196,6 +208,14 @@ export class CdcReader {
             await publisher!.add(folded.manifests, ticket);
           }
         } catch (error) {
+          if (error instanceof ErasureNotReadableError) {
+            // The session fails rather than publish the transaction without this erasure: the
+            // slot stays before the commit, so the erasure is never dropped (see foldTransaction).
+            this.log.error(
+              { code: error.code, table: error.table, subjectType: error.subjectType, columns: error.columns, xid: error.xid, commitLsn: error.commitLsn, commitEndLsn: error.commitEndLsn },
+              error.message,
+            );
+          }
           fail(error);
         }
       });

@@ -15,7 +15,9 @@ export interface PublisherOptions {
  * Publishes erasure manifests in batches and settles each commit's ticket once Kafka has
  * acknowledged its events (idempotent producer, acks = all). Batches are sent one after another,
  * so tickets settle in commit order; a failed send fails every later batch too, and the reader
- * restarts from the slot, whose confirmed LSN never passed the lost batch.
+ * restarts from the slot, whose confirmed LSN never passed the lost batch. The failure is reported
+ * to `onFailure` as it happens, whoever started the send: a batch the linger timer sent has no
+ * caller waiting on it, and the reader must not hold WAL until its next catalogued commit.
  */
 export class EventPublisher {
   private batch: { messages: Message[]; tickets: CommitTicket[] } = { messages: [], tickets: [] };
@@ -24,10 +26,11 @@ export class EventPublisher {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly producer: Producer,
-    private readonly codec: EventCodec<SubjectErased>,
+    private readonly producer: Pick<Producer, 'send'>,
+    private readonly codec: Pick<EventCodec<SubjectErased>, 'encode'>,
     private readonly options: PublisherOptions,
     private readonly onSettled: (events: number) => void,
+    private readonly onFailure: (error: unknown) => void,
   ) {}
 
   /**
@@ -49,6 +52,7 @@ export class EventPublisher {
     if (this.batch.messages.length >= this.options.maxBatchEvents) {
       await this.flush();
     } else if (!this.timer) {
+      // Reported through onFailure; nothing else waits on this flush.
       this.timer = setTimeout(() => void this.flush().catch(() => undefined), this.options.lingerMs);
     }
   }
@@ -68,6 +72,7 @@ export class EventPublisher {
         }
       } catch (error) {
         this.failure = error;
+        this.onFailure(error);
         throw error;
       }
       for (const ticket of tickets) ticket.settle();

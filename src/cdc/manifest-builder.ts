@@ -1,5 +1,6 @@
 import type { ErasureRule, SubjectType } from '../catalog/catalog.js';
-import { formatQualifiedName } from '../catalog/identifiers.js';
+import { displayIdent, formatQualifiedName } from '../catalog/identifiers.js';
+import { LetheError } from '../errors.js';
 import type { CatalogIndex } from './catalog-index.js';
 import type { DecodedChange, DecodedTransaction, RowValues } from './decoded-transaction.js';
 import { eventIdOf, subjectIdOf, type ErasureManifest, type KeyColumn, type RelatedRow } from './erasure-manifest.js';
@@ -9,7 +10,7 @@ export const REQUEST_MESSAGE_PREFIX = 'lethe';
 
 /** Something in a transaction Lethe could not turn into an erasure and must report. */
 export interface FoldWarning {
-  code: 'SUBJECT_KEY_MISSING' | 'BAD_REQUEST_MESSAGE' | 'TRUNCATE';
+  code: 'SUBJECT_KEY_NULL' | 'BAD_REQUEST_MESSAGE' | 'TRUNCATE';
   table?: string;
   subjectType?: string;
   message: string;
@@ -23,6 +24,39 @@ export interface FoldResult {
    */
   unattachedRelatedRows: number;
   warnings: FoldWarning[];
+}
+
+/**
+ * A committed change that erases a subject (or a related delete) without the columns that name
+ * the subject: the table's replica identity changed after the reader checked it at start. The
+ * reader fails its session on it, so the slot is never confirmed past the commit; retriable,
+ * since a new session reads the transaction again from the slot. No row contents: names and LSNs.
+ */
+export class ErasureNotReadableError extends LetheError {
+  readonly table: string;
+  readonly subjectType: string;
+  readonly columns: string[];
+  readonly xid: number;
+  readonly commitLsn: string;
+  readonly commitEndLsn: string;
+
+  constructor(tx: DecodedTransaction, change: DecodedChange, subjectType: string, columns: string[]) {
+    const table = formatQualifiedName(change.table);
+    super(
+      'ERASURE_NOT_READABLE',
+      `a ${change.kind} of ${table} in transaction ${tx.xid} (commit ${tx.commitLsn}) does not carry ` +
+        `${columns.map(displayIdent).join(', ')}, which name its ${subjectType}: the table's replica identity no ` +
+        `longer holds them. The slot stays before this commit; to go on, set REPLICA IDENTITY FULL on ${table}, ` +
+        `erase this transaction's subjects by hand and advance the slot to ${tx.commitEndLsn}`,
+      { retriable: true },
+    );
+    this.table = table;
+    this.subjectType = subjectType;
+    this.columns = columns;
+    this.xid = tx.xid;
+    this.commitLsn = tx.commitLsn;
+    this.commitEndLsn = tx.commitEndLsn;
+  }
 }
 
 interface Pending {
@@ -43,6 +77,12 @@ interface Pending {
  *   updated away from the subject when the old row is known, are attached to the manifest of the
  *   subject their subject columns name. Related rows whose subject was not erased in this
  *   transaction are a user's ordinary deletes, not an erasure: they are counted, not published.
+ * - A change that erases a subject, or a related delete, whose row does not carry the columns
+ *   that name the subject (its replica identity no longer holds them) throws
+ *   ErasureNotReadableError. Failing, not publishing the rest, is deliberate: the reader's session
+ *   ends before this commit is confirmed, so the transaction stays in the slot and the erasure is
+ *   never silently dropped. (A column that is carried but NULL names no subject: a root with a
+ *   NULL key is reported as a warning, a related row with one belongs to no subject.)
  */
 export function foldTransaction(tx: DecodedTransaction, index: CatalogIndex): FoldResult {
   const warnings: FoldWarning[] = [];
@@ -58,13 +98,13 @@ export function foldTransaction(tx: DecodedTransaction, index: CatalogIndex): Fo
       const source = change.kind === 'delete' ? change.old : (change.new ?? change.old);
       const values = pick(subject.key, source) ?? pick(subject.key, change.old);
       if (!values) {
+        const notCarried = subject.key.filter((column) => !carries(source, column) && !carries(change.old, column));
+        if (notCarried.length > 0) throw new ErasureNotReadableError(tx, change, subject.type, notCarried);
         warnings.push({
-          code: 'SUBJECT_KEY_MISSING',
+          code: 'SUBJECT_KEY_NULL',
           table: formatQualifiedName(subject.table),
           subjectType: subject.type,
-          message:
-            `a ${change.kind} of ${formatQualifiedName(subject.table)} erased a ${subject.type} but did not carry ` +
-            `its key (${subject.key.join(', ')}); set REPLICA IDENTITY FULL or an identity index containing it`,
+          message: `a ${change.kind} of ${formatQualifiedName(subject.table)} erased a ${subject.type} whose key (${subject.key.map(displayIdent).join(', ')}) is NULL: no event can name it`,
         });
         continue;
       }
@@ -87,7 +127,12 @@ export function foldTransaction(tx: DecodedTransaction, index: CatalogIndex): Fo
       const operation = relatedOperation(change, related.subjectColumns);
       if (!operation) continue;
       const values = pick(related.subjectColumns, change.old);
-      if (!values) continue;
+      if (!values) {
+        // An update only gets here with its subject columns carried; a delete may not have them.
+        const notCarried = related.subjectColumns.filter((column) => !carries(change.old, column));
+        if (notCarried.length > 0) throw new ErasureNotReadableError(tx, change, subject.type, notCarried);
+        continue;
+      }
       // The row's primary key when the old row carries it, else its identity index; never all
       // columns of a FULL identity, which would copy personal data into the event.
       const keyColumns = roles.rowKey && pick(roles.rowKey, change.old) ? roles.rowKey : change.identityColumns;
@@ -181,6 +226,14 @@ function relatedOperation(change: DecodedChange, subjectColumns: readonly string
   const after = pick(subjectColumns, change.new);
   if (!before) return undefined;
   return after && after.every((v, i) => v === before[i]) ? undefined : 'UPDATE';
+}
+
+/**
+ * Whether the old (or new) row carries `column` at all. pgoutput sends NULL as null; a column
+ * outside the replica identity is absent from a key-only old row (undefined).
+ */
+function carries(row: RowValues | null | undefined, column: string): boolean {
+  return row !== null && row !== undefined && row[column] !== undefined;
 }
 
 /** The values of `columns` in `row`, or undefined when any is absent or NULL. */

@@ -11,6 +11,11 @@ export interface Finding {
   fix?: string;
   /** Whether `lethe init` applies the fix. */
   initFixes?: boolean;
+  /**
+   * The catalog entries this problem leaves unable to name a subject in a delete. The CDC reader
+   * refuses to start while any is set: it would otherwise drop those erasures.
+   */
+  catalogPaths?: string[];
 }
 
 /** Bytes of retained WAL above which doctor warns that the slot is falling behind. */
@@ -36,15 +41,19 @@ export function checkSource(catalog: Catalog, facts: SourceFacts): Finding[] {
         },
   );
 
-  // Columns a delete (or update) of each table must carry in its old row.
-  const needs = new Map<string, { table: TableRef; columns: Map<string, string> }>();
+  // Columns a delete (or update) of each table must carry in its old row, and the catalog entries
+  // that need each. A root's key is read from the old row only when a delete erases the subject:
+  // an update rule reads it from the new row, which always carries every column.
+  const needs = new Map<string, { table: TableRef; columns: Map<string, string[]> }>();
   const need = (table: TableRef, column: string, path: string) => {
-    const entry = needs.get(tableKey(table)) ?? { table, columns: new Map<string, string>() };
-    if (!entry.columns.has(column)) entry.columns.set(column, path);
+    const entry = needs.get(tableKey(table)) ?? { table, columns: new Map<string, string[]>() };
+    entry.columns.set(column, [...(entry.columns.get(column) ?? []), path]);
     needs.set(tableKey(table), entry);
   };
   for (const subject of catalog.subjects) {
-    for (const column of subject.key) need(subject.table, column, `${subject.path}.key`);
+    if (subject.erasedWhen.some((rule) => rule.kind === 'delete')) {
+      for (const column of subject.key) need(subject.table, column, `${subject.path}.key`);
+    }
     for (const rule of subject.erasedWhen) {
       if (rule.kind === 'update') {
         const table = facts.tables.get(tableKey(subject.table));
@@ -65,21 +74,35 @@ export function checkSource(catalog: Catalog, facts: SourceFacts): Finding[] {
       for (const role of roles) findings.push({ level: 'problem', subject: role.path, message: `no such table ${name}` });
       continue;
     }
-    const required = needs.get(tableKey(ref))?.columns ?? new Map<string, string>();
-    const missingColumns = [...required].filter(([column]) => !facts_.columns.has(column));
-    for (const [column, path] of missingColumns) {
-      findings.push({ level: 'problem', subject: path, message: `no column ${displayIdent(column)} in ${name}` });
+    const required = needs.get(tableKey(ref))?.columns ?? new Map<string, string[]>();
+    const present = [...required.keys()].filter((c) => facts_.columns.has(c));
+    for (const [column, paths] of required) {
+      if (facts_.columns.has(column)) continue;
+      for (const path of paths) findings.push({ level: 'problem', subject: path, message: `no column ${displayIdent(column)} in ${name}` });
     }
-    const uncovered = [...required.keys()].filter((c) => facts_.columns.has(c) && !facts_.identityColumns.has(c));
-    if (uncovered.length > 0) {
+    // A partition's delete carries what the partition's own identity holds, and is sent in the
+    // format of the root's identity (pgoutput with publish_via_partition_root): both must carry.
+    const holders = [facts_, ...facts_.partitions];
+    const short = holders
+      .map((holder) => ({ holder, uncovered: present.filter((c) => !holder.identityColumns.has(c)) }))
+      .filter((h) => h.uncovered.length > 0);
+    if (short.length > 0) {
+      const uncovered = present.filter((c) => short.some((h) => h.uncovered.includes(c)));
+      const which = short
+        .map(({ holder }) => `${holder === facts_ ? '' : `partition ${formatQualifiedName(holder.table)}: `}${identityName(holder.replicaIdentity)}`)
+        .join('; ');
       findings.push({
         level: 'problem',
         subject: name,
-        message: `replica identity (${identityName(facts_.replicaIdentity)}) does not carry ${uncovered.map(displayIdent).join(', ')}, so a delete cannot name its subject`,
-        fix: `ALTER TABLE ${sqlTable(ref)} REPLICA IDENTITY FULL;`,
+        message: `replica identity (${which}) does not carry ${uncovered.map(displayIdent).join(', ')}, so a delete cannot name its subject`,
+        fix: short.map(({ holder }) => `ALTER TABLE ${sqlTable(holder.table)} REPLICA IDENTITY FULL;`).join(' '),
+        catalogPaths: [...new Set(uncovered.flatMap((c) => required.get(c) ?? []))],
       });
-    } else if (missingColumns.length === 0) {
-      findings.push({ level: 'ok', subject: name, message: `replica identity ${identityName(facts_.replicaIdentity)} carries ${[...required.keys()].map(displayIdent).join(', ')}` });
+    } else if (present.length === required.size) {
+      const message = required.size === 0
+        ? 'erased by update only: a delete needs nothing from its replica identity'
+        : `replica identity ${identityName(facts_.replicaIdentity)} carries ${present.map(displayIdent).join(', ')}`;
+      findings.push({ level: 'ok', subject: name, message });
     }
   }
 
@@ -90,7 +113,9 @@ export function checkSource(catalog: Catalog, facts: SourceFacts): Finding[] {
       level: 'problem',
       subject: `publication ${catalog.source.publication}`,
       message: 'does not exist',
-      fix: `CREATE PUBLICATION ${pubName} FOR TABLE ${existing.map((t) => sqlTable(t.table)).join(', ')};`,
+      // Via the root: a partitioned table's changes then carry the name the catalog knows it by,
+      // not each partition's (https://www.postgresql.org/docs/current/sql-createpublication.html).
+      fix: `CREATE PUBLICATION ${pubName} FOR TABLE ${existing.map((t) => sqlTable(t.table)).join(', ')} WITH (publish_via_partition_root = true);`,
       initFixes: true,
     });
   } else {
@@ -114,7 +139,19 @@ export function checkSource(catalog: Catalog, facts: SourceFacts): Finding[] {
         initFixes: true,
       });
     }
-    if (missing.length === 0 && update && del && truncate) {
+    const partitioned = existing.filter((t) => facts.tables.get(tableKey(t.table))?.partitioned);
+    if (partitioned.length > 0 && !facts.publication.viaRoot) {
+      findings.push({
+        level: 'problem',
+        subject: `publication ${catalog.source.publication}`,
+        message:
+          `publishes ${partitioned.map((t) => formatQualifiedName(t.table)).join(', ')} under each partition's name ` +
+          '(publish_via_partition_root is off), so their deletes would not match the catalog',
+        fix: `ALTER PUBLICATION ${pubName} SET (publish_via_partition_root = true);`,
+        initFixes: true,
+      });
+    }
+    if (missing.length === 0 && update && del && truncate && (partitioned.length === 0 || facts.publication.viaRoot)) {
       findings.push({ level: 'ok', subject: `publication ${catalog.source.publication}`, message: `covers ${existing.length} catalogued table(s)` });
     }
   }

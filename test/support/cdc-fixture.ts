@@ -5,7 +5,8 @@ import { parseLsn } from '../../src/cdc/lsn.js';
 import { findSlot } from '../../src/cdc/source-database.js';
 import type { SubjectErased } from '../../src/cdc/erasure-manifest.js';
 import { deleteValueSubject } from '../../src/events/event-codec.js';
-import { topicSpecs } from '../../src/setup/init-plan.js';
+import { planInit, topicSpecs } from '../../src/setup/init-plan.js';
+import { diagnose } from '../../src/setup/source-session.js';
 import type { Logger } from '../../src/logger.js';
 import { endpoints } from './endpoints.js';
 import { EventCollector } from './event-collector.js';
@@ -50,6 +51,8 @@ export interface CdcFixtureOptions {
   sinks?: (schema: string) => string;
   /** More top-level catalog sections (manual, backups, tracker), as YAML. */
   extra?: string;
+  /** "Users" partitioned by hash of "UserId" into two partitions. */
+  partitioned?: boolean;
 }
 
 export async function cdcFixture(options: CdcFixtureOptions = {}): Promise<CdcFixture> {
@@ -67,15 +70,18 @@ export async function cdcFixture(options: CdcFixtureOptions = {}): Promise<CdcFi
   const status = kafka.topicName('lethe.test.status');
 
   await db.client.query(`CREATE SCHEMA ${q}`);
-  await db.client.query(`CREATE TABLE ${users} ("UserId" uuid PRIMARY KEY, email text NOT NULL, "ErasedAt" timestamptz)`);
+  await db.client.query(
+    `CREATE TABLE ${users} ("UserId" uuid PRIMARY KEY, email text NOT NULL, "ErasedAt" timestamptz)${options.partitioned ? ' PARTITION BY HASH ("UserId")' : ''}`,
+  );
+  for (const remainder of options.partitioned ? [0, 1] : []) {
+    await db.client.query(`CREATE TABLE ${q}."Users_${remainder}" PARTITION OF ${users} FOR VALUES WITH (MODULUS 2, REMAINDER ${remainder})`);
+  }
   await db.client.query(
     `CREATE TABLE ${orders} (id bigserial PRIMARY KEY, "UserRef" uuid NOT NULL REFERENCES ${users} ("UserId") ON DELETE CASCADE, item text)`,
   );
   await db.client.query(`CREATE INDEX ON ${orders} ("UserRef")`);
   await db.client.query(`ALTER TABLE ${orders} REPLICA IDENTITY FULL`);
   await db.client.query(`CREATE TABLE ${audit} (id bigserial PRIMARY KEY, note text)`);
-  await db.client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${users}, ${orders}`);
-  await db.client.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slotName]);
 
   const e = endpoints();
   const yaml = `
@@ -101,6 +107,10 @@ subjects:
 ${options.sinks ? `sinks:\n${options.sinks(schema)}` : ''}
 ${options.extra ?? ''}`;
   const catalog = parseCatalog(yaml, {});
+  // Publication and slot as `lethe init` creates them.
+  for (const step of planInit(catalog, await diagnose(db.client, catalog), new Set())) {
+    if (step.kind === 'sql') await db.client.query(step.sql);
+  }
   for (const spec of topicSpecs(catalog).filter((t) => !t.topic.startsWith('lethe.dlq.'))) {
     await kafka.admin.createTopics({
       waitForLeaders: true,

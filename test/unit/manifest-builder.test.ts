@@ -3,7 +3,7 @@ import { parseCatalog } from '../../src/catalog/catalog.js';
 import { CatalogIndex } from '../../src/cdc/catalog-index.js';
 import type { DecodedChange, DecodedTransaction } from '../../src/cdc/decoded-transaction.js';
 import { eventIdOf, subjectIdOf } from '../../src/cdc/erasure-manifest.js';
-import { foldTransaction } from '../../src/cdc/manifest-builder.js';
+import { ErasureNotReadableError, foldTransaction } from '../../src/cdc/manifest-builder.js';
 
 const catalog = parseCatalog(
   `
@@ -66,6 +66,16 @@ const upd = (
   old: Record<string, string | null> | null,
   next: Record<string, string | null>,
 ): DecodedChange => ({ kind: 'update', table, old, new: next, identityColumns: ['id'] });
+
+function captured(fold: () => unknown): ErasureNotReadableError {
+  try {
+    fold();
+  } catch (error) {
+    if (error instanceof ErasureNotReadableError) return error;
+    throw error;
+  }
+  throw new Error('expected the fold to fail');
+}
 
 describe('foldTransaction', () => {
   it('folds a user delete and its cascaded orders into one DELETE manifest', () => {
@@ -192,16 +202,36 @@ describe('foldTransaction', () => {
     expect(bad.warnings.map((w) => w.code)).toEqual(['BAD_REQUEST_MESSAGE']);
   });
 
-  it('warns when a delete does not carry the subject key, and on a TRUNCATE of a catalogued table', () => {
-    const result = foldTransaction(
-      tx([del(users, { email: 'x' }, ['email'])], { truncatedTables: [orders, { schema: 'public', name: 'audit' }] }),
-      index,
-    );
+  it('fails, naming table, transaction and commit, when a root delete does not carry the subject key', () => {
+    // A key-only old row of an identity index without the key: id is absent, not NULL.
+    const fold = () => foldTransaction(tx([del(users, { email: 'x@seeded.example' }, ['email'])]), index);
+    expect(fold).toThrow(ErasureNotReadableError);
+    const error = captured(fold);
+    expect(error).toMatchObject({ code: 'ERASURE_NOT_READABLE', retriable: true, table: 'public.users', subjectType: 'user', columns: ['id'], xid: 901, commitLsn: '0/1A2B3C8', commitEndLsn: '0/1A2B3F0' });
+    expect(error.message).not.toContain('seeded.example');
+  });
+
+  it('fails when a related delete does not carry the subject column, instead of dropping the row', () => {
+    // The orders delete of a cascade, after REPLICA IDENTITY went back to the primary key.
+    const fold = () => foldTransaction(tx([del(users, { id: '42' }), del(orders, { id: '11' })]), index);
+    expect(captured(fold)).toMatchObject({ code: 'ERASURE_NOT_READABLE', table: 'public.orders', subjectType: 'user', columns: ['user_id'] });
+    const composite = () => foldTransaction(tx([del(invoices, { id: 'inv-1', tenant_id: 'acme' }, ['id', 'tenant_id'])]), index);
+    expect(captured(composite)).toMatchObject({ table: '"Billing"."Invoices"', subjectType: 'account', columns: ['account_ref'] });
+  });
+
+  it('reads a NULL that was carried as naming no subject, not as a missing column', () => {
+    const related = foldTransaction(tx([del(users, { id: '42' }), del(messages, { id: '100', sender_id: null, body: 'x' }, [])]), index);
+    expect(related.manifests.map((m) => [m.subjectId, m.related])).toEqual([['42', []]]);
+    expect(related.unattachedRelatedRows).toBe(0);
+    const root = foldTransaction(tx([del(users, { id: null, email: 'x' }, [])]), index);
+    expect(root.manifests).toEqual([]);
+    expect(root.warnings.map((w) => [w.code, w.table])).toEqual([['SUBJECT_KEY_NULL', 'public.users']]);
+  });
+
+  it('warns on a TRUNCATE of a catalogued table', () => {
+    const result = foldTransaction(tx([], { truncatedTables: [orders, { schema: 'public', name: 'audit' }] }), index);
     expect(result.manifests).toEqual([]);
-    expect(result.warnings.map((w) => [w.code, w.table])).toEqual([
-      ['SUBJECT_KEY_MISSING', 'public.users'],
-      ['TRUNCATE', 'public.orders'],
-    ]);
+    expect(result.warnings.map((w) => [w.code, w.table])).toEqual([['TRUNCATE', 'public.orders']]);
   });
 
   it('never copies a FULL-identity row into a related key when the primary key is unknown', () => {

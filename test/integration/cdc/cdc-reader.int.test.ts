@@ -45,6 +45,31 @@ describe('CDC reader', () => {
     expect(fx.logLines.some((line) => line.includes('cdc reader streaming'))).toBe(true);
   });
 
+  it('publishes a delete from a partitioned root table under the root, once, with the publication init creates', async () => {
+    await using fx = await cdcFixture({ partitioned: true });
+    const { rows: publication } = await fx.db.client.query<{ pubviaroot: boolean }>('SELECT pubviaroot FROM pg_publication WHERE pubname = $1', [fx.catalog.source.publication]);
+    expect(publication).toEqual([{ pubviaroot: true }]);
+    const subjects = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    for (const s of subjects) await fx.db.client.query(`INSERT INTO ${fx.users} ("UserId", email) VALUES ($1, 'p@seeded.example')`, [s]);
+    const { rows: partitions } = await fx.db.client.query<{ partition: string }>(`SELECT DISTINCT tableoid::regclass::text AS partition FROM ${fx.users}`);
+    expect(partitions).toHaveLength(2); // the subjects live in both partitions
+    const { rows: orderRows } = await fx.db.client.query<{ id: string }>(`INSERT INTO ${fx.orders} ("UserRef", item) VALUES ($1, 'a') RETURNING id::text`, [subjects[0]]);
+    const events = await fx.collect();
+    fx.startReader();
+
+    await fx.db.client.query(`DELETE FROM ${fx.users} WHERE "UserId" = $1`, [subjects[0]]);
+    await fx.slotCaughtUp();
+    expect(await fx.publishedCount()).toBe(1);
+    await waitFor(() => events.records.length >= 1, { what: 'the erasure event' });
+    expect(events.values).toHaveLength(1);
+    expect(events.values[0]).toMatchObject({
+      subjectId: subjects[0],
+      operation: 'DELETE',
+      sourceTable: `"${fx.schema}"."Users"`,
+      related: [{ table: `"${fx.schema}"."Orders"`, key: [{ column: 'id', value: orderRows[0]!.id }], operation: 'DELETE' }],
+    });
+  });
+
   it('publishes ANONYMIZE when the marker column is set, with the request id of the transaction', async () => {
     await using fx = await cdcFixture();
     const subject = randomUUID();

@@ -63,6 +63,55 @@ subjects:
     expect(planInit(catalog, after, new Set()).filter((s) => s.kind === 'sql')).toEqual([]);
   });
 
+  it('asks for publish_via_partition_root and for each partition whose replica identity is short', async () => {
+    await using db = await pgContext();
+    const schema = `Part_${uniqueName('s')}`;
+    const q = quoteIdent(schema);
+    const publication = db.name('publication', 'pub');
+    const slot = db.name('slot');
+    await db.client.query(`CREATE SCHEMA ${q}`);
+    await using _ = { [Symbol.asyncDispose]: async () => void (await db.client.query(`DROP SCHEMA ${q} CASCADE`)) };
+    await db.client.query(`CREATE TABLE ${q}.members (region text, id bigint, PRIMARY KEY (region, id)) PARTITION BY LIST (region)`);
+    await db.client.query(`CREATE TABLE ${q}.members_eu PARTITION OF ${q}.members FOR VALUES IN ('eu')`);
+    await db.client.query(`CREATE TABLE ${q}.posts (id bigint, region text, author bigint, PRIMARY KEY (region, id)) PARTITION BY LIST (region)`);
+    await db.client.query(`CREATE TABLE ${q}.posts_eu PARTITION OF ${q}.posts FOR VALUES IN ('eu')`);
+    await db.client.query(`CREATE TABLE ${q}.posts_us PARTITION OF ${q}.posts FOR VALUES IN ('us')`);
+    // On the parent only: each partition keeps its own (primary key) identity.
+    await db.client.query(`ALTER TABLE ${q}.posts REPLICA IDENTITY FULL`);
+    // A publication as an older `lethe init` made it: partitions publish under their own names.
+    await db.client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${q}.members, ${q}.posts`);
+    const e = endpoints();
+    const catalog = parseCatalog(
+      `
+source: { url: "${e.databaseUrl}", publication: ${publication}, slot: ${slot} }
+kafka: { brokers: "${e.kafkaBrokers.join(',')}", schemaRegistry: "${e.schemaRegistryUrl}" }
+subjects:
+  member:
+    table: '"${schema}".members'
+    key: [region, id]
+    related:
+      - { table: '"${schema}".posts', subjectColumn: [region, author] }
+`,
+      {},
+    );
+
+    const before = (await diagnose(db.client, catalog)).filter((f) => f.level === 'problem');
+    expect(before.map((p) => [p.subject, p.fix])).toEqual([
+      [`"${schema}".posts`, `ALTER TABLE ${q}."posts_eu" REPLICA IDENTITY FULL; ALTER TABLE ${q}."posts_us" REPLICA IDENTITY FULL;`],
+      [`publication ${publication}`, `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = true);`],
+      [`slot ${slot}`, `SELECT pg_create_logical_replication_slot('${slot}', 'pgoutput');`],
+    ]);
+    expect(before[0]!.catalogPaths).toEqual(['subjects.member.related[0].subjectColumn']);
+
+    for (const step of planInit(catalog, before, new Set())) {
+      if (step.kind === 'sql') await db.client.query(step.sql);
+    }
+    await db.client.query(before[0]!.fix!);
+    expect((await diagnose(db.client, catalog)).filter((f) => f.level === 'problem')).toEqual([]);
+    const { rows } = await db.client.query<{ pubviaroot: boolean }>('SELECT pubviaroot FROM pg_publication WHERE pubname = $1', [publication]);
+    expect(rows).toEqual([{ pubviaroot: true }]);
+  });
+
   it('reports a TRUNCATE of a catalogued table loudly and keeps going', async () => {
     await using fx = await cdcFixture();
     const subject = randomUUID();
