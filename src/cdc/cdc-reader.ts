@@ -81,20 +81,24 @@ export class CdcReader {
   /**
    * The catalog against the live database, before anything streams. Refused (a catalog error, not
    * retried): a table or column that does not exist, and a table whose replica identity cannot
-   * carry the columns a delete must name its subject by, since the reader would drop those
-   * erasures. Anything else doctor finds (publication coverage, slot lag) is logged with its fix,
-   * and the stream still starts.
+   * carry the columns a delete must name its subject by, and a publication that would not send a
+   * catalogued table's deletes as that table (missing, not covering it, not publishing deletes,
+   * partitions under their own names), since the reader would drop those erasures. Anything else
+   * doctor finds (slot lag) is logged with its fix, and the stream still starts.
    */
   private async checkCatalog(db: pg.Client): Promise<void> {
     const findings = checkSource(this.options.catalog, await inspectSource(db, this.options.catalog));
-    const refused = findings.filter((f) => f.level === 'problem' && (isCatalogPath(f.subject) || f.catalogPaths));
+    const publication = (f: { subject: string }) => f.subject.startsWith('publication ');
+    const refused = findings.filter((f) => f.level === 'problem' && (isCatalogPath(f.subject) || f.catalogPaths || publication(f)));
     if (refused.length > 0) {
       throw new CatalogError(
         'catalog',
         refused.flatMap((f) =>
           f.catalogPaths
             ? f.catalogPaths.map((path) => ({ path, message: `${f.subject}: ${f.message} -- fix: ${f.fix}` }))
-            : [{ path: f.subject, message: f.message }],
+            : publication(f)
+              ? [{ path: 'source.publication', message: `${f.subject} ${f.message} -- fix: ${f.fix} (or run lethe init)` }]
+              : [{ path: f.subject, message: f.message }],
         ),
       );
     }

@@ -44,6 +44,19 @@ describe('CDC reader and replica identity', () => {
     expect(r.lines.some((l) => l.includes('cdc reader streaming'))).toBe(false);
   });
 
+  it('refuses to start when the publication does not send a catalogued table', async () => {
+    await using fx = await cdcFixture();
+    const publication = fx.catalog.source.publication;
+    await fx.db.client.query(`ALTER PUBLICATION "${publication}" DROP TABLE ${fx.orders}`);
+    await using r = reader(fx);
+    const error = await r.failure();
+    expect(error).toMatchObject({ code: 'CATALOG_INVALID' });
+    const message = (error as Error).message;
+    expect(message).toContain(`source.publication: publication ${publication} does not cover "${fx.schema}"."Orders"`);
+    expect(message).toContain('ADD TABLE');
+    expect(r.lines.some((l) => l.includes('cdc reader streaming'))).toBe(false);
+  });
+
   it('fails the session, loudly and without row contents, on a delete that arrives without the subject column, and keeps it in the slot', async () => {
     await using fx = await cdcFixture();
     const subject = randomUUID();
