@@ -92,10 +92,16 @@ export class SinkRunner {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await consumer.connect();
-    let crashed: unknown;
-    consumer.on(consumer.events.CRASH, (event) => {
-      crashed = event.payload.error;
-      this.log.error({ err: String(event.payload.error), restart: event.payload.restart }, 'consumer crashed');
+    // kafkajs restarts the consumer itself after a retriable crash; after any other it stays
+    // down, so the run ends with the error and `lethe run` exits non-zero to be restarted whole.
+    let crashed: Error | undefined;
+    const stayedDown = new Promise<void>((resolve) => {
+      consumer.on(consumer.events.CRASH, (event) => {
+        this.log.error({ err: String(event.payload.error), restart: event.payload.restart }, 'consumer crashed');
+        if (event.payload.restart) return;
+        crashed = event.payload.error;
+        resolve();
+      });
     });
 
     const ack = (event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number): ErasureAck => ({
@@ -273,6 +279,7 @@ export class SinkRunner {
     if (replay && remaining() === 0n) finish();
     await Promise.race([
       ...(replay ? [finished] : []),
+      stayedDown,
       new Promise<void>((resolve) => {
         if (signal.aborted) resolve();
         signal.addEventListener('abort', () => resolve(), { once: true });
@@ -282,7 +289,7 @@ export class SinkRunner {
     await consumer.disconnect();
     await producer.disconnect();
     await connector.close();
-    if (crashed && !signal.aborted) throw crashed;
+    if (crashed) throw crashed;
   }
 
   private collect(

@@ -1,13 +1,15 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Command } from 'commander';
-import { EventCodec } from '../events/event-codec.js';
 import pg from 'pg';
+import { ServiceUnavailableError } from '../errors.js';
+import { EventCodec } from '../events/event-codec.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { alterTopicConfig, describeTopicConfig } from '../kafka/topic-config.js';
 import { createLogger } from '../logger.js';
 import { describeStep, planInit } from '../setup/init-plan.js';
 import { connectSource, diagnose } from '../setup/source-session.js';
 import { catalogFrom } from './catalog-option.js';
+import { messageOf } from './command-failure.js';
 
 /** `lethe init`: creates the publication, slot, topics and schema registration, idempotently. */
 export function registerInit(program: Command): void {
@@ -21,7 +23,9 @@ export function registerInit(program: Command): void {
       const db = await connectSource(catalog);
       const admin = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-init', logger }).admin();
       try {
-        await admin.connect();
+        await admin.connect().catch((error: unknown) => {
+          throw new ServiceUnavailableError('kafka', `cannot connect to kafka.brokers (${catalog.kafka.brokers.join(', ')}): ${messageOf(error)}`, { cause: error });
+        });
         const retention = await describeTopicConfig(admin, catalog.kafka.topics.erasures, ['retention.ms']);
         const steps = planInit(catalog, await diagnose(db, catalog), new Set(await admin.listTopics()), retention?.['retention.ms'] ? Number(retention['retention.ms']) : null);
         for (const step of steps) {
@@ -44,7 +48,9 @@ export function registerInit(program: Command): void {
           if (step.kind === 'topic-config') await alterTopicConfig(admin, step.topic, step.configs);
           if (step.kind === 'tracker-sql') {
             const tracker = new pg.Client({ connectionString: catalog.tracker.database, connectionTimeoutMillis: 10_000 });
-            await tracker.connect();
+            await tracker.connect().catch((error: unknown) => {
+              throw new ServiceUnavailableError('postgres', `cannot connect to tracker.database: ${messageOf(error)}`, { cause: error });
+            });
             try {
               await tracker.query(step.sql);
             } finally {

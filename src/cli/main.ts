@@ -1,6 +1,7 @@
+import { inspect } from 'node:util';
 import { Command, CommanderError } from 'commander';
-import { LetheError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { failureLine } from './command-failure.js';
 import { registerDoctor } from './doctor-command.js';
 import { registerEvents } from './events-command.js';
 import { registerInit } from './init-command.js';
@@ -38,13 +39,20 @@ export function buildCli(): Command {
   return program;
 }
 
-/** Runs the CLI and returns the process exit code. */
+/**
+ * Runs the CLI and returns the process exit code. A failure is one line naming what failed;
+ * LETHE_DEBUG=1 adds the error's stack and causes.
+ */
 export async function main(argv: string[]): Promise<number> {
   const program = buildCli();
   if (argv.length <= 2) {
     program.outputHelp();
     return 0;
   }
+  let command: string | undefined;
+  program.hook('preAction', (_program, action) => {
+    command = action.name();
+  });
   try {
     await program.parseAsync(argv);
     // A command that reports failures without throwing (ping, doctor) sets process.exitCode.
@@ -54,10 +62,8 @@ export async function main(argv: string[]): Promise<number> {
       // Help and version exit through here with code 0; usage mistakes with 1.
       return error.exitCode;
     }
-    if (error instanceof LetheError) {
-      process.stderr.write(`lethe: ${error.code}: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
+    process.stderr.write(`${failureLine(error, command)}\n`);
+    if (process.env.LETHE_DEBUG) process.stderr.write(`${inspect(error, { depth: 5 })}\n`);
+    return 1;
   }
 }

@@ -3,10 +3,11 @@ import { createConnector } from '../../connectors/connector-factory.js';
 import { SinkRunner } from '../../consumers/sink-runner.js';
 import { configuredSinks, SINK_NAMES, type SinkName } from '../catalog/sinks.js';
 import { CdcReader } from '../cdc/cdc-reader.js';
-import { UsageError } from '../errors.js';
+import { LetheError, UsageError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { TrackerService } from '../tracker/tracker-service.js';
 import { catalogFrom } from './catalog-option.js';
+import { messageOf } from './command-failure.js';
 
 /** `lethe run [--only cdc|sink:<name>]`: runs Lethe's services until SIGINT or SIGTERM. */
 export function registerRun(program: Command): void {
@@ -32,7 +33,9 @@ export function registerRun(program: Command): void {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
-      // One failing service stops the others: the process exits non-zero and is restarted whole.
+      // One failing service stops the others; once all have stopped, the process exits non-zero
+      // naming it, and is restarted whole.
+      const failures: Array<{ service: string; error: unknown }> = [];
       await Promise.all(
         services.map(async (service) => {
           try {
@@ -43,10 +46,13 @@ export function registerRun(program: Command): void {
               await new SinkRunner({ catalog, connector: createConnector(sink, catalog, logger), logger }).run(controller.signal);
             }
           } catch (error) {
+            failures.push({ service, error });
+            logger.error({ service, err: messageOf(error) }, 'service failed; stopping the others');
             controller.abort();
-            throw error;
           }
         }),
       );
+      const [failed] = failures;
+      if (failed) throw new LetheError('SERVICE_FAILED', `${failed.service} stopped: ${messageOf(failed.error)}`, { cause: failed.error });
     });
 }

@@ -1,16 +1,36 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Catalog } from '../catalog/catalog.js';
 import { LetheError, UsageError } from '../errors.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { createLogger } from '../logger.js';
-import { expectedTargetsOf, type ErasureStatus } from '../tracker/erasure-status.js';
+import { ERASURE_STATES, expectedTargetsOf, type ErasureState, type ErasureStatus } from '../tracker/erasure-status.js';
 import { buildReport, renderReport, REPORT_FORMATS, type ReportFormat } from '../tracker/proof-report.js';
 import { StatusPublisher } from '../tracker/status-publisher.js';
 import { StatusStore } from '../tracker/status-store.js';
 import { catalogFrom } from './catalog-option.js';
+import { messageOf } from './command-failure.js';
 
-function openStore(catalog: Catalog): StatusStore {
-  return new StatusStore(catalog.tracker.database, catalog.tracker.schema, (type) => expectedTargetsOf(catalog, type), catalog.tracker.slaMs);
+async function openStore(catalog: Catalog): Promise<StatusStore> {
+  const store = new StatusStore(catalog.tracker.database, catalog.tracker.schema, (type) => expectedTargetsOf(catalog, type), catalog.tracker.slaMs);
+  try {
+    await store.assertReady();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  return store;
+}
+
+function positiveInteger(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('expected a positive integer, e.g. 50.');
+  return Number(value);
+}
+
+function erasureStates(value: string): ErasureState[] {
+  const states = value.split(',').map((s) => s.trim());
+  const unknown = states.filter((s) => !(ERASURE_STATES as readonly string[]).includes(s));
+  if (unknown.length > 0) throw new InvalidArgumentError(`${unknown.map((s) => `'${s}'`).join(', ')} is not a status; allowed: ${ERASURE_STATES.join(', ')} (comma-separated).`);
+  return states as ErasureState[];
 }
 
 /** An erasure by its id, or the newest erasure of a subject given as `<type>:<id>`. */
@@ -37,7 +57,7 @@ export function registerTrackerCommands(program: Command): void {
     .action(async (ref: string, options: { format: string }, command: Command) => {
       if (!REPORT_FORMATS.includes(options.format as ReportFormat)) throw new UsageError(`--format ${options.format}: one of ${REPORT_FORMATS.join(', ')}`);
       const catalog = await catalogFrom(command);
-      const store = openStore(catalog);
+      const store = await openStore(catalog);
       try {
         process.stdout.write(renderReport(buildReport(await findErasure(store, ref), Date.now()), options.format as ReportFormat));
       } finally {
@@ -54,7 +74,7 @@ export function registerTrackerCommands(program: Command): void {
     .option('--note <text>', 'what was done', '')
     .action(async (ref: string, system: string, options: { by: string; note: string }, command: Command) => {
       const catalog = await catalogFrom(command);
-      const store = openStore(catalog);
+      const store = await openStore(catalog);
       try {
         const erasure = await findErasure(store, ref);
         const { status, created } = await store.confirm({ eventId: erasure.eventId, system, by: options.by, note: options.note, at: Date.now() });
@@ -73,19 +93,19 @@ export function registerTrackerCommands(program: Command): void {
   program
     .command('status')
     .description('list erasures, most urgent first (overdue, failed, in flight, done)')
-    .option('--status <states>', 'only these states, comma-separated (pending, partial, complete, failed, deferred, overdue)')
+    .addOption(new Option('--status <states>', `only these states, comma-separated (${ERASURE_STATES.join(', ')})`).argParser(erasureStates))
     .option('--subject <type:id>', "only this subject's erasures")
-    .option('--limit <n>', 'at most this many', '50')
-    .action(async (options: { status?: string; subject?: string; limit: string }, command: Command) => {
+    .addOption(new Option('--limit <n>', 'at most this many').default(50).argParser(positiveInteger))
+    .action(async (options: { status?: ErasureState[]; subject?: string; limit: number }, command: Command) => {
+      const at = options.subject?.indexOf(':') ?? -1;
+      if (options.subject && at <= 0) throw new UsageError(`--subject ${options.subject}: give <type>:<id>`);
       const catalog = await catalogFrom(command);
-      const store = openStore(catalog);
+      const store = await openStore(catalog);
       try {
-        const at = options.subject?.indexOf(':') ?? -1;
-        if (options.subject && at <= 0) throw new UsageError(`--subject ${options.subject}: give <type>:<id>`);
         const list = await store.list({
-          ...(options.status ? { status: options.status.split(',') as ErasureStatus['status'][] } : {}),
+          ...(options.status ? { status: options.status } : {}),
           ...(options.subject ? { subjectType: options.subject.slice(0, at), subjectId: options.subject.slice(at + 1) } : {}),
-          limit: Number(options.limit),
+          limit: options.limit,
         });
         for (const s of list) {
           const when = s.facts ? new Date(s.facts.commitTime).toISOString() : 'event not read yet';
@@ -105,7 +125,7 @@ async function publishQuietly(catalog: Catalog, store: StatusStore): Promise<voi
     await publisher.connect();
     await publisher.publishPending();
   } catch (error) {
-    process.stderr.write(`lethe: the status topic was not updated now (${(error as Error).message}); the tracker publishes it on its next check\n`);
+    process.stderr.write(`lethe: the status topic was not updated now (${messageOf(error)}); the tracker publishes it on its next check\n`);
   } finally {
     await publisher.close().catch(() => undefined);
   }

@@ -7,7 +7,8 @@ import { sinkTargetsOf } from '../catalog/targets.js';
  * was delivered, so the tracker can refold from its store at any time.
  */
 
-export type ErasureState = 'pending' | 'partial' | 'complete' | 'failed' | 'deferred' | 'overdue';
+export const ERASURE_STATES = ['pending', 'partial', 'complete', 'failed', 'deferred', 'overdue'] as const;
+export type ErasureState = (typeof ERASURE_STATES)[number];
 export type TargetState = 'pending' | 'applied' | 'nothing_to_do' | 'deferred' | 'failed' | 'confirmed' | 'retained' | 'expired';
 export type AckOutcome = 'APPLIED' | 'NOTHING_TO_DO' | 'DEFERRED' | 'FAILED';
 
@@ -129,7 +130,7 @@ const OUTCOME_RANK: Record<AckOutcome, number> = { DEFERRED: 0, FAILED: 1, NOTHI
 const STATE_OF: Record<AckOutcome, TargetState> = { APPLIED: 'applied', NOTHING_TO_DO: 'nothing_to_do', DEFERRED: 'deferred', FAILED: 'failed' };
 
 /**
- * Which of two acks of one target stands: the later attempt; within an attempt the later time;
+ * Which of two acks of one target is later: the later attempt; within an attempt the later time;
  * then a fixed outcome order, so a tie never depends on arrival order.
  */
 export function laterAck(a: AckRecord, b: AckRecord): AckRecord {
@@ -137,6 +138,21 @@ export function laterAck(a: AckRecord, b: AckRecord): AckRecord {
   if (a.at !== b.at) return a.at > b.at ? a : b;
   if (a.outcome !== b.outcome) return OUTCOME_RANK[a.outcome] > OUTCOME_RANK[b.outcome] ? a : b;
   return a.affected >= b.affected ? a : b;
+}
+
+const SUCCEEDED: ReadonlySet<AckOutcome> = new Set(['APPLIED', 'NOTHING_TO_DO']);
+
+/**
+ * The ack that stands for one target. The latest ack decides whether the target failed, waits or
+ * is done; once done, the proof is the ack that shows what was erased: a redelivered event that
+ * finds nothing left (NOTHING_TO_DO) does not hide the APPLIED ack of the delivery that erased it.
+ * Both choices are maxima over the whole set, so arrival order never matters.
+ */
+export function standingAck(acks: readonly AckRecord[]): AckRecord {
+  const latest = acks.reduce(laterAck);
+  if (!SUCCEEDED.has(latest.outcome)) return latest;
+  const applied = acks.filter((a) => a.outcome === 'APPLIED');
+  return applied.length > 0 ? applied.reduce(laterAck) : latest;
 }
 
 export interface FoldInput {
@@ -175,19 +191,17 @@ export function foldErasure(input: FoldInput): ErasureStatus {
 
   // The live outcome of each target is its standing ack. An ack for '*' (an undecodable record,
   // a batch that failed on every attempt) speaks for every target of its sink.
-  const standing = new Map<string, AckRecord>();
+  const live = new Map<string, AckRecord[]>();
   for (const ack of acks.filter((a) => !a.replay)) {
     const names =
       ack.target === '*'
         ? [...targets.values()].filter((t) => t.kind === 'sink' && t.sink === ack.sink).map((t) => key(t.sink, t.target))
         : [key(ack.sink, ack.target)];
     if (names.length === 0) names.push(key(ack.sink, ack.target));
-    for (const name of names) {
-      const current = standing.get(name);
-      standing.set(name, current ? laterAck(current, ack) : ack);
-    }
+    for (const name of names) live.set(name, [...(live.get(name) ?? []), ack]);
   }
-  for (const [name, ack] of standing) {
+  for (const [name, list] of live) {
+    const ack = standingAck(list);
     let t = targets.get(name);
     if (!t) {
       const [sink, target] = name.split('\u0000') as [string, string];

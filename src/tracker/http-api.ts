@@ -5,7 +5,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { LetheError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { DASHBOARD_HTML } from './dashboard-page.js';
-import type { ErasureState, ErasureStatus } from './erasure-status.js';
+import { ERASURE_STATES, type ErasureState, type ErasureStatus } from './erasure-status.js';
 import { buildReport, renderReport, REPORT_FORMATS, type ReportFormat } from './proof-report.js';
 import type { ErasureFilter, StatusStore } from './status-store.js';
 import type { TrackerMetrics } from './tracker-metrics.js';
@@ -26,7 +26,6 @@ export interface HttpApiOptions {
   listen: { host: string; port: number };
 }
 
-const STATES = ['pending', 'partial', 'complete', 'failed', 'deferred', 'overdue'] as const;
 const instant = z
   .string()
   .refine((t) => !Number.isNaN(Date.parse(t)), 'not a date-time (use ISO 8601, e.g. 2026-11-01T00:00:00Z)')
@@ -37,7 +36,7 @@ const listQuery = z
     status: z
       .string()
       .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
-      .pipe(z.array(z.enum(STATES, { message: `a status is one of ${STATES.join(', ')}` })))
+      .pipe(z.array(z.enum(ERASURE_STATES, { message: `a status is one of ${ERASURE_STATES.join(', ')}` })))
       .optional(),
     subject: z.string().regex(/^[^:]+:.+$/, "a subject is '<type>:<id>', e.g. user:42").optional(),
     since: instant.optional(),

@@ -98,6 +98,23 @@ export class StatusStore {
     }
   }
 
+  /**
+   * For a command that only reads or confirms: fails naming the tracker's database when it cannot
+   * be reached, and naming the schema when its tables are missing (before `lethe init`).
+   */
+  async assertReady(): Promise<void> {
+    let ready: boolean;
+    try {
+      const { rows } = await this.pool.query<{ ready: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ready', [`${this.s}.erasures`]);
+      ready = rows[0]?.ready === true;
+    } catch (error) {
+      throw new ServiceUnavailableError('postgres', `cannot connect to tracker.database: ${(error as Error).message}`, { cause: error });
+    }
+    if (!ready) {
+      throw new LetheError('TRACKER_NOT_INITIALIZED', `tracker.database has no tracker tables in schema ${this.schema}: run \`lethe init\` (or start the tracker with \`lethe run\`) first`);
+    }
+  }
+
   /** Records erasure events and acks, refolds every erasure they touch, in one transaction. */
   async record(facts: ErasureFacts[], acks: StoredAck[], now = Date.now()): Promise<RecordResult> {
     return this.transaction(async (db) => {

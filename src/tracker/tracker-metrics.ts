@@ -4,11 +4,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Catalog } from '../catalog/catalog.js';
 import { configuredSinks } from '../catalog/sinks.js';
 import type { Logger } from '../logger.js';
-import { dlqTopicOf } from '../setup/init-plan.js';
-import type { ErasureState } from './erasure-status.js';
+import { ERASURE_STATES } from './erasure-status.js';
 import type { StatusStore } from './status-store.js';
-
-const STATES: ErasureState[] = ['pending', 'partial', 'complete', 'failed', 'deferred', 'overdue'];
 
 /**
  * The tracker's Prometheus metrics, on their own registry. Gauges that describe other systems
@@ -20,8 +17,8 @@ export class TrackerMetrics {
   readonly ackLatency: Histogram<'sink'>;
   readonly undecodable: Counter<'topic'>;
 
-  constructor(options: { catalog: Catalog; store: StatusStore; admin: Admin; source: pg.Pool; logger: Logger; trackerGroup: string; sinkGroup: (sink: string) => string }) {
-    const { catalog, store, admin, source, logger, trackerGroup, sinkGroup } = options;
+  constructor(options: { catalog: Catalog; store: StatusStore; admin: Admin; source: pg.Pool; logger: Logger; trackerGroup: string; sinkGroup: (sink: string) => string; dlqTopic: (sink: string) => string }) {
+    const { catalog, store, admin, source, logger, trackerGroup, sinkGroup, dlqTopic } = options;
     const registry = this.registry;
     const guarded = (what: string, read: () => Promise<void>) => async () => {
       try {
@@ -32,7 +29,7 @@ export class TrackerMetrics {
     };
     const erasures: Gauge<string> = new Gauge({ name: 'lethe_erasures', help: 'Erasures by status.', labelNames: ['status'], registers: [registry], collect: guarded('lethe_erasures', async () => {
       const counts = await store.countByStatus();
-      for (const state of STATES) erasures.set({ status: state }, counts.get(state) ?? 0);
+      for (const state of ERASURE_STATES) erasures.set({ status: state }, counts.get(state) ?? 0);
     }) });
     this.ackLatency = new Histogram({
       name: 'lethe_ack_latency_seconds',
@@ -65,7 +62,7 @@ export class TrackerMetrics {
 
     const dlq: Gauge<string> = new Gauge({ name: 'lethe_dlq_records', help: "Records in each sink's dead-letter topic.", labelNames: ['sink'], registers: [registry], collect: guarded('lethe_dlq_records', async () => {
       for (const sink of configuredSinks(catalog.sinks)) {
-        const offsets = await admin.fetchTopicOffsets(dlqTopicOf(sink)).catch(() => []);
+        const offsets = await admin.fetchTopicOffsets(dlqTopic(sink)).catch(() => []);
         dlq.set({ sink }, Number(offsets.reduce((n, o) => n + BigInt(o.high) - BigInt(o.low), 0n)));
       }
     }) });

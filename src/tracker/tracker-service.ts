@@ -8,6 +8,7 @@ import type { SubjectErased } from '../cdc/erasure-manifest.js';
 import { EventCodec } from '../events/event-codec.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import type { Logger } from '../logger.js';
+import { dlqTopicOf } from '../setup/init-plan.js';
 import { expectedTargetsOf, type ErasureFacts, type ErasureStatus } from './erasure-status.js';
 import { startHttpApi, type HttpApi } from './http-api.js';
 import { StatusPublisher } from './status-publisher.js';
@@ -23,6 +24,9 @@ export interface TrackerOptions {
   /** Overrides the catalog's tracker.host/port (tests listen on port 0). */
   listen?: { host: string; port: number };
   groupId?: string;
+  /** The sinks' consumer groups and dead-letter topics the metrics read; default lethe.sink.<sink>, lethe.dlq.<sink>. */
+  sinkGroup?: (sink: string) => string;
+  dlqTopic?: (sink: string) => string;
   /** Called once the HTTP API listens, with its base URL. */
   onListening?: (url: string) => void;
 }
@@ -81,12 +85,21 @@ export class TrackerService {
     const consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 500 });
     let http: HttpApi | undefined;
     let sweep: NodeJS.Timeout | undefined;
-    let crashed: unknown;
+    let crashed: Error | undefined;
     try {
       await store.ensureSchema();
       await ensureStatusTopic(kafka, catalog.kafka.topics.status);
       await Promise.all([admin.connect(), publisher.connect(), consumer.connect()]);
-      const metrics = new TrackerMetrics({ catalog, store, admin, source, logger: this.log, trackerGroup: groupId, sinkGroup: sinkGroupOf });
+      const metrics = new TrackerMetrics({
+        catalog,
+        store,
+        admin,
+        source,
+        logger: this.log,
+        trackerGroup: groupId,
+        sinkGroup: this.options.sinkGroup ?? sinkGroupOf,
+        dlqTopic: this.options.dlqTopic ?? dlqTopicOf,
+      });
 
       const announce = (changed: ErasureStatus[]) => {
         for (const s of changed) this.changes.emit('status', s);
@@ -113,9 +126,15 @@ export class TrackerService {
       this.options.onListening?.(http.url);
       this.log.info({ url: http.url }, 'tracker API listening');
 
-      consumer.on(consumer.events.CRASH, (event) => {
-        crashed = event.payload.error;
-        this.log.error({ err: String(event.payload.error), restart: event.payload.restart }, 'tracker consumer crashed');
+      // kafkajs restarts the consumer itself after a retriable crash; after any other it stays
+      // down, so the run ends with the error and `lethe run` exits non-zero to be restarted whole.
+      const stayedDown = new Promise<void>((resolve) => {
+        consumer.on(consumer.events.CRASH, (event) => {
+          this.log.error({ err: String(event.payload.error), restart: event.payload.restart }, 'tracker consumer crashed');
+          if (event.payload.restart) return;
+          crashed = event.payload.error;
+          resolve();
+        });
       });
       await consumer.subscribe({ topics: [catalog.kafka.topics.erasures, catalog.kafka.topics.acks], fromBeginning: true });
       await consumer.run({
@@ -160,10 +179,13 @@ export class TrackerService {
       };
       sweep = setInterval(() => void check(), catalog.tracker.overdueCheckMs);
       this.log.info({ groupId, slaMs: catalog.tracker.slaMs }, 'tracker consuming');
-      await new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        signal.addEventListener('abort', () => resolve(), { once: true });
-      });
+      await Promise.race([
+        stayedDown,
+        new Promise<void>((resolve) => {
+          if (signal.aborted) resolve();
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        }),
+      ]);
     } finally {
       if (sweep) clearInterval(sweep);
       await http?.close().catch(() => undefined);
@@ -173,7 +195,7 @@ export class TrackerService {
       await store.close().catch(() => undefined);
       await source.end().catch(() => undefined);
     }
-    if (crashed && !signal.aborted) throw crashed;
+    if (crashed) throw crashed;
   }
 }
 

@@ -11,7 +11,6 @@ import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { createConnector } from '../../connectors/connector-factory.js';
 import { SinkRunner } from '../../consumers/sink-runner.js';
-import type { SinkName } from '../../src/catalog/sinks.js';
 import { readTopic } from '../../src/kafka/topic-reader.js';
 import { replayErasures } from '../../src/replay/erasure-replay.js';
 import type { ErasureStatus } from '../../src/tracker/erasure-status.js';
@@ -94,14 +93,34 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
       });
     };
     await using _services = { [Symbol.asyncDispose]: async () => void (await Promise.all([...stops.values()].map((stop) => stop()))) };
-    const startSink = (sink: SinkName) =>
-      start(sink, (signal) => new SinkRunner({ catalog, connector: createConnector(sink, catalog, fx.logger), logger: fx.logger, groupId: `lethe.sink.${sink}.${p}` }).run(signal));
+    // Dead-letter and retry topics of this test only (the fixture deletes them), like its groups.
+    const dlqOf = { redis: fx.kafka.topicName('lethe.dlq.redis'), elasticsearch: fx.kafka.topicName('lethe.dlq.elasticsearch') };
+    const retryOf = { redis: fx.kafka.topicName('lethe.retry.redis'), elasticsearch: fx.kafka.topicName('lethe.retry.elasticsearch') };
+    const startSink = (sink: 'redis' | 'elasticsearch') =>
+      start(sink, (signal) =>
+        new SinkRunner({
+          catalog,
+          connector: createConnector(sink, catalog, fx.logger),
+          logger: fx.logger,
+          groupId: `lethe.sink.${sink}.${p}`,
+          dlqTopic: dlqOf[sink],
+          retryTopic: retryOf[sink],
+        }).run(signal),
+      );
     let api = '';
     const startTracker = async () => {
       let listening!: (url: string) => void;
       const url = new Promise<string>((resolve) => (listening = resolve));
       start('tracker', (signal) =>
-        new TrackerService({ catalog, logger: fx.logger, listen: { host: '127.0.0.1', port: 0 }, groupId: `lethe.tracker.${p}`, onListening: listening }).run(signal),
+        new TrackerService({
+          catalog,
+          logger: fx.logger,
+          listen: { host: '127.0.0.1', port: 0 },
+          groupId: `lethe.tracker.${p}`,
+          sinkGroup: (sink) => `lethe.sink.${sink}.${p}`,
+          dlqTopic: (sink) => dlqOf[sink as keyof typeof dlqOf],
+          onListening: listening,
+        }).run(signal),
       );
       api = await url;
     };
@@ -196,12 +215,34 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     });
     expect(latest.get(partial.eventId)).toBe('COMPLETE');
 
-    const metrics = await (await fetch(`${api}/metrics`)).text();
+    // The metrics read this test's groups and dead-letter topics: both sinks have consumed every
+    // erasure (a group that never committed would lag by all of them), and the one record put in
+    // Redis's dead-letter topic is counted there and nowhere else.
+    const producer = fx.kafka.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: dlqOf.redis, acks: -1, messages: [{ key: 'customer:unknown', value: 'not an erasure' }] });
+    await producer.disconnect();
+    const escaped = (name: string) => name.replaceAll('.', '\\.');
+    const lagOf = (text: string, group: string, topic: string) =>
+      new RegExp(`^lethe_consumer_lag\\{group="${escaped(group)}",topic="${escaped(topic)}"\\} (\\d+)$`, 'm').exec(text)?.[1];
+    const groups = [
+      [`lethe.sink.redis.${p}`, catalog.kafka.topics.erasures],
+      [`lethe.sink.elasticsearch.${p}`, catalog.kafka.topics.erasures],
+      [`lethe.tracker.${p}`, catalog.kafka.topics.acks],
+    ] as const;
+    const metrics = await waitFor(
+      async () => {
+        const text = await (await fetch(`${api}/metrics`)).text();
+        return groups.every(([group, topic]) => lagOf(text, group, topic) === '0') ? text : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 250, what: "the sink groups' and the tracker's consumer lag to be 0" },
+    );
+    expect(await fx.publishedCount()).toBeGreaterThanOrEqual(1);
     expect(metrics).toMatch(/^lethe_erasures\{status="complete"\} [1-9]/m);
     expect(metrics).toMatch(/^lethe_ack_latency_seconds_count\{sink="elasticsearch"\} [1-9]/m);
-    expect(metrics).toMatch(new RegExp(`^lethe_consumer_lag\\{group="lethe.sink.redis",topic="${catalog.kafka.topics.erasures.replaceAll('.', '\\.')}"\\} \\d+`, 'm'));
     expect(metrics).toMatch(new RegExp(`^lethe_slot_wal_retained_bytes\\{slot="${fx.slotName}"\\} \\d+`, 'm'));
-    expect(metrics).toMatch(/^lethe_dlq_records\{sink="redis"\} \d+/m);
+    expect(metrics).toMatch(/^lethe_dlq_records\{sink="redis"\} 1$/m);
+    expect(metrics).toMatch(/^lethe_dlq_records\{sink="elasticsearch"\} 0$/m);
 
     // The dashboard in a real browser: B's erasure appears while Elasticsearch's sink is stopped,
     // goes overdue under the short SLA, and turns complete live once the sink returns.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { buildReport } from '../../../src/tracker/proof-report.js';
 import { foldErasure, type AckRecord, type ErasureFacts, type ExpectedTarget, type FoldInput } from '../../../src/tracker/erasure-status.js';
 
 const HOUR = 3_600_000;
@@ -73,6 +74,39 @@ describe('foldErasure', () => {
   it('a later attempt decides, not a later arrival', () => {
     const s = fold({ acks: [ack({ attempt: 3, outcome: 'APPLIED', at: T0 + 100 }), ack({ attempt: 1, outcome: 'FAILED', residual: 1, at: T0 + 9000 })] });
     expect(s.targets[0]!.state).toBe('applied');
+  });
+
+  it('a redelivery that finds nothing left keeps the proof of what was erased', () => {
+    const es = { sink: 'elasticsearch', target: 'index crm-*' };
+    const acks = [
+      ack({ outcome: 'APPLIED', affected: 3, at: T0 + 1000 }),
+      // The same event, redelivered after a restart before its offset was committed.
+      ack({ outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 4000 }),
+      ack({ ...es, outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 2000 }),
+    ];
+    for (const order of permutations(acks)) {
+      const s = fold({ acks: order });
+      expect(s.status).toBe('complete');
+      expect(s.targets[0]).toMatchObject({ state: 'applied', affected: 3, at: T0 + 1000 });
+      expect(s.targets[1]).toMatchObject({ state: 'nothing_to_do', affected: 0 });
+      expect(s.completedAt).toBe(T0 + 2000);
+      expect(buildReport(s, T0 + 5000).targets[0]).toMatchObject({ done: 'deleted 3 keys' });
+    }
+    // A redelivery in a later attempt (the first try of it failed) does not hide it either.
+    expect(fold({ acks: [acks[0]!, ack({ outcome: 'NOTHING_TO_DO', affected: 0, attempt: 2, at: T0 + 4000 })] }).targets[0]).toMatchObject({ state: 'applied', affected: 3 });
+  });
+
+  it('a later failed or deferred ack still replaces an applied one', () => {
+    const applied = ack({ outcome: 'APPLIED', affected: 3, at: T0 + 1000 });
+    for (const outcome of ['FAILED', 'DEFERRED'] as const) {
+      const later = ack({ outcome, affected: 0, residual: 1, at: T0 + 4000, error: 'store unavailable' });
+      for (const order of permutations([applied, later, ack({ outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 3000 })])) {
+        expect(fold({ acks: order }).targets[0]).toMatchObject({ state: outcome.toLowerCase(), error: 'store unavailable' });
+      }
+    }
+    // Succeeding again after a failure makes it done, with the erasing ack as its proof.
+    const s = fold({ acks: [applied, ack({ outcome: 'FAILED', affected: 0, at: T0 + 2000 }), ack({ outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 3000 })] });
+    expect(s.targets[0]).toMatchObject({ state: 'applied', affected: 3 });
   });
 
   it('is failed when a target failed, naming its error', () => {
