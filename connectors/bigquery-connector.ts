@@ -26,12 +26,15 @@ export class BigQueryConnector implements SinkConnector {
   private readonly waiting = new Map<string, Array<() => void>>();
   private readonly matchTypes = new Map<string, string>();
   readonly fetch: { minBytes: number; maxWaitMs: number };
+  readonly batchEvents: number;
 
   constructor(private readonly config: NonNullable<SinksConfig['bigquery']>) {
     this.bq = createBigQueryClient({ projectId: config.projectId, apiEndpoint: config.apiEndpoint });
     // A batch flushes when about maxSubjects events are fetched or maxWaitMs has passed: the
     // broker's own fetch batching (an event is a few hundred bytes).
     this.fetch = { minBytes: config.batch.maxSubjects * APPROX_EVENT_BYTES, maxWaitMs: config.batch.maxWaitMs };
+    // One statement per table takes up to maxSubjects: batches of that size, whatever the runner's default.
+    this.batchEvents = config.batch.maxSubjects;
   }
 
   handles(subjectType: string): boolean {

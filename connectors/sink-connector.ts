@@ -34,6 +34,8 @@ export interface SinkConnector {
    * fetch until `minBytes` are available or `maxWaitMs` has passed.
    */
   readonly fetch?: { minBytes: number; maxWaitMs: number };
+  /** How many events one apply may take, when the store wants other than `sinks.settings.maxBatchEvents`. */
+  readonly batchEvents?: number;
   /** One list of target results per event, in the order of `events`. Idempotent. */
   apply(events: readonly SubjectErased[]): Promise<TargetResult[][]>;
   close(): Promise<void>;

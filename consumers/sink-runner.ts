@@ -240,9 +240,10 @@ export class SinkRunner {
             timers.add(timer);
           }
         }
-        for (let start = 0; start < messages.length; start += settings.maxBatchEvents) {
+        const batchEvents = connector.batchEvents ?? settings.maxBatchEvents;
+        for (let start = 0; start < messages.length; start += batchEvents) {
           if (!isRunning() || isStale()) return;
-          const chunk = messages.slice(start, start + settings.maxBatchEvents);
+          const chunk = messages.slice(start, start + batchEvents);
           if (batch.topic === retryTopic) firstAttempt = Math.max(...chunk.map((m) => Number(m.headers?.[ATTEMPT]?.toString() ?? 1)));
           const items: Item[] = await Promise.all(
             chunk.map(async (message) => {

@@ -18,6 +18,9 @@ export interface ReplayOptions {
   signal?: AbortSignal;
   /** For tests: the connector to replay through instead of the catalog's. */
   connector?: SinkConnector;
+  /** The sink's dead-letter and retry topics, when not the default `lethe.dlq.<sink>` / `lethe.retry.<sink>`. */
+  dlqTopic?: string;
+  retryTopic?: string;
 }
 
 export interface ReplaySummary extends ReplayProgress {
@@ -69,6 +72,8 @@ export async function replayErasures(options: ReplayOptions): Promise<ReplaySumm
       connector,
       logger: log,
       groupId,
+      ...(options.dlqTopic ? { dlqTopic: options.dlqTopic } : {}),
+      ...(options.retryTopic ? { retryTopic: options.retryTopic } : {}),
       replay: {
         startOffsets: new Map(range.map((r) => [r.partition, BigInt(r.from)])),
         endOffsets: new Map(range.map((r) => [r.partition, BigInt(r.to)])),

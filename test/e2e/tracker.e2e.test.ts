@@ -279,7 +279,7 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     await seedStores(a, orderOf.get(a)!);
     const before = partial.facts!.commitTime - 1000;
     for (const sink of ['elasticsearch', 'redis'] as const) {
-      const summary = await replayErasures({ catalog, sink, since: before, logger: fx.logger });
+      const summary = await replayErasures({ catalog, sink, since: before, logger: fx.logger, dlqTopic: dlqOf[sink], retryTopic: retryOf[sink] });
       expect(summary.remaining).toBe(0n);
       expect(summary.acks.APPLIED).toBeGreaterThanOrEqual(1);
       expect(summary.acks.FAILED).toBe(0);
@@ -291,7 +291,14 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     // The restored primary: A's row and order are back; replay deletes them again.
     await fx.db.client.query(`INSERT INTO ${fx.users} ("UserId", email) VALUES ($1, $2)`, [a, emails.get(a)]);
     await fx.db.client.query(`INSERT INTO ${fx.orders} (id, "UserRef", item) VALUES ($1, $2, 'lamp')`, [orderOf.get(a), a]);
-    const primary = await replayErasures({ catalog, sink: 'primary', since: before, logger: fx.logger });
+    const primary = await replayErasures({
+      catalog,
+      sink: 'primary',
+      since: before,
+      logger: fx.logger,
+      dlqTopic: fx.kafka.topicName('lethe.dlq.primary'),
+      retryTopic: fx.kafka.topicName('lethe.retry.primary'),
+    });
     expect(primary.acks).toMatchObject({ FAILED: 0 });
     expect(primary.affected).toBeGreaterThanOrEqual(2);
     expect((await fx.db.client.query(`SELECT 1 FROM ${fx.users} WHERE "UserId" = $1`, [a])).rowCount).toBe(0);
