@@ -5,7 +5,7 @@ import { errorOf, outcomeOf, type AckOutcome, type SinkConnector, type TargetRes
 import type { Catalog } from '../src/catalog/catalog.js';
 import { eventKeyOf, type SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { EventCodec } from '../src/events/event-codec.js';
-import { createKafka } from '../src/kafka/kafka-client.js';
+import { createKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
 import type { Logger } from '../src/logger.js';
 import { retry } from '../src/retry.js';
 import { dlqTopicOf, retryTopicOf } from '../src/setup/init-plan.js';
@@ -92,17 +92,8 @@ export class SinkRunner {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await consumer.connect();
-    // kafkajs restarts the consumer itself after a retriable crash; after any other it stays
-    // down, so the run ends with the error and `lethe run` exits non-zero to be restarted whole.
     let crashed: Error | undefined;
-    const stayedDown = new Promise<void>((resolve) => {
-      consumer.on(consumer.events.CRASH, (event) => {
-        this.log.error({ err: String(event.payload.error), restart: event.payload.restart }, 'consumer crashed');
-        if (event.payload.restart) return;
-        crashed = event.payload.error;
-        resolve();
-      });
-    });
+    const stayedDown = whenCrashedForGood(consumer, this.log, 'consumer').then((error) => void (crashed = error));
 
     const ack = (event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number): ErasureAck => ({
       eventId: event.eventId,

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from '../logger.js';
 
 /**
@@ -19,5 +19,19 @@ export function createKafka(options: { brokers: string[]; clientId: string; logg
       log[level]({ namespace: entry.namespace, ...fields }, message);
     },
     ...rest,
+  });
+}
+
+/**
+ * Resolves with the error when a consumer crashes for good. kafkajs restarts the consumer itself
+ * after a retriable crash (only logged here); after any other it stays down, and a service
+ * waiting on this ends its run with the error, so `lethe run` exits non-zero to be restarted.
+ */
+export function whenCrashedForGood(consumer: Consumer, log: Logger, what: string): Promise<Error> {
+  return new Promise<Error>((resolve) => {
+    consumer.on(consumer.events.CRASH, (event) => {
+      log.error({ err: String(event.payload.error), restart: event.payload.restart }, `${what} crashed`);
+      if (!event.payload.restart) resolve(event.payload.error);
+    });
   });
 }

@@ -6,7 +6,7 @@ import type { DevLetheEvents as Acks } from '../../schemas/generated/erasure-ack
 import type { Catalog } from '../catalog/catalog.js';
 import type { SubjectErased } from '../cdc/erasure-manifest.js';
 import { EventCodec } from '../events/event-codec.js';
-import { createKafka } from '../kafka/kafka-client.js';
+import { createKafka, whenCrashedForGood } from '../kafka/kafka-client.js';
 import type { Logger } from '../logger.js';
 import { dlqTopicOf } from '../setup/init-plan.js';
 import { expectedTargetsOf, type ErasureFacts, type ErasureStatus } from './erasure-status.js';
@@ -126,16 +126,7 @@ export class TrackerService {
       this.options.onListening?.(http.url);
       this.log.info({ url: http.url }, 'tracker API listening');
 
-      // kafkajs restarts the consumer itself after a retriable crash; after any other it stays
-      // down, so the run ends with the error and `lethe run` exits non-zero to be restarted whole.
-      const stayedDown = new Promise<void>((resolve) => {
-        consumer.on(consumer.events.CRASH, (event) => {
-          this.log.error({ err: String(event.payload.error), restart: event.payload.restart }, 'tracker consumer crashed');
-          if (event.payload.restart) return;
-          crashed = event.payload.error;
-          resolve();
-        });
-      });
+      const stayedDown = whenCrashedForGood(consumer, this.log, 'tracker consumer').then((error) => void (crashed = error));
       await consumer.subscribe({ topics: [catalog.kafka.topics.erasures, catalog.kafka.topics.acks], fromBeginning: true });
       await consumer.run({
         eachBatchAutoResolve: false,
