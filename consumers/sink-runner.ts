@@ -12,6 +12,8 @@ import { dlqTopicOf, retryTopicOf } from '../src/setup/init-plan.js';
 
 const NOT_BEFORE = 'lethe-not-before';
 const ATTEMPT = 'lethe-attempt';
+/** On a deferred record: it was deferred by a replay, so its later acks keep the replay flag. */
+const REPLAY = 'lethe-replay';
 
 export type ErasureAck = Acks.ErasureAck;
 
@@ -59,7 +61,9 @@ interface Item {
  *
  * A DEFERRED result (the store cannot change the data yet) sends the event to the sink's retry
  * topic with a not-before time; the group reads that topic too and pauses a retry partition
- * until its next record is due, so a deferred erasure waits in Kafka, not in memory.
+ * until its next record is due, so a deferred erasure waits in Kafka, not in memory. A replay
+ * defers into the same retry topic (it ends at its end offsets); such records carry a replay
+ * header, and the live group that applies them acks with the replay flag.
  */
 export class SinkRunner {
   private readonly log: Logger;
@@ -95,7 +99,8 @@ export class SinkRunner {
     let crashed: Error | undefined;
     const stayedDown = whenCrashedForGood(consumer, this.log, 'consumer').then((error) => void (crashed = error));
 
-    const ack = (event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number): ErasureAck => ({
+    const isReplay = (item: Item) => this.options.replay !== undefined || item.message.headers?.[REPLAY]?.toString() === '1';
+    const ack = (event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number, replay: boolean): ErasureAck => ({
       eventId: event.eventId,
       subjectType: event.subjectType,
       subjectId: event.subjectId,
@@ -105,7 +110,7 @@ export class SinkRunner {
       affected: result.affected,
       residual: result.residual,
       attempt,
-      replay: this.options.replay !== undefined,
+      replay,
       error: errorOf(result),
       details: result.details ?? {},
       at: Date.now(),
@@ -119,7 +124,11 @@ export class SinkRunner {
         later.push({
           key: item.message.key,
           value: item.message.value,
-          headers: { [NOT_BEFORE]: String(Date.now() + settings.deferredRetryMs), [ATTEMPT]: String(attempt + 1) },
+          headers: {
+            [NOT_BEFORE]: String(Date.now() + settings.deferredRetryMs),
+            [ATTEMPT]: String(attempt + 1),
+            ...(isReplay(item) ? { [REPLAY]: '1' } : {}),
+          },
         });
       const deadLetter = (item: Item, reason: string) =>
         dead.push({
@@ -138,7 +147,7 @@ export class SinkRunner {
         const reason = `undecodable record: ${item.decodeError}`;
         deadLetter(item, reason);
         out.push(
-          ack({ eventId: `undecodable:${topic}/${item.partition}/${item.message.offset}`, subjectType, subjectId: rest.join(':') }, { target: '*', affected: 0, residual: 0, failed: reason }, 1),
+          ack({ eventId: `undecodable:${topic}/${item.partition}/${item.message.offset}`, subjectType, subjectId: rest.join(':') }, { target: '*', affected: 0, residual: 0, failed: reason }, 1, isReplay(item)),
         );
       }
       const mine = items.filter((i) => i.event && connector.handles(i.event.subjectType));
@@ -157,7 +166,7 @@ export class SinkRunner {
               onRetry: (error, n, delayMs) => this.log.warn({ err: String(error), attempt: n, delayMs, events: mine.length }, 'sink batch failed; retrying'),
             },
           );
-          mine.forEach((item, i) => this.collect(item, results[i] ?? [], attempt, ack, out, deadLetter, deferLater));
+          mine.forEach((item, i) => this.collect(item, results[i] ?? [], attempt, (e, r, a) => ack(e, r, a, isReplay(item)), out, deadLetter, deferLater));
         } catch (batchError) {
           // The batch keeps failing: apply its events one by one, so one poison event goes to the
           // dead-letter topic and the others still get erased.
@@ -165,11 +174,11 @@ export class SinkRunner {
           for (const item of mine) {
             try {
               const [results] = await connector.apply([item.event!]);
-              this.collect(item, results ?? [], attempt + 1, ack, out, deadLetter, deferLater);
+              this.collect(item, results ?? [], attempt + 1, (e, r, a) => ack(e, r, a, isReplay(item)), out, deadLetter, deferLater);
             } catch (error) {
               const reason = `failed after ${settings.attempts + 1} attempts: ${error instanceof Error ? error.message : String(error)}`;
               deadLetter(item, reason);
-              out.push(ack(item.event!, { target: '*', affected: 0, residual: 0, failed: reason }, attempt + 1));
+              out.push(ack(item.event!, { target: '*', affected: 0, residual: 0, failed: reason }, attempt + 1, isReplay(item)));
             }
           }
         }

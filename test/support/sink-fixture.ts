@@ -9,6 +9,7 @@ import { endpoints } from './endpoints.js';
 import { EventCollector } from './event-collector.js';
 import { kafkaContext, type KafkaContext } from './kafka-context.js';
 import { capturingLogger } from './log-capture.js';
+import type { Logger } from '../../src/logger.js';
 import { uniqueName } from './names.js';
 
 /** A SubjectErased event for subject type `user` keyed by `id`, as the CDC reader would publish it. */
@@ -52,6 +53,8 @@ export interface SinkFixture extends AsyncDisposable {
   catalog: Catalog;
   topics: { erasures: string; acks: string; dlq: string; retry: string };
   logLines: string[];
+  /** The logger the fixture's runners write to (captured in logLines). */
+  logger: Logger;
   publish(events: SubjectErased[]): Promise<void>;
   publishRaw(key: string, value: Buffer): Promise<void>;
   startRunner(connector: SinkConnector, groupId?: string): { stop: () => Promise<void> };
@@ -112,6 +115,7 @@ ${sinksYaml}
     catalog,
     topics,
     logLines: lines,
+    logger,
     async publish(events) {
       await producer.send({
         topic: topics.erasures,

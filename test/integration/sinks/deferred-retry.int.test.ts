@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SinkConnector, TargetResult } from '../../../connectors/sink-connector.js';
 import type { SubjectErased } from '../../../src/cdc/erasure-manifest.js';
+import { replayErasures } from '../../../src/replay/erasure-replay.js';
 import { sinkFixture, userErased } from '../../support/sink-fixture.js';
 import { waitFor } from '../../support/wait-for.js';
 
@@ -42,5 +43,24 @@ describe('sink runner, deferred erasures', () => {
     // Not retried before deferredRetryMs (1.5 s in this catalog).
     expect(both[1]!.at - started).toBeGreaterThanOrEqual(1500);
     expect(store.seen.get('77')).toBe(2);
+  });
+
+  it('keeps the replay flag on an erasure a replay deferred, when the live group applies it later', async () => {
+    await using fx = await sinkFixture(`  bigquery: { projectId: p, user: [{ table: d.t, match: id, action: delete }] }`);
+    const acks = await fx.acks();
+    const since = Date.now() - 1000;
+    const event = userErased('78');
+    await fx.publish([event]);
+    const store = new StreamingBufferStore();
+    // The replay ends at the end offsets it captured; the deferred erasure waits in the retry topic.
+    const summary = await replayErasures({ catalog: fx.catalog, sink: 'bigquery', since, logger: fx.logger, connector: store, dlqTopic: fx.topics.dlq, retryTopic: fx.topics.retry });
+    expect(summary.acks.DEFERRED).toBe(1);
+    // The live group applies the erasure from the erasures topic (its own, live, ack) and the
+    // deferred record from the retry topic (acked as the replay it came from).
+    fx.startRunner(store);
+    const all = await waitFor(() => (acks.values.length >= 3 ? acks.values : undefined), { timeoutMs: 30_000, what: 'the replay deferral and both later acks' });
+    const described = all.map((a) => `${a.outcome} replay=${a.replay} attempt=${a.attempt}`).sort();
+    expect(described).toEqual(['APPLIED replay=false attempt=1', 'APPLIED replay=true attempt=2', 'DEFERRED replay=true attempt=1']);
+    expect(all.every((a) => a.eventId === event.eventId)).toBe(true);
   });
 });
