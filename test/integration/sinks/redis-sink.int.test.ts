@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { asBytes, globToRegExp } from '../../../connectors/redis-glob.js';
 import { RedisConnector } from '../../../connectors/redis-connector.js';
+import { escapeGlob } from '../../../src/catalog/key-template.js';
 import { endpoints } from '../../support/endpoints.js';
 import { uniqueName } from '../../support/names.js';
 import { sinkFixture, userErased } from '../../support/sink-fixture.js';
@@ -92,5 +94,58 @@ describe('Redis sink', () => {
     expect(dead[0]!.value?.toString()).toBe('not avro at all');
     expect(dead[0]!.headers?.['lethe-dlq-reason']?.toString()).toMatch(/undecodable/);
     await redis.unlink(`${p}:user:3`);
+  });
+
+  it("shares one keyspace pass among a batch's patterns and erases exactly what Redis matches, byte for byte", async () => {
+    const p = uniqueName('r');
+    await using fx = await sinkFixture(`  redis:
+    url: ${endpoints().redisUrl}
+    user:
+      keys: ["${p}:s:{subject}:*"]
+`);
+    const redis = new Redis(endpoints().redisUrl);
+    await using _ = { [Symbol.asyncDispose]: async () => void redis.disconnect() };
+    // Ids with glob characters, a backslash, multi-byte characters (two emoji share their first
+    // UTF-16 unit and first three UTF-8 bytes), and neighbours one character away.
+    const erased = ['1', 'a?b', 'x\\y', 'é', '😀', '4*2'];
+    const neighbours = ['10', '2', 'aXb', 'x\\\\y', 'e', '😁', '4x2', '42'];
+    const keyOf = (id: string, n: number) => Buffer.from(`${p}:s:${id}:${n}`, 'utf8');
+    const all = [...erased, ...neighbours].flatMap((id) => [0, 1, 2].map((n) => keyOf(id, n)));
+    // A key that is not valid UTF-8 under an erased subject's pattern.
+    const binary = Buffer.concat([Buffer.from(`${p}:s:1:`, 'utf8'), Buffer.from([0xff, 0xfe])]);
+    for (const key of [...all, binary]) await redis.set(key, 'v');
+
+    // Redis itself is the oracle: the client-side matching agrees with SCAN MATCH on every pattern.
+    const serverMatch = async (pattern: string) => {
+      const out = new Set<string>();
+      let cursor = '0';
+      do {
+        const [next, keys] = (await redis.callBuffer('scan', cursor, 'MATCH', pattern, 'COUNT', 1000)) as [Buffer, Buffer[]];
+        for (const k of keys) out.add(k.toString('latin1'));
+        cursor = next.toString();
+      } while (cursor !== '0');
+      return [...out].sort();
+    };
+    const everyKey = await serverMatch(`${escapeGlob(p)}:*`);
+    for (const pattern of [...erased, ...neighbours].map((id) => `${escapeGlob(p)}:s:${escapeGlob(id)}:*`).concat([`${escapeGlob(p)}:s:?:1`, `${escapeGlob(p)}:s:*\\*:?`, `${escapeGlob(p)}:s:??:*`])) {
+      const regex = globToRegExp(pattern)!;
+      expect(everyKey.filter((k) => regex.test(k)).sort(), pattern).toEqual(await serverMatch(pattern));
+    }
+    expect(globToRegExp(`${p}:[ab]*`)).toBeUndefined();
+
+    const expected = new Map<string, number>();
+    for (const id of erased) expected.set(id, (await serverMatch(`${escapeGlob(p)}:s:${escapeGlob(id)}:*`)).length);
+    expect(expected.get('1')).toBe(4); // its three keys and the binary one
+
+    const connector = new RedisConnector(fx.catalog.sinks.redis!);
+    const results = await connector.apply(erased.map((id) => userErased(id)));
+    expect(results.map(([r]) => [r!.affected, r!.residual])).toEqual(erased.map((id) => [expected.get(id), 0]));
+    expect(await redis.exists(binary)).toBe(0);
+    for (const id of erased) expect(await serverMatch(`${escapeGlob(p)}:s:${escapeGlob(id)}:*`), id).toEqual([]);
+    for (const id of neighbours) for (const n of [0, 1, 2]) expect(await redis.exists(keyOf(id, n)), `${id}:${n}`).toBe(1);
+    expect(asBytes('é')).toHaveLength(2);
+    await connector.close();
+    const leftovers = await redis.keys(`${escapeGlob(p)}:*`);
+    if (leftovers.length > 0) await redis.unlink(...leftovers);
   });
 });
