@@ -14,7 +14,11 @@ bigquery_start() {
   ensure_ports_free bigquery "$BQ_PORT" "$BQ_GRPC_PORT"
   local dir; dir="$(service_dir bigquery)"
   mkdir -p "$dir"
-  start_bg bigquery "$BQ_BIN" --project="$BQ_PROJECT" --host=127.0.0.1 --port="$BQ_PORT" \
+  # The emulator slows down with every job it keeps (stack/bigquery/job-janitor.mjs): the janitor
+  # runs beside it, in its process group, and the shell then becomes the emulator (same pid).
+  start_bg bigquery bash -c 'node "$1" "$2" "$3" & exec "${@:4}"' _ \
+    "$ROOT_DIR/stack/bigquery/job-janitor.mjs" "http://127.0.0.1:$BQ_PORT" "$BQ_PROJECT" \
+    "$BQ_BIN" --project="$BQ_PROJECT" --host=127.0.0.1 --port="$BQ_PORT" \
     --grpc-port="$BQ_GRPC_PORT" --database="$dir/emulator.db" --log-level=warn
   wait_healthy bigquery bigquery_check
 }
