@@ -99,8 +99,9 @@ export class SinkRunner {
     let crashed: Error | undefined;
     const stayedDown = whenCrashedForGood(consumer, this.log, 'consumer').then((error) => void (crashed = error));
 
+    // An item's acks carry the replay flag when this run is a replay or a replay deferred the item.
     const isReplay = (item: Item) => this.options.replay !== undefined || item.message.headers?.[REPLAY]?.toString() === '1';
-    const ack = (event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number, replay: boolean): ErasureAck => ({
+    const ack = (item: Item, event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number): ErasureAck => ({
       eventId: event.eventId,
       subjectType: event.subjectType,
       subjectId: event.subjectId,
@@ -110,7 +111,7 @@ export class SinkRunner {
       affected: result.affected,
       residual: result.residual,
       attempt,
-      replay,
+      replay: isReplay(item),
       error: errorOf(result),
       details: result.details ?? {},
       at: Date.now(),
@@ -147,7 +148,7 @@ export class SinkRunner {
         const reason = `undecodable record: ${item.decodeError}`;
         deadLetter(item, reason);
         out.push(
-          ack({ eventId: `undecodable:${topic}/${item.partition}/${item.message.offset}`, subjectType, subjectId: rest.join(':') }, { target: '*', affected: 0, residual: 0, failed: reason }, 1, isReplay(item)),
+          ack(item, { eventId: `undecodable:${topic}/${item.partition}/${item.message.offset}`, subjectType, subjectId: rest.join(':') }, { target: '*', affected: 0, residual: 0, failed: reason }, 1),
         );
       }
       const mine = items.filter((i) => i.event && connector.handles(i.event.subjectType));
@@ -166,7 +167,7 @@ export class SinkRunner {
               onRetry: (error, n, delayMs) => this.log.warn({ err: String(error), attempt: n, delayMs, events: mine.length }, 'sink batch failed; retrying'),
             },
           );
-          mine.forEach((item, i) => this.collect(item, results[i] ?? [], attempt, (e, r, a) => ack(e, r, a, isReplay(item)), out, deadLetter, deferLater));
+          mine.forEach((item, i) => this.collect(item, results[i] ?? [], attempt, ack, out, deadLetter, deferLater));
         } catch (batchError) {
           // The batch keeps failing: apply its events one by one, so one poison event goes to the
           // dead-letter topic and the others still get erased.
@@ -174,11 +175,11 @@ export class SinkRunner {
           for (const item of mine) {
             try {
               const [results] = await connector.apply([item.event!]);
-              this.collect(item, results ?? [], attempt + 1, (e, r, a) => ack(e, r, a, isReplay(item)), out, deadLetter, deferLater);
+              this.collect(item, results ?? [], attempt + 1, ack, out, deadLetter, deferLater);
             } catch (error) {
               const reason = `failed after ${settings.attempts + 1} attempts: ${error instanceof Error ? error.message : String(error)}`;
               deadLetter(item, reason);
-              out.push(ack(item.event!, { target: '*', affected: 0, residual: 0, failed: reason }, attempt + 1, isReplay(item)));
+              out.push(ack(item, item.event!, { target: '*', affected: 0, residual: 0, failed: reason }, attempt + 1));
             }
           }
         }
@@ -297,13 +298,13 @@ export class SinkRunner {
     item: Item,
     results: TargetResult[],
     attempt: number,
-    ack: (event: SubjectErased, result: TargetResult, attempt: number) => ErasureAck,
+    ack: (item: Item, event: SubjectErased, result: TargetResult, attempt: number) => ErasureAck,
     out: ErasureAck[],
     deadLetter: (item: Item, reason: string) => void,
     deferLater: (item: Item, attempt: number) => void,
   ): void {
     const event = item.event!;
-    for (const result of results) out.push(ack(event, result, attempt));
+    for (const result of results) out.push(ack(item, event, result, attempt));
     if (results.some((r) => outcomeOf(r) === 'DEFERRED')) deferLater(item, attempt);
     const failures = results.filter((r) => outcomeOf(r) === 'FAILED').map((r) => `${r.target}: ${errorOf(r)}`);
     if (failures.length > 0) deadLetter(item, failures.join('; '));
