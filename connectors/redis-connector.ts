@@ -113,41 +113,31 @@ export class RedisConnector implements SinkConnector {
     const affected = await this.pipeline(applies);
     applies.forEach((step, i) => (results[step.slot]!.affected += affected[i] as number));
     const patterns = ops.filter((o): o is PatternOp => o.kind === 'pattern');
-    const found = await this.scanPatterns(patterns);
+    const passes = planScans(patterns);
+    const found = await this.scanPatterns(passes, patterns.length);
     for (const [n, p] of patterns.entries()) {
       const keys = found[n]!;
       for (let i = 0; i < keys.length; i += UNLINK_CHUNK) results[p.slot]!.affected += await this.redis.unlink(...keys.slice(i, i + UNLINK_CHUNK));
     }
     const residual = await this.pipeline(checks);
     checks.forEach((step, i) => (results[step.slot]!.residual += residual[i] as number));
-    const left = await this.scanPatterns(patterns);
+    const left = await this.scanPatterns(passes, patterns.length);
     patterns.forEach((p, n) => (results[p.slot]!.residual += left[n]!.length));
   }
 
-  /**
-   * The keys matching each pattern. A pattern alone is a SCAN MATCH of its own. The patterns one
-   * template gives for a batch of subjects share one pass instead of one pass each (every SCAN
-   * walks the whole keyspace, whatever its MATCH): SCAN MATCH on their common literal prefix,
-   * then each key is tested against the patterns whose own literal prefix it starts with.
-   */
-  private async scanPatterns(patterns: readonly PatternOp[]): Promise<Buffer[][]> {
-    const found: Buffer[][] = patterns.map(() => []);
-    const byTemplate = new Map<string, number[]>();
-    patterns.forEach((p, n) => byTemplate.set(p.template, [...(byTemplate.get(p.template) ?? []), n]));
-    for (const members of byTemplate.values()) {
-      const compiled = members.map((n) => ({ n, regex: globToRegExp(patterns[n]!.pattern), prefix: asBytes(literalPrefix(patterns[n]!.pattern)) }));
-      const shared = compiled.filter((c) => c.regex !== undefined);
-      for (const c of shared.length > 1 ? compiled.filter((x) => x.regex === undefined) : compiled) found[c.n] = await this.scan(patterns[c.n]!.pattern);
-      if (shared.length <= 1) continue;
-      const byPrefix = new Map<string, typeof shared>();
-      for (const c of shared) byPrefix.set(c.prefix, [...(byPrefix.get(c.prefix) ?? []), c]);
-      const lengths = [...new Set(shared.map((c) => c.prefix.length))];
-      // In bytes: a common prefix of strings could end inside a character, one of bytes is exact.
-      const lcp = commonPrefix(shared.map((c) => c.prefix));
-      for (const key of await this.scan(Buffer.from(`${escapeGlob(lcp)}*`, 'latin1'))) {
+  /** The keys matching each of `count` patterns, by the passes `planScans` made of them. */
+  private async scanPatterns(passes: readonly ScanPass[], count: number): Promise<Buffer[][]> {
+    const found: Buffer[][] = Array.from({ length: count }, () => []);
+    for (const pass of passes) {
+      const keys = await this.scan(pass.match);
+      if (pass.one !== undefined) {
+        found[pass.one] = keys;
+        continue;
+      }
+      for (const key of keys) {
         const bytes = asBytes(key);
-        for (const length of lengths) {
-          for (const c of byPrefix.get(bytes.slice(0, length)) ?? []) if (c.regex!.test(bytes)) found[c.n]!.push(key);
+        for (const length of pass.prefixLengths) {
+          for (const m of pass.byPrefix.get(bytes.slice(0, length)) ?? []) if (m.regex.test(bytes)) found[m.n]!.push(key);
         }
       }
     }
@@ -180,6 +170,45 @@ export class RedisConnector implements SinkConnector {
   async close(): Promise<void> {
     this.redis.disconnect();
   }
+}
+
+/**
+ * One SCAN over the keyspace: for a single pattern (`one`, its index) its own MATCH; for patterns
+ * sharing one, the MATCH on their common prefix, each key then tested against the patterns whose
+ * literal prefix it starts with.
+ */
+type ScanPass =
+  | { match: string; one: number }
+  | { match: Buffer; one?: undefined; prefixLengths: number[]; byPrefix: Map<string, Array<{ n: number; regex: RegExp }>> };
+
+/**
+ * Every SCAN walks the whole keyspace, whatever its MATCH, so the patterns one template gives for
+ * a batch of subjects share one pass instead of one pass each. A pattern alone, or one the client
+ * cannot match exactly (a character class), keeps a pass of its own.
+ */
+function planScans(patterns: readonly PatternOp[]): ScanPass[] {
+  const byTemplate = new Map<string, Array<{ n: number; regex: RegExp | undefined }>>();
+  patterns.forEach((p, n) => {
+    const members = byTemplate.get(p.template) ?? [];
+    members.push({ n, regex: globToRegExp(p.pattern) });
+    byTemplate.set(p.template, members);
+  });
+  const passes: ScanPass[] = [];
+  for (const members of byTemplate.values()) {
+    const shared = members.filter((m): m is { n: number; regex: RegExp } => m.regex !== undefined);
+    for (const m of shared.length > 1 ? members.filter((x) => x.regex === undefined) : members) passes.push({ match: patterns[m.n]!.pattern, one: m.n });
+    if (shared.length <= 1) continue;
+    // In bytes: a common prefix of strings could end inside a character, one of bytes is exact.
+    const prefixes = shared.map((m) => asBytes(literalPrefix(patterns[m.n]!.pattern)));
+    const byPrefix = new Map<string, Array<{ n: number; regex: RegExp }>>();
+    shared.forEach((m, i) => {
+      const list = byPrefix.get(prefixes[i]!) ?? [];
+      list.push(m);
+      byPrefix.set(prefixes[i]!, list);
+    });
+    passes.push({ match: Buffer.from(`${escapeGlob(commonPrefix(prefixes))}*`, 'latin1'), prefixLengths: [...new Set(prefixes.map((p) => p.length))], byPrefix });
+  }
+  return passes;
 }
 
 /** Redis errors in one place: connection trouble is retriable, a command error is not. */
