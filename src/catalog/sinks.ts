@@ -113,6 +113,14 @@ export function resolveSinks(
     if (missing.length > 0) problems.push({ path, message: `no field for key column ${missing.join(', ')} of subject ${subject}` });
     return key.map((c) => byColumn.get(c) ?? '');
   };
+  /** A sink's targets per subject, each target's match resolved to fields in key order. */
+  const withMatches = <T extends { match: MatchFields }>(sink: SinkName, section: Record<string, unknown>): Map<string, T[]> =>
+    new Map(
+      [...perSubject<Array<Omit<T, 'match'> & { match: string | Record<string, string> }>>(sink, section)].map(([type, targets]) => [
+        type,
+        targets.map((t, i) => ({ ...t, match: matchOf(type, t.match, `sinks.${sink}.${type}[${i}].match`) }) as T),
+      ]),
+    );
   /** `{key.<column>}` must name one of the subject's key columns: a misspelt one would match nothing. */
   const checkTemplate = (subject: string, template: string, path: string): void => {
     const key = subjects.get(subject)!.key;
@@ -142,23 +150,14 @@ export function resolveSinks(
     out.redis = { url: file.redis.url, subjects: resolved };
   }
   if (file.elasticsearch) {
-    const raw = perSubject<Array<Omit<EsTarget, 'match'> & { match: string | Record<string, string> }>>('elasticsearch', file.elasticsearch);
-    out.elasticsearch = {
-      node: file.elasticsearch.node,
-      subjects: new Map([...raw].map(([type, targets]) => [type, targets.map((t, i) => ({ ...t, match: matchOf(type, t.match, `sinks.elasticsearch.${type}[${i}].match`) }))])),
-    };
+    out.elasticsearch = { node: file.elasticsearch.node, subjects: withMatches<EsTarget>('elasticsearch', file.elasticsearch) };
   }
   if (file.bigquery) {
     out.bigquery = {
       projectId: file.bigquery.projectId,
       ...(file.bigquery.apiEndpoint ? { apiEndpoint: file.bigquery.apiEndpoint } : {}),
       batch: file.bigquery.batch,
-      subjects: new Map(
-        [...perSubject<Array<Omit<BqTarget, 'match'> & { match: string | Record<string, string> }>>('bigquery', file.bigquery)].map(([type, targets]) => [
-          type,
-          targets.map((t, i) => ({ ...t, match: matchOf(type, t.match, `sinks.bigquery.${type}[${i}].match`) })),
-        ]),
-      ),
+      subjects: withMatches<BqTarget>('bigquery', file.bigquery),
     };
   }
   if (file.compacted) {
