@@ -9,6 +9,7 @@ import { createKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
 import type { Logger } from '../src/logger.js';
 import { retry } from '../src/retry.js';
 import { dlqTopicOf, retryTopicOf } from '../src/setup/init-plan.js';
+import { whenAborted } from '../src/when-aborted.js';
 
 const NOT_BEFORE = 'lethe-not-before';
 const ATTEMPT = 'lethe-attempt';
@@ -282,10 +283,7 @@ export class SinkRunner {
     await Promise.race([
       ...(replay ? [finished] : []),
       stayedDown,
-      new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        signal.addEventListener('abort', () => resolve(), { once: true });
-      }),
+      whenAborted(signal),
     ]);
     for (const timer of timers) clearTimeout(timer);
     await consumer.disconnect();

@@ -18,6 +18,7 @@ import { ErasureNotReadableError, foldTransaction } from './manifest-builder.js'
 import { checkSource } from './source-checks.js';
 import { loadPrimaryKeys, readSlot } from './source-database.js';
 import { inspectSource } from './source-inspection.js';
+import { whenAborted } from '../when-aborted.js';
 import { TextPgoutputPlugin } from './text-pgoutput-plugin.js';
 import { TransactionAssembler } from './transaction-assembler.js';
 
@@ -244,10 +245,7 @@ export class CdcReader {
         'cdc reader streaming',
       );
 
-      await new Promise<void>((resolve) => {
-        if (stopped.signal.aborted) resolve();
-        stopped.signal.addEventListener('abort', () => resolve(), { once: true });
-      });
+      await whenAborted(stopped.signal);
       clearInterval(heartbeat);
       if (!failure) {
         // Graceful stop: what was decoded is published and acknowledged before the stream closes.

@@ -9,6 +9,7 @@ import { EventCodec } from '../events/event-codec.js';
 import { createKafka, whenCrashedForGood } from '../kafka/kafka-client.js';
 import type { Logger } from '../logger.js';
 import { dlqTopicOf } from '../setup/init-plan.js';
+import { whenAborted } from '../when-aborted.js';
 import { expectedTargetsOf, type ErasureFacts, type ErasureStatus } from './erasure-status.js';
 import { startHttpApi, type HttpApi } from './http-api.js';
 import { StatusPublisher } from './status-publisher.js';
@@ -170,13 +171,7 @@ export class TrackerService {
       };
       sweep = setInterval(() => void check(), catalog.tracker.overdueCheckMs);
       this.log.info({ groupId, slaMs: catalog.tracker.slaMs }, 'tracker consuming');
-      await Promise.race([
-        stayedDown,
-        new Promise<void>((resolve) => {
-          if (signal.aborted) resolve();
-          signal.addEventListener('abort', () => resolve(), { once: true });
-        }),
-      ]);
+      await Promise.race([stayedDown, whenAborted(signal)]);
     } finally {
       if (sweep) clearInterval(sweep);
       await http?.close().catch(() => undefined);
