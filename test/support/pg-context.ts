@@ -5,21 +5,23 @@ import { waitFor } from './wait-for.js';
 
 /**
  * A Postgres connection for one test that drops, on disposal, every replication slot,
- * publication and table it named: a leftover slot would hold WAL forever.
+ * publication, table and schema (with what it holds) it named: a leftover slot would hold WAL forever.
  *
  *   await using db = await pgContext();
  *   const slot = db.track('slot', uniqueName('slot'));
  */
+type ObjectKind = 'slot' | 'publication' | 'table' | 'schema';
+
 export interface PgContext extends AsyncDisposable {
   client: pg.Client;
   /** A fresh name, remembered so the object it names is dropped on disposal. */
-  name(kind: 'slot' | 'publication' | 'table', prefix?: string): string;
+  name(kind: ObjectKind, prefix?: string): string;
 }
 
 export async function pgContext(): Promise<PgContext> {
   const client = new pg.Client({ connectionString: endpoints().databaseUrl });
   await client.connect();
-  const created: Array<{ kind: 'slot' | 'publication' | 'table'; name: string }> = [];
+  const created: Array<{ kind: ObjectKind; name: string }> = [];
   return {
     client,
     name(kind, prefix = kind) {
@@ -33,6 +35,7 @@ export async function pgContext(): Promise<PgContext> {
           if (kind === 'slot') await dropReplicationSlot(client, name);
           if (kind === 'publication') await client.query(`DROP PUBLICATION IF EXISTS ${pg.escapeIdentifier(name)}`);
           if (kind === 'table') await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(name)} CASCADE`);
+          if (kind === 'schema') await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(name)} CASCADE`);
         }
       } finally {
         await client.end();

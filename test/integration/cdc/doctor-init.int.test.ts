@@ -8,18 +8,16 @@ import { diagnose } from '../../../src/setup/source-session.js';
 import { cdcFixture } from '../../support/cdc-fixture.js';
 import { endpoints } from '../../support/endpoints.js';
 import { pgContext } from '../../support/pg-context.js';
-import { uniqueName } from '../../support/names.js';
 import { waitFor } from '../../support/wait-for.js';
 
 describe('lethe doctor and init against the live database', () => {
   it('names each problem with its fix; init creates publication and slot; then doctor passes', async () => {
     await using db = await pgContext();
-    const schema = `Doc_${uniqueName('s')}`;
+    const schema = db.name('schema', 'Doc_s');
     const q = quoteIdent(schema);
     const publication = db.name('publication', 'pub');
     const slot = db.name('slot');
     await db.client.query(`CREATE SCHEMA ${q}`);
-    await using _ = { [Symbol.asyncDispose]: async () => void (await db.client.query(`DROP SCHEMA ${q} CASCADE`)) };
     await db.client.query(`CREATE TABLE ${q}."Members" (tenant text, "Id" bigint, PRIMARY KEY (tenant, "Id"))`);
     await db.client.query(`CREATE TABLE ${q}.posts (id bigint PRIMARY KEY, tenant text, author bigint)`);
     const e = endpoints();
@@ -65,12 +63,11 @@ subjects:
 
   it('asks for publish_via_partition_root and for each partition whose replica identity is short', async () => {
     await using db = await pgContext();
-    const schema = `Part_${uniqueName('s')}`;
+    const schema = db.name('schema', 'Part_s');
     const q = quoteIdent(schema);
     const publication = db.name('publication', 'pub');
     const slot = db.name('slot');
     await db.client.query(`CREATE SCHEMA ${q}`);
-    await using _ = { [Symbol.asyncDispose]: async () => void (await db.client.query(`DROP SCHEMA ${q} CASCADE`)) };
     await db.client.query(`CREATE TABLE ${q}.members (region text, id bigint, PRIMARY KEY (region, id)) PARTITION BY LIST (region)`);
     await db.client.query(`CREATE TABLE ${q}.members_eu PARTITION OF ${q}.members FOR VALUES IN ('eu')`);
     await db.client.query(`CREATE TABLE ${q}.posts (id bigint, region text, author bigint, PRIMARY KEY (region, id)) PARTITION BY LIST (region)`);

@@ -5,6 +5,18 @@ import { endpoints } from '../../support/endpoints.js';
 import { uniqueName } from '../../support/names.js';
 import { accountErased, sinkFixture, userErased } from '../../support/sink-fixture.js';
 
+/** A client for a test's own indices (`<prefix>-*`), deleted on disposal. */
+function indicesOf(prefix: string): { es: Client } & AsyncDisposable {
+  const es = new Client({ node: endpoints().elasticsearchUrl });
+  return {
+    es,
+    async [Symbol.asyncDispose]() {
+      await es.indices.delete({ index: `${prefix}-*`, ignore_unavailable: true });
+      await es.close();
+    },
+  };
+}
+
 describe('Elasticsearch sink', () => {
   it('deletes through a wildcard pattern, anonymizes through an alias, pages past 1000, spares the neighbour', async () => {
     const p = uniqueName('les').replaceAll('_', '-');
@@ -14,13 +26,8 @@ describe('Elasticsearch sink', () => {
       - { index: "${p}-users-*", match: user_id, action: delete }
       - { index: "${p}-messages", match: sender_id, action: { anonymize: [sender_name, sender_email] } }
 `);
-    const es = new Client({ node: endpoints().elasticsearchUrl });
-    await using _ = {
-      [Symbol.asyncDispose]: async () => {
-        await es.indices.delete({ index: `${p}-*`, ignore_unavailable: true });
-        await es.close();
-      },
-    };
+    await using scratch = indicesOf(p);
+    const { es } = scratch;
     for (const index of [`${p}-users-2025`, `${p}-users-2026`, `${p}-messages-v1`]) {
       await es.indices.create({
         index,
@@ -73,13 +80,8 @@ describe('Elasticsearch sink', () => {
       - { index: "${p}-accounts", match: { tenant: tenant_code, AccountId: acount_no }, action: delete }
       - { index: "${p}-none-*", match: { tenant: tenant_code, AccountId: account_no }, action: delete }
 `);
-    const es = new Client({ node: endpoints().elasticsearchUrl });
-    await using _ = {
-      [Symbol.asyncDispose]: async () => {
-        await es.indices.delete({ index: `${p}-*`, ignore_unavailable: true });
-        await es.close();
-      },
-    };
+    await using scratch = indicesOf(p);
+    const { es } = scratch;
     await es.indices.create({
       index: `${p}-accounts`,
       settings: { number_of_replicas: 0 },
