@@ -10,6 +10,19 @@ import { endpoints } from '../../support/endpoints.js';
 import { pgContext } from '../../support/pg-context.js';
 import { waitFor } from '../../support/wait-for.js';
 
+/** A catalog on the stack's servers with this publication, slot and `subjects:` section (YAML). */
+function catalogOf(publication: string, slot: string, subjects: string) {
+  const e = endpoints();
+  return parseCatalog(
+    `
+source: { url: "${e.databaseUrl}", publication: ${publication}, slot: ${slot} }
+kafka: { brokers: "${e.kafkaBrokers.join(',')}", schemaRegistry: "${e.schemaRegistryUrl}" }
+subjects:
+${subjects}`,
+    {},
+  );
+}
+
 describe('lethe doctor and init against the live database', () => {
   it('names each problem with its fix; init creates publication and slot; then doctor passes', async () => {
     await using db = await pgContext();
@@ -20,12 +33,10 @@ describe('lethe doctor and init against the live database', () => {
     await db.client.query(`CREATE SCHEMA ${q}`);
     await db.client.query(`CREATE TABLE ${q}."Members" (tenant text, "Id" bigint, PRIMARY KEY (tenant, "Id"))`);
     await db.client.query(`CREATE TABLE ${q}.posts (id bigint PRIMARY KEY, tenant text, author bigint)`);
-    const e = endpoints();
-    const catalog = parseCatalog(
+    const catalog = catalogOf(
+      publication,
+      slot,
       `
-source: { url: "${e.databaseUrl}", publication: ${publication}, slot: ${slot} }
-kafka: { brokers: "${e.kafkaBrokers.join(',')}", schemaRegistry: "${e.schemaRegistryUrl}" }
-subjects:
   member:
     table: '"${schema}"."Members"'
     key: [tenant, '"Id"']
@@ -33,7 +44,6 @@ subjects:
       - { table: '"${schema}".posts', subjectColumn: [tenant, author] }
       - { table: '"${schema}".missing', subjectColumn: [tenant, author] }
 `,
-      {},
     );
 
     const before = await diagnose(db.client, catalog);
@@ -77,19 +87,16 @@ subjects:
     await db.client.query(`ALTER TABLE ${q}.posts REPLICA IDENTITY FULL`);
     // A publication as an older `lethe init` made it: partitions publish under their own names.
     await db.client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${q}.members, ${q}.posts`);
-    const e = endpoints();
-    const catalog = parseCatalog(
+    const catalog = catalogOf(
+      publication,
+      slot,
       `
-source: { url: "${e.databaseUrl}", publication: ${publication}, slot: ${slot} }
-kafka: { brokers: "${e.kafkaBrokers.join(',')}", schemaRegistry: "${e.schemaRegistryUrl}" }
-subjects:
   member:
     table: '"${schema}".members'
     key: [region, id]
     related:
       - { table: '"${schema}".posts', subjectColumn: [region, author] }
 `,
-      {},
     );
 
     const before = (await diagnose(db.client, catalog)).filter((f) => f.level === 'problem');
