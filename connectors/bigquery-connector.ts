@@ -1,7 +1,7 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { BqTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
-import { LetheError } from '../src/errors.js';
+import { LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
 import { keyValues } from '../src/events/subject-values.js';
 import { createBigQueryClient } from './bigquery-client.js';
 import { bigQueryId, planBigQuery, type BigQueryPlan } from './bigquery-plan.js';
@@ -153,11 +153,18 @@ export class BigQueryConnector implements SinkConnector {
   async close(): Promise<void> {}
 }
 
-/** BigQuery errors in one place: quota, rate and server errors are retriable; a bad query is not. */
+/**
+ * BigQuery errors in one place: rate and quota limits, server errors and anything without an HTTP
+ * status (the endpoint unreachable, a socket reset) are a wait; a statement BigQuery refuses (no
+ * such table or column, a bad query) is the record's own fault: no retry can succeed.
+ */
 export function translate(error: unknown): LetheError {
   if (error instanceof LetheError) return error;
-  const code = (error as { code?: number }).code ?? 0;
-  const message = error instanceof Error ? error.message : String(error);
-  const retriable = code === 0 || code === 429 || code >= 500 || /rateLimitExceeded|quotaExceeded|backendError|concurrent update/i.test(message);
-  return new LetheError('BIGQUERY_ERROR', `bigquery: ${message}`, { retriable, cause: error });
+  const code = (error as { code?: unknown }).code;
+  const status = typeof code === 'number' ? code : 0;
+  const message = reasonOf(error);
+  if (status === 0 || status === 408 || status === 429 || status >= 500 || /rateLimitExceeded|quotaExceeded|backendError|concurrent update/i.test(message)) {
+    return new ServiceUnavailableError('bigquery', message, { cause: error });
+  }
+  return new RecordError('BIGQUERY_REJECTED', `bigquery: ${message}`, { cause: error });
 }

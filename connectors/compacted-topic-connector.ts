@@ -3,7 +3,7 @@ import { expand } from '../src/catalog/key-template.js';
 import { formatQualifiedName } from '../src/catalog/identifiers.js';
 import type { CompactedTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
-import { LetheError } from '../src/errors.js';
+import { LetheError, reasonOf, ServiceUnavailableError } from '../src/errors.js';
 import { rowValues, subjectValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import { describeTopicConfig } from '../src/kafka/topic-config.js';
@@ -81,7 +81,9 @@ export class CompactedTopicConnector implements SinkConnector {
         });
       }
     } catch (error) {
-      throw error instanceof LetheError ? error : new LetheError('KAFKA_ERROR', `compacted topics: ${error instanceof Error ? error.message : String(error)}`, { retriable: true, cause: error });
+      // The broker unreachable, a leader election, a timeout: a wait. A tombstone (key, no value)
+      // cannot be refused for its content.
+      throw error instanceof LetheError ? error : new ServiceUnavailableError('kafka', `compacted topics: ${reasonOf(error)}`, { cause: error });
     }
     return out;
   }

@@ -1,7 +1,7 @@
 import { Client, errors } from '@elastic/elasticsearch';
 import type { EsTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
-import { LetheError } from '../src/errors.js';
+import { LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
 import { keyValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
@@ -86,9 +86,12 @@ export class ElasticsearchConnector implements SinkConnector {
         .filter((r) => r.error && r.status !== 404);
       if (failures.length > 0) {
         const first = failures[0]!;
-        throw new LetheError('ELASTICSEARCH_BULK', `bulk ${target.action.kind} in ${target.index}: ${failures.length} item(s) failed, first: ${first.error?.type}: ${first.error?.reason}`, {
-          retriable: failures.every((f) => f.status === 429 || f.status >= 500),
-        });
+        const message = `bulk ${target.action.kind} in ${target.index}: ${failures.length} item(s) failed, first: ${first.error?.type}: ${first.error?.reason}`;
+        // Items the store refused for their content are the record's fault; overload or a shard
+        // being unavailable is a wait.
+        throw failures.every((f) => f.status === 429 || f.status >= 500)
+          ? new ServiceUnavailableError('elasticsearch', message, { code: 'ELASTICSEARCH_BULK' })
+          : new RecordError('ELASTICSEARCH_BULK', message);
       }
       for (const h of hits) touched.add(h.index);
       await this.client.indices.refresh({ index: [...touched] });
@@ -176,7 +179,7 @@ export class ElasticsearchConnector implements SinkConnector {
       ]),
     });
     return response.responses.map((r) => {
-      if ('error' in r) throw new LetheError('ELASTICSEARCH_VERIFY', `verifying ${target.index}: ${r.error.type}: ${r.error.reason}`, { retriable: true });
+      if ('error' in r) throw new ServiceUnavailableError('elasticsearch', `verifying ${target.index}: ${r.error.type}: ${r.error.reason}`, { code: 'ELASTICSEARCH_VERIFY' });
       const total = r.hits.total;
       return typeof total === 'number' ? total : (total?.value ?? 0);
     });
@@ -197,12 +200,19 @@ function fieldValue(source: unknown, path: string): unknown {
   return node;
 }
 
-/** Elasticsearch errors in one place: overload and server errors are retriable, requests are not. */
+/**
+ * Elasticsearch errors in one place. Overload (429), timeouts (408) and server errors, and every
+ * connection or timeout error of the client, are the store's outage: a wait. Any other response
+ * (a request the store rejects) is the record's own fault.
+ */
 export function translate(error: unknown): LetheError {
   if (error instanceof LetheError) return error;
   if (error instanceof errors.ResponseError) {
     const status = error.statusCode ?? 0;
-    return new LetheError('ELASTICSEARCH_ERROR', `elasticsearch ${status}: ${error.message}`, { retriable: status === 429 || status >= 500, cause: error });
+    if (status === 0 || status === 408 || status === 429 || status >= 500) {
+      return new ServiceUnavailableError('elasticsearch', `${status}: ${error.message}`, { cause: error });
+    }
+    return new RecordError('ELASTICSEARCH_REJECTED', `elasticsearch ${status}: ${error.message}`, { cause: error });
   }
-  return new LetheError('ELASTICSEARCH_ERROR', `elasticsearch: ${error instanceof Error ? error.message : String(error)}`, { retriable: true, cause: error });
+  return new ServiceUnavailableError('elasticsearch', reasonOf(error), { cause: error });
 }

@@ -3,7 +3,7 @@ import { escapeGlob, expand, isPattern } from '../src/catalog/key-template.js';
 import { formatQualifiedName } from '../src/catalog/identifiers.js';
 import type { SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
-import { LetheError } from '../src/errors.js';
+import { LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
 import { rowValues, subjectValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import { asBytes, commonPrefix, globToRegExp, literalPrefix } from './redis-glob.js';
@@ -211,9 +211,20 @@ function planScans(patterns: readonly PatternOp[]): ScanPass[] {
   return passes;
 }
 
-/** Redis errors in one place: connection trouble is retriable, a command error is not. */
+/**
+ * Replies that mean the server cannot serve yet (loading its data, a failover, a busy script,
+ * out of memory), not that the command is wrong.
+ */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|OOM|MISCONF)\b/;
+
+/**
+ * Redis errors in one place: connection trouble and the replies of a server that cannot serve yet
+ * are a wait; any other error reply (a command the data refuses, e.g. WRONGTYPE) is the record's.
+ */
 export function translate(error: unknown): LetheError {
-  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof LetheError) return error;
+  const message = reasonOf(error);
   const replyError = error instanceof Error && error.name === 'ReplyError';
-  return new LetheError('REDIS_ERROR', `redis: ${message}`, { retriable: !replyError, cause: error });
+  if (replyError && !UNAVAILABLE_REPLY.test(message)) return new RecordError('REDIS_REJECTED', `redis: ${message}`, { cause: error });
+  return new ServiceUnavailableError('redis', message, { cause: error });
 }

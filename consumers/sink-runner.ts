@@ -1,38 +1,35 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { Partitioners, type IHeaders, type KafkaMessage, type Message } from 'kafkajs';
-import type { DevLetheEvents as Acks } from '../schemas/generated/erasure-ack.js';
-import { errorOf, outcomeOf, type AckOutcome, type SinkConnector, type TargetResult } from '../connectors/sink-connector.js';
+import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import type { AckOutcome, SinkConnector } from '../connectors/sink-connector.js';
 import type { Catalog } from '../src/catalog/catalog.js';
 import { eventKeyOf, type SubjectErased } from '../src/cdc/erasure-manifest.js';
+import { errorKind, InvariantError, reasonOf } from '../src/errors.js';
 import { EventCodec } from '../src/events/event-codec.js';
-import { createKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
+import { createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
+import { SinkHealthWriter } from '../src/kafka/sink-health.js';
+import { ensureTopics } from '../src/kafka/topic-config.js';
+import { topologyOf, type Topology } from '../src/kafka/topology.js';
 import type { Logger } from '../src/logger.js';
-import { retry } from '../src/retry.js';
-import { dlqTopicOf, retryTopicOf } from '../src/setup/init-plan.js';
 import { whenAborted } from '../src/when-aborted.js';
+import { GroupHeartbeat } from '../src/kafka/group-heartbeat.js';
+import { ATTEMPT, ChunkOutcome, type ChunkItem, type ErasureAck } from './chunk-outcome.js';
+import { OffsetTracker } from './offset-tracker.js';
+import { OutageWaiter } from '../src/outage-waiter.js';
+import { ReplayWindow } from './replay-window.js';
+import { dueRecords } from './retry-gate.js';
 
-const NOT_BEFORE = 'lethe-not-before';
-const ATTEMPT = 'lethe-attempt';
-/** On a deferred record: it was deferred by a replay, so its later acks keep the replay flag. */
-const REPLAY = 'lethe-replay';
-
-export type ErasureAck = Acks.ErasureAck;
+export type { ErasureAck } from './chunk-outcome.js';
 
 export interface SinkRunnerOptions {
   catalog: Catalog;
   connector: SinkConnector;
   logger: Logger;
-  /** Defaults to lethe.sink.<sink>. */
-  groupId?: string;
-  /** Defaults to lethe.dlq.<sink>. */
-  dlqTopic?: string;
-  /** Defaults to lethe.retry.<sink>. */
-  retryTopic?: string;
   /**
-   * Replay: read only the erasures topic, up to these end offsets (exclusive, per partition),
-   * then return instead of running until the signal. Acks carry the replay flag.
+   * Replay: a one-off group reads only the erasures topic, from its start offsets up to these end
+   * offsets (exclusive, per partition), then returns instead of running until the signal. Acks
+   * carry the replay flag.
    */
-  replay?: { startOffsets: ReadonlyMap<number, bigint>; endOffsets: ReadonlyMap<number, bigint>; onProgress?: (progress: ReplayProgress) => void };
+  replay?: { groupId: string; startOffsets: ReadonlyMap<number, bigint>; endOffsets: ReadonlyMap<number, bigint>; onProgress?: (progress: ReplayProgress) => void };
 }
 
 export interface ReplayProgress {
@@ -43,32 +40,43 @@ export interface ReplayProgress {
   remaining: bigint;
 }
 
-export const sinkGroupId = (sink: string) => `lethe.sink.${sink}`;
-
-interface Item {
-  message: KafkaMessage;
-  partition: number;
-  event?: SubjectErased;
-  decodeError?: string;
+/** What one run holds open, closed whatever way the run ends. */
+interface Session {
+  topology: Topology;
+  producer: Producer;
+  consumer: Consumer;
+  events: EventCodec<SubjectErased>;
+  acks: EventCodec<ErasureAck>;
+  waiter: OutageWaiter;
+  offsets: OffsetTracker;
+  timers: Set<NodeJS.Timeout>;
+  window?: ReplayWindow;
+  finished: () => void;
+  signal: AbortSignal;
 }
 
 /**
- * One sink's consumer group over the erasures topic. Per batch: decode; apply through the
- * connector with retries (exponential backoff, jitter); an event still failing after the last
- * attempt, an undecodable record, or a target the connector reports as failed goes to the sink's
- * dead-letter topic with the reason in headers; one ErasureAck per event and target is produced;
- * only then are the batch's offsets resolved and committed. A new group starts at the beginning
- * of the topic: an erasure published before the sink first ran still reaches it.
+ * One sink's consumer group over the erasures topic and the sink's retry topic. Per chunk of a
+ * fetched batch: decode; apply through the connector; one ErasureAck per event and target;
+ * dead letters and deferrals; only then are the chunk's offsets resolved and committed. A new
+ * group starts at the beginning of the topic: an erasure published before the sink first ran
+ * still reaches it.
  *
- * A DEFERRED result (the store cannot change the data yet) sends the event to the sink's retry
- * topic with a not-before time; the group reads that topic too and pauses a retry partition
- * until its next record is due, so a deferred erasure waits in Kafka, not in memory. A replay
- * defers into the same retry topic (it ends at its end offsets); such records carry a replay
- * header, and the live group that applies them acks with the replay flag.
+ * Errors are handled by kind (src/errors.ts). A server that is down (the store, Kafka, the schema
+ * registry) is waited out for as long as it takes: the chunk's offsets stay, the member keeps
+ * heartbeating, the sink's health record says what it waits for, and it goes on by itself when the
+ * server is back; no dead letter, no failed ack. The record's own fault (bytes no schema reads, an
+ * event the store refuses, a target misconfigured) goes to the dead-letter topic with a failed ack.
+ * A programmer error ends the run.
+ *
+ * A DEFERRED result (the store cannot change the data yet) sends the event to the retry topic with
+ * a not-before time; the group pauses a retry partition until its next record is due, so a
+ * deferred erasure waits in Kafka, not in memory. `lethe dlq redrive` writes there too.
  */
 export class SinkRunner {
   private readonly log: Logger;
   private readonly sink: string;
+  private readonly progress: Omit<ReplayProgress, 'remaining'> = { events: 0, acks: { APPLIED: 0, NOTHING_TO_DO: 0, DEFERRED: 0, FAILED: 0 }, affected: 0 };
 
   constructor(private readonly options: SinkRunnerOptions) {
     this.sink = options.connector.sink;
@@ -76,251 +84,226 @@ export class SinkRunner {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const { catalog, connector } = this.options;
+    const { catalog, connector, replay } = this.options;
     const settings = catalog.sinks.settings;
+    const topology = topologyOf(catalog);
     const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: `lethe-sink-${this.sink}`, logger: this.log });
     const registry = new SchemaRegistry({ host: catalog.kafka.schemaRegistry });
-    const events = new EventCodec<SubjectErased>(registry, catalog.kafka.topics.erasures, 'subject-erased');
-    const acks = new EventCodec<ErasureAck>(registry, catalog.kafka.topics.acks, 'erasure-ack');
-    await acks.register();
-    const groupId = this.options.groupId ?? sinkGroupId(this.sink);
-    const dlqTopic = this.options.dlqTopic ?? dlqTopicOf(this.sink);
-    const retryTopic = this.options.retryTopic ?? retryTopicOf(this.sink);
-    await ensureTopics(kafka, [dlqTopic, retryTopic]);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    const groupId = replay?.groupId ?? topology.sinkGroup(this.sink);
     const consumer = kafka.consumer({
       groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: HEARTBEAT_MS,
       ...(connector.fetch ? { minBytes: connector.fetch.minBytes, maxWaitTimeInMs: connector.fetch.maxWaitMs } : {}),
     });
-    const timers = new Set<NodeJS.Timeout>();
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    await consumer.connect();
-    let crashed: Error | undefined;
-    const stayedDown = whenCrashedForGood(consumer, this.log, 'consumer').then((error) => void (crashed = error));
-
-    // An item's acks carry the replay flag when this run is a replay or a replay deferred the item.
-    const isReplay = (item: Item) => this.options.replay !== undefined || item.message.headers?.[REPLAY]?.toString() === '1';
-    const ack = (item: Item, event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number): ErasureAck => ({
-      eventId: event.eventId,
-      subjectType: event.subjectType,
-      subjectId: event.subjectId,
-      sink: this.sink,
-      target: result.target,
-      outcome: outcomeOf(result),
-      affected: result.affected,
-      residual: result.residual,
-      attempt,
-      replay: isReplay(item),
-      error: errorOf(result),
-      details: result.details ?? {},
-      at: Date.now(),
-    });
-
-    const processChunk = async (items: Item[], topic: string, firstAttempt: number): Promise<void> => {
-      const out: ErasureAck[] = [];
-      const dead: Message[] = [];
-      const later: Message[] = [];
-      const deferLater = (item: Item, attempt: number) =>
-        later.push({
-          key: item.message.key,
-          value: item.message.value,
-          headers: {
-            [NOT_BEFORE]: String(Date.now() + settings.deferredRetryMs),
-            [ATTEMPT]: String(attempt + 1),
-            ...(isReplay(item) ? { [REPLAY]: '1' } : {}),
-          },
-        });
-      const deadLetter = (item: Item, reason: string) =>
-        dead.push({
-          key: item.message.key,
-          value: item.message.value,
-          headers: {
-            ...(item.message.headers ?? {}),
-            'lethe-dlq-sink': this.sink,
-            'lethe-dlq-reason': reason.slice(0, 2000),
-            'lethe-dlq-source': `${topic}/${item.partition}/${item.message.offset}`,
-          } satisfies IHeaders,
-        });
-
-      for (const item of items.filter((i) => i.decodeError !== undefined)) {
-        const [subjectType = 'unknown', ...rest] = (item.message.key?.toString() ?? 'unknown:').split(':');
-        const reason = `undecodable record: ${item.decodeError}`;
-        deadLetter(item, reason);
-        out.push(
-          ack(item, { eventId: `undecodable:${topic}/${item.partition}/${item.message.offset}`, subjectType, subjectId: rest.join(':') }, { target: '*', affected: 0, residual: 0, failed: reason }, 1),
-        );
-      }
-      const mine = items.filter((i) => i.event && connector.handles(i.event.subjectType));
-      if (mine.length > 0) {
-        let attempt = 0;
-        try {
-          const results = await retry(
-            async (n) => {
-              attempt = firstAttempt + n - 1;
-              return connector.apply(mine.map((i) => i.event!));
-            },
-            {
-              attempts: settings.attempts,
-              initialDelayMs: settings.retryInitialMs,
-              maxDelayMs: settings.retryMaxMs,
-              onRetry: (error, n, delayMs) => this.log.warn({ err: String(error), attempt: n, delayMs, events: mine.length }, 'sink batch failed; retrying'),
-            },
-          );
-          mine.forEach((item, i) => this.collect(item, results[i] ?? [], attempt, ack, out, deadLetter, deferLater));
-        } catch (batchError) {
-          // The batch keeps failing: apply its events one by one, so one poison event goes to the
-          // dead-letter topic and the others still get erased.
-          this.log.error({ err: String(batchError), events: mine.length }, 'sink batch failed after every attempt; isolating events');
-          for (const item of mine) {
-            try {
-              const [results] = await connector.apply([item.event!]);
-              this.collect(item, results ?? [], attempt + 1, ack, out, deadLetter, deferLater);
-            } catch (error) {
-              const reason = `failed after ${settings.attempts + 1} attempts: ${error instanceof Error ? error.message : String(error)}`;
-              deadLetter(item, reason);
-              out.push(ack(item, item.event!, { target: '*', affected: 0, residual: 0, failed: reason }, attempt + 1));
-            }
-          }
-        }
-      }
-      if (later.length > 0) {
-        await producer.send({ topic: retryTopic, acks: -1, messages: later });
-        this.log.warn({ retryTopic, events: later.length, retryInMs: settings.deferredRetryMs }, 'erasures deferred');
-      }
-      if (dead.length > 0) {
-        await producer.send({ topic: dlqTopic, acks: -1, messages: dead });
-        this.log.error({ dlqTopic, records: dead.length }, 'records sent to the dead-letter topic');
-      }
-      if (out.length > 0) {
-        const messages = await Promise.all(
-          out.map(async (a) => ({ key: eventKeyOf(a.subjectType, a.subjectId), value: await acks.encode(a), headers: { 'lethe-event-id': a.eventId } })),
-        );
-        await producer.send({ topic: catalog.kafka.topics.acks, acks: -1, messages });
-      }
-      progress.events += items.length;
-      for (const a of out) {
-        progress.acks[a.outcome] += 1;
-        progress.affected += Number(a.affected);
-      }
-    };
-    const progress: Omit<ReplayProgress, 'remaining'> = { events: 0, acks: { APPLIED: 0, NOTHING_TO_DO: 0, DEFERRED: 0, FAILED: 0 }, affected: 0 };
-    // Replay ends when every partition has been read up to its end offset captured at start.
-    const replay = this.options.replay;
-    const next = new Map<number, bigint>(replay?.startOffsets ?? []);
+    const health = new SinkHealthWriter(producer, topology.health, this.sink, this.log);
     let finish: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
-    const remaining = () => {
-      let left = 0n;
-      for (const [partition, end] of replay?.endOffsets ?? []) {
-        const at = next.get(partition) ?? 0n;
-        if (end > at) left += end - at;
-      }
-      return left;
+    const session: Session = {
+      topology,
+      producer,
+      consumer,
+      events: new EventCodec<SubjectErased>(registry, topology.erasures, 'subject-erased'),
+      acks: new EventCodec<ErasureAck>(registry, topology.acks, 'erasure-ack'),
+      waiter: new OutageWaiter({ initialDelayMs: settings.retryInitialMs, maxDelayMs: settings.retryMaxMs, logger: this.log, report: health }),
+      offsets: new OffsetTracker(),
+      timers: new Set(),
+      ...(replay ? { window: new ReplayWindow(replay.startOffsets, replay.endOffsets) } : {}),
+      finished: finish,
+      signal,
     };
-
-    await consumer.subscribe({ topics: replay ? [catalog.kafka.topics.erasures] : [catalog.kafka.topics.erasures, retryTopic], fromBeginning: true });
-    await consumer.run({
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }) => {
-        let messages = batch.messages;
-        let firstAttempt = 1;
-        if (batch.topic === retryTopic) {
-          // Records are due in order of their not-before; stop at the first one not yet due and
-          // pause the partition until it is. Unresolved records are fetched again on resume.
-          const now = Date.now();
-          const due = messages.findIndex((m) => Number(m.headers?.[NOT_BEFORE]?.toString() ?? 0) > now);
-          if (due !== -1) {
-            const wait = Number(messages[due]!.headers![NOT_BEFORE]!.toString()) - now;
-            messages = messages.slice(0, due);
-            const resume = pause();
-            const timer = setTimeout(() => {
-              timers.delete(timer);
-              resume();
-            }, wait);
-            timers.add(timer);
-          }
-        }
-        const batchEvents = connector.batchEvents ?? settings.maxBatchEvents;
-        for (let start = 0; start < messages.length; start += batchEvents) {
-          if (!isRunning() || isStale()) return;
-          const chunk = messages.slice(start, start + batchEvents);
-          if (batch.topic === retryTopic) firstAttempt = Math.max(...chunk.map((m) => Number(m.headers?.[ATTEMPT]?.toString() ?? 1)));
-          const items: Item[] = await Promise.all(
-            chunk.map(async (message) => {
-              try {
-                if (!message.value) throw new Error('empty value');
-                return { message, partition: batch.partition, event: await events.decode(message.value) };
-              } catch (error) {
-                return { message, partition: batch.partition, decodeError: error instanceof Error ? error.message : String(error) };
-              }
-            }),
-          );
-          if (replay) {
-            // Records past the end offset captured at start are not part of this replay.
-            const end = replay.endOffsets.get(batch.partition) ?? 0n;
-            const within = items.filter((i) => BigInt(i.message.offset) < end);
-            if (within.length > 0) await processChunk(within, batch.topic, firstAttempt);
-          } else {
-            await processChunk(items, batch.topic, firstAttempt);
-          }
-          // Offsets move only now: every ack (and dead letter) of the chunk is in Kafka.
-          for (const message of chunk) resolveOffset(message.offset);
-          await commitOffsetsIfNecessary();
-          await heartbeat();
-          if (replay) {
-            next.set(batch.partition, BigInt(chunk[chunk.length - 1]!.offset) + 1n);
-            replay.onProgress?.({ ...progress, remaining: remaining() });
-            if (remaining() === 0n) finish();
-          }
-        }
-      },
-    });
-    this.log.info({ groupId, topic: catalog.kafka.topics.erasures }, 'sink consuming');
-
-    if (replay && remaining() === 0n) finish();
-    await Promise.race([
-      ...(replay ? [finished] : []),
-      stayedDown,
-      whenAborted(signal),
-    ]);
-    for (const timer of timers) clearTimeout(timer);
-    await consumer.disconnect();
-    await producer.disconnect();
-    await connector.close();
+    let crashed: Error | undefined;
+    const stayedDown = whenCrashedForGood(consumer, this.log, 'consumer').then((error) => void (crashed = error));
+    try {
+      await this.open(session);
+      this.log.info({ groupId, topic: topology.erasures }, 'sink consuming');
+      if (session.window?.finished()) finish();
+      await Promise.race([...(replay ? [finished] : []), stayedDown, whenAborted(signal)]);
+    } catch (error) {
+      // A stop during the start's waits is a stop, not a failure.
+      if (!signal.aborted) throw error;
+    } finally {
+      health.close();
+      for (const timer of session.timers) clearTimeout(timer);
+      // disconnect() leaves the group at once, so the others take the partitions without waiting out the session.
+      await consumer.disconnect().catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
+      await connector.close().catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, 'closing the connector failed'));
+    }
     if (crashed) throw crashed;
   }
 
-  private collect(
-    item: Item,
-    results: TargetResult[],
-    attempt: number,
-    ack: (item: Item, event: SubjectErased, result: TargetResult, attempt: number) => ErasureAck,
-    out: ErasureAck[],
-    deadLetter: (item: Item, reason: string) => void,
-    deferLater: (item: Item, attempt: number) => void,
-  ): void {
-    const event = item.event!;
-    for (const result of results) out.push(ack(item, event, result, attempt));
-    if (results.some((r) => outcomeOf(r) === 'DEFERRED')) deferLater(item, attempt);
-    const failures = results.filter((r) => outcomeOf(r) === 'FAILED').map((r) => `${r.target}: ${errorOf(r)}`);
-    if (failures.length > 0) deadLetter(item, failures.join('; '));
-    this.log.debug({ eventId: event.eventId, subject: eventKeyOf(event.subjectType, event.subjectId), targets: results.length, failed: failures.length }, 'erasure applied');
+  /** Connects, registers, creates missing topics and joins the group, waiting out servers that are down. */
+  private async open(s: Session): Promise<void> {
+    const { waiter, signal, topology } = s;
+    await waiter.run('connecting to kafka', () => s.producer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting the producer'))), signal);
+    await waiter.run('registering the ack schema', () => s.acks.register(), signal);
+    const specs = [...topology.sinkSpecs(this.sink), topology.spec(topology.health)!];
+    await waiter.run('creating the sink topics', () => this.ensureSinkTopics(specs), signal);
+    await waiter.run('joining the group', () => s.consumer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting the consumer'))), signal);
+    const topics = s.window ? [topology.erasures] : [topology.erasures, topology.retry(this.sink)];
+    await s.consumer.subscribe({ topics, fromBeginning: true });
+    await s.consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.batch(s, payload) });
+  }
+
+  /** The sink's own topics, as the topology makes them, when `lethe init` has not. */
+  private async ensureSinkTopics(specs: Parameters<typeof ensureTopics>[1]): Promise<void> {
+    const admin = createKafka({ brokers: this.options.catalog.kafka.brokers, clientId: `lethe-sink-${this.sink}-admin`, logger: this.log }).admin();
+    try {
+      await admin.connect();
+      await ensureTopics(admin, specs);
+    } catch (error) {
+      throw translateKafka(error, 'creating the sink topics');
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** One fetched batch of one partition, in chunks of the connector's batch size. */
+  private async batch(s: Session, { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }: EachBatchPayload): Promise<void> {
+    let messages = batch.messages;
+    let firstAttempt = 1;
+    const retryTopic = batch.topic === s.topology.retry(this.sink);
+    if (retryTopic) {
+      const gate = dueRecords(messages, Date.now());
+      messages = gate.due;
+      if (gate.waitMs !== undefined) {
+        // Unresolved records are fetched again on resume.
+        const resume = pause();
+        const timer = setTimeout(() => {
+          s.timers.delete(timer);
+          resume();
+        }, gate.waitMs);
+        s.timers.add(timer);
+      }
+    }
+    const size = this.options.connector.batchEvents ?? this.options.catalog.sinks.settings.maxBatchEvents;
+    for (let start = 0; start < messages.length; start += size) {
+      if (!isRunning() || isStale()) return;
+      const chunk = messages.slice(start, start + size);
+      if (retryTopic) firstAttempt = Math.max(...chunk.map((m) => Number(m.headers?.[ATTEMPT]?.toString() ?? 1)));
+      for (const m of chunk) s.offsets.track(batch.partition, m.offset);
+      const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log);
+      const signal = AbortSignal.any([s.signal, beat.stale.signal]);
+      try {
+        await this.chunk(s, chunk, batch.topic, batch.partition, firstAttempt, signal);
+      } catch (error) {
+        s.offsets.forget(batch.partition);
+        // Stopped, or the partition went to another member: its offsets stay for whoever reads next.
+        if (signal.aborted) return;
+        throw error;
+      } finally {
+        beat.stop();
+      }
+      // Offsets move only now: every ack, dead letter and deferral of the chunk is in Kafka.
+      for (const m of chunk) s.offsets.done(batch.partition, m.offset);
+      const committable = s.offsets.takeCommittable(batch.partition);
+      if (committable !== undefined) resolveOffset(committable);
+      await commitOffsetsIfNecessary();
+      await heartbeat();
+      if (s.window) {
+        s.window.advance(batch.partition, chunk[chunk.length - 1]!.offset);
+        this.options.replay?.onProgress?.({ ...this.progress, remaining: s.window.remaining() });
+        if (s.window.finished()) s.finished();
+      }
+    }
+  }
+
+  /** Decode, apply, and send what the chunk comes to. */
+  private async chunk(s: Session, chunk: KafkaMessage[], topic: string, partition: number, firstAttempt: number, signal: AbortSignal): Promise<void> {
+    let items = await s.waiter.run('reading the schema registry', () => decodeAll(s.events, chunk, topic, partition), signal);
+    // Records past the end offset captured at start are not part of a replay.
+    if (s.window) items = items.filter((i) => s.window!.within(partition, i.message.offset));
+    const outcome = new ChunkOutcome({ sink: this.sink, replay: s.window !== undefined, deferredRetryMs: this.options.catalog.sinks.settings.deferredRetryMs });
+    for (const item of items) if (item.decodeError !== undefined) outcome.undecodable(item);
+    const mine = items.filter((i) => i.event && this.options.connector.handles(i.event.subjectType));
+    if (mine.length > 0) await this.apply(s, mine, outcome, firstAttempt, signal);
+    await this.send(s, outcome, signal);
+    this.progress.events += items.length;
+    for (const a of outcome.acks) {
+      this.progress.acks[a.outcome] += 1;
+      this.progress.affected += Number(a.affected);
+    }
+  }
+
+  /**
+   * Applies the events as one batch, waiting out outages. When the store refuses the batch for a
+   * record's fault, each event is applied alone, so the one at fault is dead-lettered and the
+   * others are still erased.
+   */
+  private async apply(s: Session, items: ChunkItem[], outcome: ChunkOutcome, firstAttempt: number, signal: AbortSignal): Promise<void> {
+    const { connector } = this.options;
+    let attempt = firstAttempt;
+    const applyAll = async (events: SubjectErased[]) =>
+      s.waiter.run(
+        `applying ${events.length} erasure(s)`,
+        async (n) => {
+          attempt = firstAttempt + n - 1;
+          const results = await connector.apply(events);
+          if (results.length !== events.length) throw new InvariantError(`connector ${connector.sink} returned ${results.length} results for ${events.length} events`);
+          return results;
+        },
+        signal,
+      );
+    try {
+      const results = await applyAll(items.map((i) => i.event!));
+      items.forEach((item, i) => outcome.applied(item, results[i]!, attempt));
+      return;
+    } catch (error) {
+      if (errorKind(error) !== 'record' || signal.aborted) throw error;
+      this.log.warn({ err: reasonOf(error), events: items.length }, 'the store refused the batch; applying its events one by one');
+    }
+    for (const item of items) {
+      try {
+        const [results] = await applyAll([item.event!]);
+        outcome.applied(item, results!, attempt);
+      } catch (error) {
+        if (errorKind(error) !== 'record' || signal.aborted) throw error;
+        outcome.refused(item, reasonOf(error), attempt);
+        this.log.error({ eventId: item.event!.eventId, subject: eventKeyOf(item.event!.subjectType, item.event!.subjectId), err: reasonOf(error) }, 'the store refused an erasure; dead-lettered');
+      }
+    }
+  }
+
+  /** Deferrals, dead letters, then acks: each part sent once, a Kafka outage waited out. */
+  private async send(s: Session, outcome: ChunkOutcome, signal: AbortSignal): Promise<void> {
+    const { topology } = s;
+    const parts = [
+      { topic: topology.retry(this.sink), messages: outcome.later, what: 'erasures deferred' },
+      { topic: topology.dlq(this.sink), messages: outcome.dead, what: 'records sent to the dead-letter topic' },
+      {
+        topic: topology.acks,
+        messages: await Promise.all(outcome.acks.map(async (a) => ({ key: eventKeyOf(a.subjectType, a.subjectId), value: await s.acks.encode(a), headers: { 'lethe-event-id': a.eventId } }))),
+        what: 'acks',
+      },
+    ];
+    for (const part of parts) {
+      if (part.messages.length === 0) continue;
+      await s.waiter.run(
+        `producing ${part.what}`,
+        () => s.producer.send({ topic: part.topic, acks: -1, messages: part.messages }).catch((e: unknown) => Promise.reject(translateKafka(e, `producing to ${part.topic}`))),
+        signal,
+      );
+      if (part.what !== 'acks') this.log[part.topic === topology.dlq(this.sink) ? 'error' : 'warn']({ topic: part.topic, records: part.messages.length }, part.what);
+    }
   }
 }
 
-/** Creates Lethe's own topics of a sink when they are missing (createTopics skips existing ones). */
-async function ensureTopics(kafka: ReturnType<typeof createKafka>, topics: string[]): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length > 0) {
-      await admin.createTopics({ waitForLeaders: true, topics: missing.map((topic) => ({ topic, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '-1' }] })) });
-    }
-  } finally {
-    await admin.disconnect();
-  }
+/**
+ * Decodes a chunk. A record's own decoding fault marks that record; the registry being away throws
+ * for the whole chunk, so the runner waits for it instead of dead-lettering good records.
+ */
+async function decodeAll(codec: EventCodec<SubjectErased>, chunk: KafkaMessage[], topic: string, partition: number): Promise<ChunkItem[]> {
+  return Promise.all(
+    chunk.map(async (message): Promise<ChunkItem> => {
+      try {
+        if (!message.value) return { message, topic, partition, decodeError: 'empty value' };
+        return { message, topic, partition, event: await codec.decode(message.value) };
+      } catch (error) {
+        if (errorKind(error) !== 'record') throw error;
+        return { message, topic, partition, decodeError: reasonOf(error) };
+      }
+    }),
+  );
 }

@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     const catalog = parseCatalog(
       JSON.stringify({
         source: { url: e.databaseUrl, publication: `${run}_pub`, slot: `${run}_slot`, heartbeatIntervalMs: 1000 },
-        kafka: { brokers: e.kafkaBrokers, schemaRegistry: e.schemaRegistryUrl, topics: { erasures: topics.erasures, acks: topics.acks, status: topics.status } },
+        kafka: { brokers: e.kafkaBrokers, schemaRegistry: e.schemaRegistryUrl, topics: { erasures: topics.erasures, acks: topics.acks, status: topics.status }, groupPrefix: `lethe.bench.${run}` },
         tracker: { schema: trackerSchema, port: 0 },
         subjects: { user: { table: `${run}.users`, key: 'id' } },
         sinks: {
@@ -144,14 +144,11 @@ async function main(): Promise<void> {
           catalog,
           connector: createConnector(sink, catalog, logger),
           logger,
-          groupId: `${run}.sink.${sink}`,
-          dlqTopic: `lethe.bench.${run}.dlq.${sink}`,
-          retryTopic: `lethe.bench.${run}.retry.${sink}`,
         }).run(controller.signal),
       );
     const sinks = configuredSinks(catalog.sinks);
     for (const sink of sinks.filter((s) => s !== 'bigquery')) startSink(sink);
-    running.push(new TrackerService({ catalog, logger, groupId: `${run}.tracker` }).run(controller.signal));
+    running.push(new TrackerService({ catalog, logger }).run(controller.signal));
     await sleep(3000); // consumer groups joined
 
     log('burst: every subject deleted, one transaction each');

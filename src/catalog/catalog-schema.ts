@@ -95,6 +95,16 @@ export const catalogFileSchema = z
           })
           .strict()
           .default({ erasures: 'lethe.subject-erased', acks: 'lethe.acks', status: 'lethe.erasure-status' }),
+        // The namespace of this deployment's consumer groups and its own topics (retry, dead
+        // letters, sink health); by default the erasures topic's name (src/kafka/topology.ts).
+        groupPrefix: z.string().regex(TOPIC_NAME, 'a group prefix is a valid Kafka topic name').optional(),
+        // What Lethe creates its topics with. -1: the broker's default.replication.factor. Doctor
+        // warns when one broker's loss could lose an erasure (factor or min.insync.replicas < 2).
+        replication: z
+          .object({ factor: integer(-1, 32).default(-1), minInsyncReplicas: integer(1, 32).default(1) })
+          .strict()
+          .refine((r) => r.factor !== 0, { path: ['factor'], message: '-1 (the broker default) or at least 1' })
+          .default({ factor: -1, minInsyncReplicas: 1 }),
       })
       .strict(),
     subjects: z

@@ -87,15 +87,17 @@ export const sinksSchema = z
     /** Settings shared by every sink's consumer group. */
     settings: z
       .object({
-        attempts: integer(1, 100).default(5),
+        // A server that is down is waited out for as long as it takes: tries back off from
+        // retryInitialMs, doubling, up to retryMaxMs between tries (so a recovered server is used
+        // again within about that long). There is no attempt limit: an outage is never a failure.
         retryInitialMs: integer(1).default(200),
-        retryMaxMs: integer(1).default(30_000),
+        retryMaxMs: integer(1).default(5_000),
         maxBatchEvents: integer(1, 10_000).default(200),
         // How long a deferred erasure (BigQuery's streaming buffer) waits before it is tried again.
         deferredRetryMs: integer(10).default(600_000),
       })
       .strict()
-      .default({ attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200, deferredRetryMs: 600_000 }),
+      .default({ retryInitialMs: 200, retryMaxMs: 5_000, maxBatchEvents: 200, deferredRetryMs: 600_000 }),
   })
   .strict();
 

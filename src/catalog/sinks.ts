@@ -30,7 +30,6 @@ export interface CompactedTarget {
 }
 
 export interface SinkSettings {
-  attempts: number;
   retryInitialMs: number;
   retryMaxMs: number;
   maxBatchEvents: number;
@@ -58,7 +57,7 @@ export function resolveSinks(
   subjects: ReadonlyMap<string, { key: readonly string[]; related: ReadonlyArray<{ table: TableRef }> }>,
   problems: CatalogProblem[],
 ): SinksConfig {
-  const settings = file?.settings ?? { attempts: 5, retryInitialMs: 200, retryMaxMs: 30_000, maxBatchEvents: 200, deferredRetryMs: 600_000 };
+  const settings = file?.settings ?? { retryInitialMs: 200, retryMaxMs: 5_000, maxBatchEvents: 200, deferredRetryMs: 600_000 };
   const out: SinksConfig = { settings };
   if (!file) return out;
 

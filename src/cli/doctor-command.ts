@@ -12,7 +12,7 @@ export function registerDoctor(program: Command): void {
       const catalog = await catalogFrom(command);
       const db = await connectSource(catalog);
       try {
-        const findings = [...(await diagnose(db, catalog)), await checkKafka(catalog)];
+        const findings = [...(await diagnose(db, catalog)), ...(await checkKafka(catalog))];
         for (const f of findings) {
           const mark = f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'warn' : 'FAIL';
           const fix = f.fix ? ` -- fix: ${f.fix}${f.initFixes ? ' (lethe init does this)' : ''}` : '';

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { ServiceUnavailableError } from '../errors.js';
 import { EventCodec } from '../events/event-codec.js';
 import { createKafka } from '../kafka/kafka-client.js';
-import { alterTopicConfig, describeTopicConfig } from '../kafka/topic-config.js';
+import { alterTopicConfig, describeTopicConfig, ensureTopics } from '../kafka/topic-config.js';
 import { createLogger } from '../logger.js';
 import { describeStep, planInit } from '../setup/init-plan.js';
 import { connectSource, diagnose } from '../setup/source-session.js';
@@ -32,19 +32,7 @@ export function registerInit(program: Command): void {
           process.stdout.write(`${options.dryRun ? 'would: ' : ''}${describeStep(step)}\n`);
           if (options.dryRun) continue;
           if (step.kind === 'sql') await db.query(step.sql);
-          if (step.kind === 'topic') {
-            await admin.createTopics({
-              waitForLeaders: true,
-              topics: [
-                {
-                  topic: step.topic,
-                  numPartitions: step.partitions,
-                  replicationFactor: -1,
-                  configEntries: Object.entries(step.configs).map(([name, value]) => ({ name, value })),
-                },
-              ],
-            });
-          }
+          if (step.kind === 'topic') await ensureTopics(admin, [step]);
           if (step.kind === 'topic-config') await alterTopicConfig(admin, step.topic, step.configs);
           if (step.kind === 'tracker-sql') {
             const tracker = new pg.Client({ connectionString: catalog.tracker.database, connectionTimeoutMillis: 10_000 });

@@ -27,12 +27,20 @@ export function registerRun(program: Command): void {
       }
       const logger = createLogger();
       const controller = new AbortController();
+      // The first signal stops cleanly: consumers leave their groups at once (no session timeout for
+      // the others to wait out), the reader confirms what is durable. A second one exits now.
       const stop = (signal: string) => {
+        if (controller.signal.aborted) {
+          logger.warn({ signal }, 'second signal: exiting without a clean stop');
+          process.exit(130);
+        }
         logger.info({ signal }, 'stopping');
         controller.abort();
       };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      const onInt = () => stop('SIGINT');
+      const onTerm = () => stop('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
       // One failing service stops the others; once all have stopped, the process exits non-zero
       // naming it, and is restarted whole.
       const failures: Array<{ service: string; error: unknown }> = [];
@@ -52,6 +60,8 @@ export function registerRun(program: Command): void {
           }
         }),
       );
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
       const [failed] = failures;
       if (failed) throw new LetheError('SERVICE_FAILED', `${failed.service} stopped: ${messageOf(failed.error)}`, { cause: failed.error });
     });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { LetheError } from '../errors.js';
+import { LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../errors.js';
 
 const SCHEMA_DIR = resolve(import.meta.dirname, '../../schemas');
 /** Works from src/ (tests) and from dist/src/ (the built CLI), which both sit two levels down. */
@@ -60,7 +60,8 @@ export class EventCodec<T extends object> {
       throw new LetheError(
         'SCHEMA_REGISTRATION_FAILED',
         `registering schemas/${this.schemaName}.avsc under subject ${valueSubject(this.topic)}: ${(error as Error).message}`,
-        { retriable: !/compatib/i.test((error as Error).message), cause: error },
+        // Refused as incompatible: no retry helps. Anything else is the registry's outage.
+        { retriable: !/compatib/i.test((error as Error).message) && (error as { status?: number }).status !== 422, cause: error },
       );
     }
   }
@@ -70,8 +71,26 @@ export class EventCodec<T extends object> {
     return this.registry.encode(id, value);
   }
 
-  /** Decodes any registered version of the schema (the writer's id travels in the record). */
+  /**
+   * Decodes any registered version of the schema (the writer's id travels in the record). Errors
+   * are translated here, once: bytes that are not Confluent-framed, name a schema id the registry
+   * does not have, or do not read as that schema are the record's own (`RecordError`); the
+   * registry unreachable, slow or failing is a wait (`ServiceUnavailableError`).
+   */
   async decode(buffer: Buffer): Promise<T> {
-    return (await this.registry.decode(buffer)) as T;
+    if (buffer.length < 5 || buffer[0] !== 0) throw new RecordError('UNDECODABLE', 'not a schema-registry framed record (no magic byte 0 and schema id)');
+    const id = buffer.readInt32BE(1);
+    try {
+      await this.registry.getSchema(id);
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) throw new RecordError('UNDECODABLE', `schema id ${id} is not in the registry`, { cause: error });
+      throw new ServiceUnavailableError('schema-registry', `reading schema id ${id}: ${reasonOf(error)}`, { cause: error });
+    }
+    try {
+      // The writer's schema is cached now: what fails from here is the bytes themselves.
+      return (await this.registry.decode(buffer)) as T;
+    } catch (error) {
+      throw new RecordError('UNDECODABLE', `bytes do not read as schema id ${id}: ${reasonOf(error)}`, { cause: error });
+    }
   }
 }

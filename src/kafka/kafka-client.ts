@@ -1,5 +1,15 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from '../logger.js';
+import { LetheError, reasonOf, ServiceUnavailableError } from '../errors.js';
+
+/**
+ * How long a group waits for a member that stopped heartbeating (a SIGKILLed process) before its
+ * partitions go to the others. A live member heartbeats every HEARTBEAT_MS, during long chunks and
+ * outage waits too (GroupHeartbeat), so a short timeout evicts only the dead. A clean stop leaves
+ * the group at once.
+ */
+export const SESSION_TIMEOUT_MS = 10_000;
+export const HEARTBEAT_MS = 1_000;
 
 /**
  * The one place Lethe builds a Kafka client. kafkajs has had no release since 2023; keeping its
@@ -34,4 +44,19 @@ export function whenCrashedForGood(consumer: Consumer, log: Logger, what: string
       if (!event.payload.restart) resolve(event.payload.error);
     });
   });
+}
+
+/**
+ * kafkajs errors in one place. A broker unreachable, a leader election, a timeout, retries run out:
+ * a wait (`ServiceUnavailableError('kafka')`). What the broker refuses for good (a record too
+ * large, not authorized, an invalid record) is a `LetheError` that no retry helps.
+ */
+export function translateKafka(error: unknown, what: string): LetheError {
+  if (error instanceof LetheError) return error;
+  let cause: unknown = error;
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+  const refused = cause instanceof Error && cause.name === 'KafkaJSProtocolError' && (cause as { retriable?: boolean }).retriable === false;
+  const message = `${what}: ${reasonOf(error)}${cause !== error ? ` (${reasonOf(cause)})` : ''}`;
+  if (refused) return new LetheError('KAFKA_REFUSED', message, { cause: error });
+  return new ServiceUnavailableError('kafka', message, { cause: error });
 }

@@ -1,4 +1,5 @@
 import kafkajs, { type Admin } from 'kafkajs';
+import type { TopicSpec } from './topology.js';
 
 // kafkajs is CommonJS: its enums are reached through the default export under Node's ESM.
 const { ConfigResourceTypes } = kafkajs;
@@ -38,4 +39,32 @@ export async function alterTopicConfig(admin: Admin, topic: string, configs: Rec
     validateOnly: false,
     resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: Object.entries(merged).map(([name, value]) => ({ name, value })) }],
   });
+}
+
+/**
+ * Creates the topics of `specs` that do not exist yet, as the topology says (createTopics would
+ * skip existing ones anyway; asking first keeps kafkajs from logging an error on its way).
+ */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<string[]> {
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((s) => !existing.has(s.topic));
+  if (missing.length === 0) return [];
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((s) => ({
+      topic: s.topic,
+      numPartitions: s.partitions,
+      replicationFactor: s.replicationFactor,
+      configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
+    })),
+  });
+  return missing.map((s) => s.topic);
+}
+
+/** A topic's replication factor (the fewest replicas of any partition), or null when it does not exist. */
+export async function replicationOf(admin: Admin, topic: string): Promise<number | null> {
+  if (!(await admin.listTopics()).includes(topic)) return null;
+  const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+  const partitions = topics[0]?.partitions ?? [];
+  return partitions.length === 0 ? null : Math.min(...partitions.map((p) => p.replicas.length));
 }

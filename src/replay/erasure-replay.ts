@@ -6,6 +6,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { configuredSinks, type SinkName } from '../catalog/sinks.js';
 import { UsageError } from '../errors.js';
 import { createKafka } from '../kafka/kafka-client.js';
+import { topologyOf } from '../kafka/topology.js';
 import type { Logger } from '../logger.js';
 
 export interface ReplayOptions {
@@ -18,9 +19,6 @@ export interface ReplayOptions {
   signal?: AbortSignal;
   /** For tests: the connector to replay through instead of the catalog's. */
   connector?: SinkConnector;
-  /** The sink's dead-letter and retry topics, when not the default `lethe.dlq.<sink>` / `lethe.retry.<sink>`. */
-  dlqTopic?: string;
-  retryTopic?: string;
 }
 
 export interface ReplaySummary extends ReplayProgress {
@@ -47,12 +45,13 @@ export async function replayErasures(options: ReplayOptions): Promise<ReplaySumm
   if (!replayTargets(catalog).includes(sink)) {
     throw new UsageError(`--sink ${sink}: not a sink of this catalog (replay targets: ${replayTargets(catalog).join(', ')})`);
   }
-  const topic = catalog.kafka.topics.erasures;
+  const topology = topologyOf(catalog);
+  const topic = topology.erasures;
   const log = logger.child({ service: `replay:${sink}` });
   const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: `lethe-replay-${sink}`, logger: log });
   const admin = kafka.admin();
   await admin.connect();
-  const groupId = `lethe.replay.${sink}.${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const groupId = topology.replayGroup(sink, new Date());
   try {
     const ends = await admin.fetchTopicOffsets(topic);
     const starts = await admin.fetchTopicOffsetsByTimestamp(topic, since);
@@ -71,10 +70,8 @@ export async function replayErasures(options: ReplayOptions): Promise<ReplaySumm
       catalog,
       connector,
       logger: log,
-      groupId,
-      ...(options.dlqTopic ? { dlqTopic: options.dlqTopic } : {}),
-      ...(options.retryTopic ? { retryTopic: options.retryTopic } : {}),
       replay: {
+        groupId,
         startOffsets: new Map(range.map((r) => [r.partition, BigInt(r.from)])),
         endOffsets: new Map(range.map((r) => [r.partition, BigInt(r.to)])),
         onProgress: (p) => {

@@ -1,80 +1,24 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { Finding } from '../cdc/source-checks.js';
-import { configuredSinks } from '../catalog/sinks.js';
 import { formatDuration } from '../catalog/duration.js';
 import { valueSubject } from '../events/event-codec.js';
 import { trackerSchemaSql } from '../tracker/status-store.js';
-
-export const dlqTopicOf = (sink: string) => `lethe.dlq.${sink}`;
-export const retryTopicOf = (sink: string) => `lethe.retry.${sink}`;
-
-export const ERASURE_TOPIC_PARTITIONS = 6;
+import { erasureLogRetentionMs, REPLAY_MARGIN_MS, topologyOf, type TopicSpec } from '../kafka/topology.js';
 
 export type InitStep =
   | { kind: 'sql'; description: string; sql: string }
-  | { kind: 'topic'; description: string; topic: string; partitions: number; configs: Record<string, string> }
+  | ({ kind: 'topic'; description: string } & TopicSpec)
   | { kind: 'topic-config'; description: string; topic: string; configs: Record<string, string> }
   | { kind: 'tracker-sql'; description: string; sql: string }
   | { kind: 'schema'; description: string; topic: string; schema: 'subject-erased' | 'erasure-ack' | 'erasure-status' };
 
-/** Topics Lethe owns and the configs it creates them with. */
+export { erasureLogRetentionMs, REPLAY_MARGIN_MS };
+
+/** Topics Lethe owns and what it creates them with (the topology's specs, as init steps). */
 export function topicSpecs(catalog: Catalog): Array<Extract<InitStep, { kind: 'topic' }>> {
-  const erasures = catalog.kafka.topics.erasures;
-  const acks = catalog.kafka.topics.acks;
-  return [
-    {
-      kind: 'topic',
-      topic: erasures,
-      partitions: ERASURE_TOPIC_PARTITIONS,
-      // The erasure log is the record replay reads after a backup restore: kept, not compacted
-      // (every event of a subject matters), and for longer than the longest backup lives.
-      configs: { 'cleanup.policy': 'delete', 'retention.ms': String(erasureLogRetentionMs(catalog)), 'min.insync.replicas': '1' },
-      description: `create topic ${erasures}`,
-    },
-    {
-      kind: 'topic',
-      topic: acks,
-      partitions: ERASURE_TOPIC_PARTITIONS,
-      configs: { 'cleanup.policy': 'delete', 'retention.ms': String(90 * 24 * 3600 * 1000) },
-      description: `create topic ${acks}`,
-    },
-    {
-      kind: 'topic',
-      topic: catalog.kafka.topics.status,
-      partitions: ERASURE_TOPIC_PARTITIONS,
-      // The latest status per erasure id is what a dashboard needs: compacted.
-      configs: { 'cleanup.policy': 'compact' },
-      description: `create topic ${catalog.kafka.topics.status}`,
-    },
-    // One dead-letter topic per configured sink: what it could not erase, kept for re-driving.
-    ...configuredSinks(catalog.sinks).map((sink) => ({
-      kind: 'topic' as const,
-      topic: dlqTopicOf(sink),
-      partitions: 1,
-      configs: { 'cleanup.policy': 'delete', 'retention.ms': '-1' },
-      description: `create topic ${dlqTopicOf(sink)}`,
-    })),
-    // One retry topic per sink: deferred erasures wait there, durably, until they are due.
-    ...configuredSinks(catalog.sinks).map((sink) => ({
-      kind: 'topic' as const,
-      topic: retryTopicOf(sink),
-      partitions: ERASURE_TOPIC_PARTITIONS,
-      configs: { 'cleanup.policy': 'delete', 'retention.ms': '-1' },
-      description: `create topic ${retryTopicOf(sink)}`,
-    })),
-  ];
-}
-
-/** Time to restore a backup and replay the log into it, on top of the backup's own retention. */
-export const REPLAY_MARGIN_MS = 30 * 86_400_000;
-
-/**
- * How long the erasure log must be kept: longer than the longest backup lives, plus a margin to
- * restore and replay it; forever (-1) when the catalog declares no backups.
- */
-export function erasureLogRetentionMs(catalog: Pick<Catalog, 'backups'>): number {
-  if (catalog.backups.length === 0) return -1;
-  return Math.max(...catalog.backups.map((b) => b.retentionMs)) + REPLAY_MARGIN_MS;
+  return topologyOf(catalog)
+    .specs()
+    .map((spec) => ({ kind: 'topic' as const, ...spec, description: `create topic ${spec.topic} (${spec.purpose})` }));
 }
 
 /** Doctor's check of the erasure log's retention against the catalog's backups. `null`: no such topic. */
@@ -131,7 +75,7 @@ export function describeStep(step: InitStep): string {
     case 'sql':
       return step.sql;
     case 'topic':
-      return `${step.description} (partitions=${step.partitions}, ${Object.entries(step.configs).map(([k, v]) => `${k}=${v}`).join(', ')})`;
+      return `${step.description} (partitions=${step.partitions}, replication=${step.replicationFactor === -1 ? 'broker default' : step.replicationFactor}, ${Object.entries(step.configs).map(([k, v]) => `${k}=${v}`).join(', ')})`;
     case 'topic-config':
       return `${step.description} (${Object.entries(step.configs).map(([k, v]) => `${k}=${v}`).join(', ')})`;
     case 'schema':

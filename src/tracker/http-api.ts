@@ -9,6 +9,7 @@ import { ERASURE_STATES, type ErasureState, type ErasureStatus } from './erasure
 import { buildReport, renderReport, REPORT_FORMATS, type ReportFormat } from './proof-report.js';
 import type { ErasureFilter, StatusStore } from './status-store.js';
 import type { TrackerMetrics } from './tracker-metrics.js';
+import { describeWait, type SinkWait, type SinkWaits } from './sink-waits.js';
 
 export interface HttpApi {
   url: string;
@@ -19,6 +20,8 @@ export interface HttpApiOptions {
   catalog: Catalog;
   store: StatusStore;
   metrics: TrackerMetrics;
+  /** Which sinks wait for a server: shown on the erasures still waiting on them. */
+  waits: SinkWaits;
   changes: EventEmitter;
   /** Publishes (and announces) what the store holds unpublished. */
   publishPending: () => Promise<void>;
@@ -67,13 +70,14 @@ const badRequest = (error: z.ZodError) =>
  * events), and Prometheus metrics. Errors are JSON `{ error: { code, message } }`.
  */
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
-  const { store, metrics, changes, publishPending, logger } = options;
+  const { store, metrics, waits, changes, publishPending, logger } = options;
+  const annotate = <T extends ErasureStatus | ReturnType<typeof summaryOf>>(s: T) => withWaits(s, waits.current());
   const app = Fastify({ logger: false, forceCloseConnections: true });
 
   const found = async (id: string) => {
     const status = await store.get(id);
     if (!status) throw new ApiError(404, 'NOT_FOUND', `no erasure ${id}`);
-    return status;
+    return annotate(status);
   };
   const parse = <T extends z.ZodType>(schema: T, value: unknown): z.output<T> => {
     const result = schema.safeParse(value ?? {});
@@ -107,7 +111,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     if (q.until !== undefined) filter.until = q.until;
     if (q.limit !== undefined) filter.limit = q.limit;
     const erasures = await store.list(filter);
-    return { erasures: erasures.map(summaryOf) };
+    return { erasures: erasures.map((e) => annotate(summaryOf(e))) };
   });
 
   app.get<{ Params: { id: string } }>('/api/erasures/:id', async (request) => found(request.params.id));
@@ -117,7 +121,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     const at = subject.indexOf(':');
     if (at <= 0 || at === subject.length - 1) throw new ApiError(400, 'BAD_REQUEST', "a subject is '<type>:<id>', e.g. user:42");
     const erasures = await store.list({ subjectType: subject.slice(0, at), subjectId: subject.slice(at + 1), limit: 1000 });
-    return { subject, erasures };
+    return { subject, erasures: erasures.map(annotate) };
   });
 
   app.post<{ Params: { id: string } }>('/api/erasures/:id/confirm', async (request, reply) => {
@@ -132,11 +136,14 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   app.get<{ Params: { id: string }; Querystring: { format?: string } }>('/api/erasures/:id/report', async (request, reply) => {
     const format = (request.query.format ?? 'json') as ReportFormat;
     if (!REPORT_FORMATS.includes(format)) throw new ApiError(400, 'BAD_REQUEST', `format: one of ${REPORT_FORMATS.join(', ')}`);
-    const text = renderReport(buildReport(await found(request.params.id), Date.now()), format);
+    const status = await store.get(request.params.id);
+    if (!status) throw new ApiError(404, 'NOT_FOUND', `no erasure ${request.params.id}`);
+    const text = renderReport(buildReport(status, Date.now()), format);
     const type = { json: 'application/json', md: 'text/markdown', html: 'text/html' }[format];
     return reply.type(`${type}; charset=utf-8`).send(text);
   });
 
+  app.get('/api/sinks', async () => ({ waiting: waits.current().map((w) => ({ ...w, since: new Date(w.since).toISOString(), message: describeWait(w) })) }));
   app.get('/api/stream', (request, reply) => streamChanges(reply, changes));
   app.get('/metrics', async (request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.get('/healthz', async () => ({ ok: true }));
@@ -155,6 +162,23 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.listen.port;
   return { url: `http://${options.listen.host}:${port}`, close: () => app.close() };
+}
+
+/**
+ * An erasure as the API shows it: each target not yet done on a sink that waits for a server says
+ * so ("waiting: elasticsearch unreachable since …"), and `waiting` lists those sinks. The stored
+ * status itself is unchanged: an outage is a wait, and the SLA still decides what is overdue.
+ */
+function withWaits<T extends Pick<ErasureStatus, 'targets'>>(status: T, current: readonly SinkWait[]): T & { waiting: string[] } {
+  const bySink = new Map(current.map((w) => [w.sink, w]));
+  const waiting = new Set<string>();
+  const targets = status.targets.map((t) => {
+    const wait = t.kind === 'sink' && (t.state === 'pending' || t.state === 'deferred') ? bySink.get(t.sink) : undefined;
+    if (!wait) return t;
+    waiting.add(`${t.sink} ${describeWait(wait)}`);
+    return { ...t, waiting: describeWait(wait) };
+  });
+  return { ...status, targets, waiting: [...waiting] };
 }
 
 /** What a list shows of an erasure: everything but the timeline. */

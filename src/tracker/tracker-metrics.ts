@@ -4,6 +4,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Catalog } from '../catalog/catalog.js';
 import { configuredSinks } from '../catalog/sinks.js';
 import type { Logger } from '../logger.js';
+import type { Topology } from '../kafka/topology.js';
+import type { SinkWaits } from './sink-waits.js';
 import { ERASURE_STATES } from './erasure-status.js';
 import type { StatusStore } from './status-store.js';
 
@@ -16,9 +18,13 @@ export class TrackerMetrics {
   readonly registry = new Registry();
   readonly ackLatency: Histogram<'sink'>;
   readonly undecodable: Counter<'topic'>;
+  readonly sinkOutages: Counter<'sink'>;
 
-  constructor(options: { catalog: Catalog; store: StatusStore; admin: Admin; source: pg.Pool; logger: Logger; trackerGroup: string; sinkGroup: (sink: string) => string; dlqTopic: (sink: string) => string }) {
-    const { catalog, store, admin, source, logger, trackerGroup, sinkGroup, dlqTopic } = options;
+  constructor(options: { catalog: Catalog; store: StatusStore; admin: Admin; source: pg.Pool; logger: Logger; topology: Topology; waits: SinkWaits }) {
+    const { catalog, store, admin, source, logger, topology, waits } = options;
+    const trackerGroup = topology.trackerGroup;
+    const sinkGroup = topology.sinkGroup;
+    const dlqTopic = topology.dlq;
     const registry = this.registry;
     const guarded = (what: string, read: () => Promise<void>) => async () => {
       try {
@@ -39,6 +45,15 @@ export class TrackerMetrics {
       registers: [registry],
     });
     this.undecodable = new Counter({ name: 'lethe_tracker_undecodable_total', help: 'Records the tracker could not decode, by topic.', labelNames: ['topic'], registers: [registry] });
+
+    this.sinkOutages = new Counter({ name: 'lethe_sink_outages_total', help: 'Times a sink began to wait for a server that is down (its store, Kafka, the registry).', labelNames: ['sink'], registers: [registry] });
+    const waiting: Gauge<string> = new Gauge({ name: 'lethe_sink_waiting_seconds', help: 'How long each sink has waited for a server that is down; 0 when it is not waiting.', labelNames: ['sink'], registers: [registry], collect: () => {
+      const now = Date.now();
+      for (const sink of configuredSinks(catalog.sinks)) {
+        const wait = waits.waitOf(sink, now);
+        waiting.set({ sink }, wait ? (now - wait.since) / 1000 : 0);
+      }
+    } });
 
     const groups: Array<[string, string]> = [
       ...configuredSinks(catalog.sinks).map((sink): [string, string] => [sinkGroup(sink), catalog.kafka.topics.erasures]),

@@ -1,33 +1,34 @@
 import { EventEmitter } from 'node:events';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import type { DevLetheEvents as Acks } from '../../schemas/generated/erasure-ack.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { SubjectErased } from '../cdc/erasure-manifest.js';
 import { EventCodec } from '../events/event-codec.js';
-import { createKafka, whenCrashedForGood } from '../kafka/kafka-client.js';
+import { GroupHeartbeat } from '../kafka/group-heartbeat.js';
+import { OutageWaiter } from '../outage-waiter.js';
+
+import { errorKind, reasonOf, RecordError } from '../errors.js';
+import { createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../kafka/kafka-client.js';
+import { parseSinkHealth } from '../kafka/sink-health.js';
 import type { Logger } from '../logger.js';
-import { dlqTopicOf } from '../setup/init-plan.js';
+import { ensureTopics } from '../kafka/topic-config.js';
+import { topologyOf, type Topology } from '../kafka/topology.js';
 import { whenAborted } from '../when-aborted.js';
 import { expectedTargetsOf, type ErasureFacts, type ErasureStatus } from './erasure-status.js';
 import { startHttpApi, type HttpApi } from './http-api.js';
 import { StatusPublisher } from './status-publisher.js';
 import { StatusStore, type StoredAck } from './status-store.js';
+import { SinkWaits } from './sink-waits.js';
 import { TrackerMetrics } from './tracker-metrics.js';
 
-export const TRACKER_GROUP = 'lethe.tracker';
-const sinkGroupOf = (sink: string) => `lethe.sink.${sink}`;
 
 export interface TrackerOptions {
   catalog: Catalog;
   logger: Logger;
   /** Overrides the catalog's tracker.host/port (tests listen on port 0). */
   listen?: { host: string; port: number };
-  groupId?: string;
-  /** The sinks' consumer groups and dead-letter topics the metrics read; default lethe.sink.<sink>, lethe.dlq.<sink>. */
-  sinkGroup?: (sink: string) => string;
-  dlqTopic?: (sink: string) => string;
   /** Called once the HTTP API listens, with its base URL. */
   onListening?: (url: string) => void;
 }
@@ -73,52 +74,43 @@ export class TrackerService {
 
   async run(signal: AbortSignal): Promise<void> {
     const { catalog } = this.options;
+    const topology = topologyOf(catalog);
     const store = new StatusStore(catalog.tracker.database, catalog.tracker.schema, (type) => expectedTargetsOf(catalog, type), catalog.tracker.slaMs);
     const source = new pg.Pool({ connectionString: catalog.source.url, max: 1 });
     source.on('error', () => undefined);
     const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-tracker', logger: this.log });
     const registry = new SchemaRegistry({ host: catalog.kafka.schemaRegistry });
-    const events = new EventCodec<SubjectErased>(registry, catalog.kafka.topics.erasures, 'subject-erased');
-    const acks = new EventCodec<Acks.ErasureAck>(registry, catalog.kafka.topics.acks, 'erasure-ack');
+    const codecs = {
+      events: new EventCodec<SubjectErased>(registry, topology.erasures, 'subject-erased'),
+      acks: new EventCodec<Acks.ErasureAck>(registry, topology.acks, 'erasure-ack'),
+    };
     const admin = kafka.admin();
     const publisher = new StatusPublisher(kafka, catalog, store);
-    const groupId = this.options.groupId ?? TRACKER_GROUP;
-    const consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 500 });
+    const consumer = kafka.consumer({ groupId: topology.trackerGroup, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, maxWaitTimeInMs: 500 });
+    const waiter = new OutageWaiter({ initialDelayMs: 200, maxDelayMs: catalog.sinks.settings.retryMaxMs, logger: this.log });
+    const waits = new SinkWaits();
     let http: HttpApi | undefined;
     let sweep: NodeJS.Timeout | undefined;
     let crashed: Error | undefined;
+    const stayedDown = whenCrashedForGood(consumer, this.log, 'tracker consumer').then((error) => void (crashed = error));
     try {
-      await store.ensureSchema();
-      await ensureStatusTopic(kafka, catalog.kafka.topics.status);
-      await Promise.all([admin.connect(), publisher.connect(), consumer.connect()]);
-      const metrics = new TrackerMetrics({
-        catalog,
-        store,
-        admin,
-        source,
-        logger: this.log,
-        trackerGroup: groupId,
-        sinkGroup: this.options.sinkGroup ?? sinkGroupOf,
-        dlqTopic: this.options.dlqTopic ?? dlqTopicOf,
-      });
-
+      await waiter.run('creating the tracker tables', () => store.ensureSchema(), signal);
+      await waiter.run('connecting to kafka', () => this.connectKafka(admin, publisher, consumer, topology), signal);
+      const metrics = new TrackerMetrics({ catalog, store, admin, source, logger: this.log, topology, waits });
       const announce = (changed: ErasureStatus[]) => {
         for (const s of changed) this.changes.emit('status', s);
         if (changed.length > 0) this.log.info({ changed: changed.length, statuses: countBy(changed.map((s) => s.status)) }, 'erasure status changed');
       };
-      const publish = async (changed: ErasureStatus[]) => {
-        await publisher.publish(changed);
-        announce(changed);
-      };
-      // Statuses stored but not yet published: the tracker stopped in between, or `lethe confirm`
-      // recorded a confirmation while Kafka was away.
+      // Statuses stored but not yet published: Kafka was away, the tracker stopped in between, or
+      // `lethe confirm` recorded a confirmation. The SLA sweep publishes them too.
       const publishPending = async () => announce(await publisher.publishPending());
-      await publishPending();
+      await publishPending().catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, 'statuses left to publish later'));
 
       http = await startHttpApi({
         catalog,
         store,
         metrics,
+        waits,
         changes: this.changes,
         publishPending,
         logger: this.log,
@@ -127,51 +119,24 @@ export class TrackerService {
       this.options.onListening?.(http.url);
       this.log.info({ url: http.url }, 'tracker API listening');
 
-      const stayedDown = whenCrashedForGood(consumer, this.log, 'tracker consumer').then((error) => void (crashed = error));
-      await consumer.subscribe({ topics: [catalog.kafka.topics.erasures, catalog.kafka.topics.acks], fromBeginning: true });
-      await consumer.run({
-        eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }) => {
-          if (!isRunning() || isStale() || batch.messages.length === 0) return;
-          const facts: ErasureFacts[] = [];
-          const stored: StoredAck[] = [];
-          for (const message of batch.messages) {
-            const where = `${batch.topic}/${batch.partition}/${message.offset}`;
-            try {
-              if (!message.value) throw new Error('empty value');
-              if (batch.topic === catalog.kafka.topics.erasures) facts.push(factsOf(await events.decode(message.value)));
-              else {
-                const a = await acks.decode(message.value);
-                stored.push({ ...a, error: a.error ?? null, details: a.details ?? {}, replay: a.replay ?? false, source: where });
-              }
-            } catch (error) {
-              // The sinks dead-letter undecodable erasures and ack them as failed; the tracker
-              // counts and names the record, and does not stop for it.
-              metrics.undecodable.inc({ topic: batch.topic });
-              this.log.error({ record: where, err: (error as Error).message }, 'tracker could not decode a record; skipped');
-            }
-          }
-          const result = await store.record(facts, stored);
-          for (const { ack, commitTime } of result.newAcks) {
-            if (!ack.replay && commitTime !== null) metrics.ackLatency.observe({ sink: ack.sink }, Math.max(0, ack.at - commitTime) / 1000);
-          }
-          await publish(result.changed);
-          for (const message of batch.messages) resolveOffset(message.offset);
-          await commitOffsetsIfNecessary();
-          await heartbeat();
-        },
-      });
+      const fold = { store, publisher, waiter, waits, metrics, codecs, topology, announce };
+      await consumer.subscribe({ topics: [topology.erasures, topology.acks, topology.health], fromBeginning: true });
+      await consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.batch(fold, payload, signal) });
       const check = async () => {
         try {
-          await publish(await store.refoldDue());
+          const due = await store.refoldDue();
+          await publisher.publish(due);
+          announce(due);
           await publishPending();
         } catch (error) {
-          this.log.warn({ err: (error as Error).message }, 'SLA check failed; next check retries');
+          this.log.warn({ err: reasonOf(error) }, 'SLA check failed; next check retries');
         }
       };
       sweep = setInterval(() => void check(), catalog.tracker.overdueCheckMs);
-      this.log.info({ groupId, slaMs: catalog.tracker.slaMs }, 'tracker consuming');
+      this.log.info({ groupId: topology.trackerGroup, slaMs: catalog.tracker.slaMs }, 'tracker consuming');
       await Promise.race([stayedDown, whenAborted(signal)]);
+    } catch (error) {
+      if (!signal.aborted) throw error;
     } finally {
       if (sweep) clearInterval(sweep);
       await http?.close().catch(() => undefined);
@@ -183,6 +148,93 @@ export class TrackerService {
     }
     if (crashed) throw crashed;
   }
+
+  private async connectKafka(admin: Admin, publisher: StatusPublisher, consumer: Consumer, topology: Topology): Promise<void> {
+    try {
+      await admin.connect();
+      await ensureTopics(admin, [topology.spec(topology.status)!, topology.spec(topology.health)!]);
+      await Promise.all([publisher.connect(), consumer.connect()]);
+    } catch (error) {
+      throw translateKafka(error, 'connecting the tracker');
+    }
+  }
+
+  /**
+   * One fetched batch: decode, store and refold, publish, then commit. The schema registry or
+   * Postgres being away is waited out (offsets stay, the member heartbeats); a record no schema
+   * reads is counted and named, and skipped (the sinks dead-lettered it and acked it as failed).
+   */
+  private async batch(fold: Fold, { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }: EachBatchPayload, stop: AbortSignal): Promise<void> {
+    if (!isRunning() || isStale() || batch.messages.length === 0) return;
+    const { topology, waits, metrics } = fold;
+    if (batch.topic === topology.health) {
+      for (const message of batch.messages) {
+        const record = parseSinkHealth(message.value);
+        if (record && waits.record(record)) metrics.sinkOutages.inc({ sink: record.sink });
+        resolveOffset(message.offset);
+      }
+      await commitOffsetsIfNecessary();
+      return;
+    }
+    const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log);
+    const signal = AbortSignal.any([stop, beat.stale.signal]);
+    let changed: ErasureStatus[];
+    try {
+      const decoded = await fold.waiter.run('reading the schema registry', () => this.decode(fold, batch.topic, batch.partition, batch.messages), signal);
+      const result = await fold.waiter.run('storing statuses', () => fold.store.record(decoded.facts, decoded.acks), signal);
+      for (const { ack, commitTime } of result.newAcks) {
+        if (!ack.replay && commitTime !== null) metrics.ackLatency.observe({ sink: ack.sink }, Math.max(0, ack.at - commitTime) / 1000);
+      }
+      changed = result.changed;
+    } catch (error) {
+      if (signal.aborted) return;
+      throw error;
+    } finally {
+      beat.stop();
+    }
+    try {
+      await fold.publisher.publish(changed);
+    } catch (error) {
+      // Stored and refolded: publishing waits for the next sweep rather than holding the batch.
+      this.log.warn({ err: reasonOf(error), statuses: changed.length }, 'status topic not reachable; statuses published later');
+    }
+    fold.announce(changed);
+    for (const message of batch.messages) resolveOffset(message.offset);
+    await commitOffsetsIfNecessary();
+    await heartbeat();
+  }
+
+  private async decode(fold: Fold, topic: string, partition: number, messages: KafkaMessage[]): Promise<{ facts: ErasureFacts[]; acks: StoredAck[] }> {
+    const facts: ErasureFacts[] = [];
+    const acks: StoredAck[] = [];
+    for (const message of messages) {
+      const where = `${topic}/${partition}/${message.offset}`;
+      try {
+        if (!message.value) throw new RecordError('UNDECODABLE', 'empty value');
+        if (topic === fold.topology.erasures) facts.push(factsOf(await fold.codecs.events.decode(message.value)));
+        else {
+          const a = await fold.codecs.acks.decode(message.value);
+          acks.push({ ...a, error: a.error ?? null, details: a.details ?? {}, replay: a.replay ?? false, source: where });
+        }
+      } catch (error) {
+        if (errorKind(error) !== 'record') throw error;
+        fold.metrics.undecodable.inc({ topic });
+        this.log.error({ record: where, err: reasonOf(error) }, 'tracker could not decode a record; skipped');
+      }
+    }
+    return { facts, acks };
+  }
+}
+
+interface Fold {
+  store: StatusStore;
+  publisher: StatusPublisher;
+  waiter: OutageWaiter;
+  waits: SinkWaits;
+  metrics: TrackerMetrics;
+  codecs: { events: EventCodec<SubjectErased>; acks: EventCodec<Acks.ErasureAck> };
+  topology: Topology;
+  announce: (changed: ErasureStatus[]) => void;
 }
 
 function countBy(values: string[]): Record<string, number> {
@@ -191,17 +243,3 @@ function countBy(values: string[]): Record<string, number> {
   return out;
 }
 
-/** The status topic is compacted: the latest status per erasure id is what a dashboard reads. */
-async function ensureStatusTopic(kafka: Kafka, topic: string): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    if (!(await admin.listTopics()).includes(topic)) {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 6, configEntries: STATUS_TOPIC_CONFIGS }] });
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-export const STATUS_TOPIC_CONFIGS = [{ name: 'cleanup.policy', value: 'compact' }];

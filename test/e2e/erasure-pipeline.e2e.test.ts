@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createBigQueryClient } from '../../connectors/bigquery-client.js';
 import { createConnector } from '../../connectors/connector-factory.js';
+import { topologyOf } from '../../src/kafka/topology.js';
 import { SinkRunner, type ErasureAck } from '../../consumers/sink-runner.js';
 import { configuredSinks, type SinkName } from '../../src/catalog/sinks.js';
 import { readTopic } from '../../src/kafka/topic-reader.js';
@@ -51,18 +52,18 @@ describe('erasure pipeline, end to end', () => {
     const redis = new Redis(e.redisUrl);
     const es = new Client({ node: e.elasticsearchUrl });
     const bq = createBigQueryClient({ projectId: e.bigqueryProjectId, apiEndpoint: e.bigqueryApiEndpoint });
-    const dlqTopics = Object.fromEntries(configuredSinks(catalog.sinks).map((s) => [s, `lethe.test.dlq.${s}.${p}`])) as Record<SinkName, string>;
+    const topology = topologyOf(catalog);
+    const dlqTopics = Object.fromEntries(configuredSinks(catalog.sinks).map((s) => [s, topology.dlq(s)])) as Record<SinkName, string>;
     await fx.kafka.admin.createTopics({
       waitForLeaders: true,
       topics: [
         ...[profilesTopic, ordersTopic].map((topic) => ({ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] })),
-        ...Object.values(dlqTopics).map((topic) => ({ topic, numPartitions: 1 })),
       ],
     });
     const [ds] = await bq.createDataset(dataset);
     await using _cleanup = {
       [Symbol.asyncDispose]: async () => {
-        await fx.kafka.admin.deleteTopics({ topics: [profilesTopic, ordersTopic, ...Object.values(dlqTopics)] }).catch(() => undefined);
+        await fx.kafka.admin.deleteTopics({ topics: [profilesTopic, ordersTopic] }).catch(() => undefined);
         await es.indices.delete({ index: `${p}-*`, ignore_unavailable: true });
         await ds.delete({ force: true });
         const keys = await redis.keys(`${p}:*`);
@@ -111,9 +112,6 @@ describe('erasure pipeline, end to end', () => {
         catalog,
         connector: createConnector(sink, catalog, fx.logger),
         logger: fx.logger,
-        groupId: `lethe.sink.${sink}.${p}`,
-        dlqTopic: dlqTopics[sink],
-        retryTopic: fx.kafka.topicName(`lethe.test.retry.${sink}`),
       }).run(controller.signal);
       runners.set(sink, async () => {
         controller.abort();

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { createConnector } from '../../connectors/connector-factory.js';
+import { topologyOf } from '../../src/kafka/topology.js';
 import { SinkRunner } from '../../consumers/sink-runner.js';
 import { readTopic } from '../../src/kafka/topic-reader.js';
 import { replayErasures } from '../../src/replay/erasure-replay.js';
@@ -93,18 +94,14 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
       });
     };
     await using _services = { [Symbol.asyncDispose]: async () => void (await Promise.all([...stops.values()].map((stop) => stop()))) };
-    // Dead-letter and retry topics of this test only (the fixture deletes them), like its groups.
-    const dlqOf = { redis: fx.kafka.topicName('lethe.dlq.redis'), elasticsearch: fx.kafka.topicName('lethe.dlq.elasticsearch') };
-    const retryOf = { redis: fx.kafka.topicName('lethe.retry.redis'), elasticsearch: fx.kafka.topicName('lethe.retry.elasticsearch') };
+    // Groups, dead-letter and retry topics are this test's own: the topology names them under its erasures topic.
+    const topology = topologyOf(catalog);
     const startSink = (sink: 'redis' | 'elasticsearch') =>
       start(sink, (signal) =>
         new SinkRunner({
           catalog,
           connector: createConnector(sink, catalog, fx.logger),
           logger: fx.logger,
-          groupId: `lethe.sink.${sink}.${p}`,
-          dlqTopic: dlqOf[sink],
-          retryTopic: retryOf[sink],
         }).run(signal),
       );
     let api = '';
@@ -116,9 +113,6 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
           catalog,
           logger: fx.logger,
           listen: { host: '127.0.0.1', port: 0 },
-          groupId: `lethe.tracker.${p}`,
-          sinkGroup: (sink) => `lethe.sink.${sink}.${p}`,
-          dlqTopic: (sink) => dlqOf[sink as keyof typeof dlqOf],
           onListening: listening,
         }).run(signal),
       );
@@ -150,7 +144,7 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     // The SLA is short: erase only once every group has joined, so A is well within it.
     await waitFor(
       async () => {
-        const { groups } = await fx.kafka.admin.describeGroups([`lethe.sink.redis.${p}`, `lethe.sink.elasticsearch.${p}`, `lethe.tracker.${p}`]);
+        const { groups } = await fx.kafka.admin.describeGroups([topology.sinkGroup('redis'), topology.sinkGroup('elasticsearch'), topology.trackerGroup]);
         return groups.every((g) => g.state === 'Stable');
       },
       { timeoutMs: 60_000, intervalMs: 200, what: 'the sink and tracker consumer groups to be stable' },
@@ -220,15 +214,15 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     // Redis's dead-letter topic is counted there and nowhere else.
     const producer = fx.kafka.kafka.producer();
     await producer.connect();
-    await producer.send({ topic: dlqOf.redis, acks: -1, messages: [{ key: 'customer:unknown', value: 'not an erasure' }] });
+    await producer.send({ topic: topology.dlq('redis'), acks: -1, messages: [{ key: 'customer:unknown', value: 'not an erasure' }] });
     await producer.disconnect();
     const escaped = (name: string) => name.replaceAll('.', '\\.');
     const lagOf = (text: string, group: string, topic: string) =>
       new RegExp(`^lethe_consumer_lag\\{group="${escaped(group)}",topic="${escaped(topic)}"\\} (\\d+)$`, 'm').exec(text)?.[1];
     const groups = [
-      [`lethe.sink.redis.${p}`, catalog.kafka.topics.erasures],
-      [`lethe.sink.elasticsearch.${p}`, catalog.kafka.topics.erasures],
-      [`lethe.tracker.${p}`, catalog.kafka.topics.acks],
+      [topology.sinkGroup('redis'), catalog.kafka.topics.erasures],
+      [topology.sinkGroup('elasticsearch'), catalog.kafka.topics.erasures],
+      [topology.trackerGroup, catalog.kafka.topics.acks],
     ] as const;
     const metrics = await waitFor(
       async () => {
@@ -279,7 +273,7 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     await seedStores(a, orderOf.get(a)!);
     const before = partial.facts!.commitTime - 1000;
     for (const sink of ['elasticsearch', 'redis'] as const) {
-      const summary = await replayErasures({ catalog, sink, since: before, logger: fx.logger, dlqTopic: dlqOf[sink], retryTopic: retryOf[sink] });
+      const summary = await replayErasures({ catalog, sink, since: before, logger: fx.logger });
       expect(summary.remaining).toBe(0n);
       expect(summary.acks.APPLIED).toBeGreaterThanOrEqual(1);
       expect(summary.acks.FAILED).toBe(0);
@@ -296,9 +290,8 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
       sink: 'primary',
       since: before,
       logger: fx.logger,
-      dlqTopic: fx.kafka.topicName('lethe.dlq.primary'),
-      retryTopic: fx.kafka.topicName('lethe.retry.primary'),
     });
+    for (const spec of topology.sinkSpecs('primary')) fx.kafka.track(spec.topic);
     expect(primary.acks).toMatchObject({ FAILED: 0 });
     expect(primary.affected).toBeGreaterThanOrEqual(2);
     expect((await fx.db.client.query(`SELECT 1 FROM ${fx.users} WHERE "UserId" = $1`, [a])).rowCount).toBe(0);

@@ -6,6 +6,7 @@ import { findSlot } from '../../src/cdc/source-database.js';
 import type { SubjectErased } from '../../src/cdc/erasure-manifest.js';
 import { deleteValueSubject } from '../../src/events/event-codec.js';
 import { planInit, topicSpecs } from '../../src/setup/init-plan.js';
+import { ensureTopics } from '../../src/kafka/topic-config.js';
 import { diagnose } from '../../src/setup/source-session.js';
 import type { Logger } from '../../src/logger.js';
 import { endpoints } from './endpoints.js';
@@ -111,12 +112,10 @@ ${options.extra ?? ''}`;
   for (const step of planInit(catalog, await diagnose(db.client, catalog), new Set())) {
     if (step.kind === 'sql') await db.client.query(step.sql);
   }
-  for (const spec of topicSpecs(catalog).filter((t) => !t.topic.startsWith('lethe.dlq.'))) {
-    await kafka.admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic: spec.topic, numPartitions: 3, configEntries: Object.entries(spec.configs).map(([name, value]) => ({ name, value })) }],
-    });
-  }
+  // Every topic of the catalog's topology (its own names, under the test's erasures topic).
+  const specs = topicSpecs(catalog);
+  for (const spec of specs) kafka.track(spec.topic);
+  await ensureTopics(kafka.admin, specs.map((spec) => ({ ...spec, partitions: Math.min(spec.partitions, 3) })));
 
   const { logger, lines } = capturingLogger();
   const readers: Array<{ stop: () => Promise<void> }> = [];

@@ -7,6 +7,8 @@ export interface KafkaContext extends AsyncDisposable {
   kafka: Kafka;
   admin: Admin;
   topicName(prefix?: string): string;
+  /** Deletes this topic too on disposal (one Lethe created under a test's namespace). */
+  track(topic: string): void;
 }
 
 export async function kafkaContext(): Promise<KafkaContext> {
@@ -25,6 +27,9 @@ export async function kafkaContext(): Promise<KafkaContext> {
       const name = uniqueName(prefix).replaceAll('_', '.');
       topics.push(name);
       return name;
+    },
+    track(topic) {
+      topics.push(topic);
     },
     async [Symbol.asyncDispose]() {
       try {

@@ -10,7 +10,9 @@ import { EventCollector } from './event-collector.js';
 import { kafkaContext, type KafkaContext } from './kafka-context.js';
 import { capturingLogger } from './log-capture.js';
 import type { Logger } from '../../src/logger.js';
-import { uniqueName } from './names.js';
+import { topologyOf } from '../../src/kafka/topology.js';
+import { ensureTopics } from '../../src/kafka/topic-config.js';
+import { configuredSinks } from '../../src/catalog/sinks.js';
 
 /** A SubjectErased event for subject type `user` keyed by `id`, as the CDC reader would publish it. */
 export function userErased(id: string, related: SubjectErased['related'] = [], overrides: Partial<SubjectErased> = {}): SubjectErased {
@@ -51,13 +53,14 @@ export function accountErased(tenant: string, accountId: string): SubjectErased 
 export interface SinkFixture extends AsyncDisposable {
   kafka: KafkaContext;
   catalog: Catalog;
-  topics: { erasures: string; acks: string; dlq: string; retry: string };
+  /** Its topics; dlq and retry are those of the catalog's first sink (the one a test runs). */
+  topics: { erasures: string; acks: string; dlq: string; retry: string; health: string };
   logLines: string[];
   /** The logger the fixture's runners write to (captured in logLines). */
   logger: Logger;
   publish(events: SubjectErased[]): Promise<void>;
   publishRaw(key: string, value: Buffer): Promise<void>;
-  startRunner(connector: SinkConnector, groupId?: string): { stop: () => Promise<void> };
+  startRunner(connector: SinkConnector): { stop: () => Promise<void> };
   acks(): Promise<EventCollector<ErasureAck>>;
   deadLetters(): Promise<KafkaMessage[]>;
 }
@@ -70,23 +73,15 @@ export interface SinkFixture extends AsyncDisposable {
 export async function sinkFixture(sinksYaml: string): Promise<SinkFixture> {
   const kafka = await kafkaContext();
   const e = endpoints();
-  const topics = {
-    erasures: kafka.topicName('lethe.test.erasures'),
-    acks: kafka.topicName('lethe.test.acks'),
-    dlq: kafka.topicName('lethe.test.dlq'),
-    retry: kafka.topicName('lethe.test.retry'),
-  };
-  await kafka.admin.createTopics({
-    waitForLeaders: true,
-    topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })),
-  });
+  const erasures = kafka.topicName('lethe.test.erasures');
+  const acks = kafka.topicName('lethe.test.acks');
   const catalog = parseCatalog(
     `
 source: { url: "postgres://unused" }
 kafka:
   brokers: "${e.kafkaBrokers.join(',')}"
   schemaRegistry: "${e.schemaRegistryUrl}"
-  topics: { erasures: ${topics.erasures}, acks: ${topics.acks} }
+  topics: { erasures: ${erasures}, acks: ${acks} }
 subjects:
   user:
     table: public.users
@@ -98,11 +93,18 @@ subjects:
     table: crm."Accounts"
     key: [tenant, '"AccountId"']
 sinks:
-  settings: { attempts: 3, retryInitialMs: 10, retryMaxMs: 50, maxBatchEvents: 100, deferredRetryMs: 1500 }
+  settings: { retryInitialMs: 10, retryMaxMs: 200, maxBatchEvents: 100, deferredRetryMs: 1500 }
 ${sinksYaml}
 `,
     {},
   );
+  // The sink's own topics are named by the topology, under the test's erasures topic.
+  const topology = topologyOf(catalog);
+  const sink = configuredSinks(catalog.sinks)[0] ?? 'redis';
+  const topics = { erasures, acks, dlq: topology.dlq(sink), retry: topology.retry(sink), health: topology.health };
+  for (const t of [topics.dlq, topics.retry, topics.health]) kafka.track(t);
+  await kafka.admin.createTopics({ waitForLeaders: true, topics: [erasures, acks].map((topic) => ({ topic, numPartitions: 3 })) });
+  await ensureTopics(kafka.admin, topology.specs().filter((s) => [topics.dlq, topics.retry, topics.health].includes(s.topic)).map((s) => ({ ...s, partitions: Math.min(s.partitions, 3) })));
   const registry = new SchemaRegistry({ host: e.schemaRegistryUrl });
   const codec = new EventCodec<SubjectErased>(registry, topics.erasures, 'subject-erased');
   const producer = kafka.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -126,9 +128,9 @@ ${sinksYaml}
     async publishRaw(key, value) {
       await producer.send({ topic: topics.erasures, acks: -1, messages: [{ key, value }] });
     },
-    startRunner(connector, groupId = uniqueName('lethe.sink.test')) {
+    startRunner(connector) {
       const controller = new AbortController();
-      const running = new SinkRunner({ catalog, connector, logger, groupId, dlqTopic: topics.dlq, retryTopic: topics.retry }).run(controller.signal);
+      const running = new SinkRunner({ catalog, connector, logger }).run(controller.signal);
       const handle = {
         stop: async () => {
           controller.abort();

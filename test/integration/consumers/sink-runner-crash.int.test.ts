@@ -3,7 +3,6 @@ import type { SinkConnector, TargetResult } from '../../../connectors/sink-conne
 import type { SubjectErased } from '../../../src/cdc/erasure-manifest.js';
 import { SinkRunner } from '../../../consumers/sink-runner.js';
 import { capturingLogger } from '../../support/log-capture.js';
-import { uniqueName } from '../../support/names.js';
 import { sinkFixture, userErased } from '../../support/sink-fixture.js';
 import { waitFor } from '../../support/wait-for.js';
 
@@ -31,7 +30,7 @@ describe('sink runner, consumer crash', () => {
     await using _stop = { [Symbol.asyncDispose]: async () => controller.abort() };
     const { logger, lines } = capturingLogger();
     let ended: unknown;
-    void new SinkRunner({ catalog: fx.catalog, connector: new OversizedDetailsStore(), logger, groupId: uniqueName('lethe.sink.test'), dlqTopic: fx.topics.dlq, retryTopic: fx.topics.retry })
+    void new SinkRunner({ catalog: fx.catalog, connector: new OversizedDetailsStore(), logger })
       .run(controller.signal)
       .then(
         () => (ended = 'returned'),

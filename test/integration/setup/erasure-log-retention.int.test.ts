@@ -26,7 +26,7 @@ backups: [{ name: warehouse-snapshots, retention: 30d }]
       {},
     );
 
-    expect(await checkKafka(catalog)).toMatchObject({ level: 'warn', subject: `topic ${topic}`, message: expect.stringMatching(/^retention 1w is shorter than backup warehouse-snapshots's 30d/) });
+    expect((await checkKafka(catalog))[0]).toMatchObject({ level: 'warn', subject: `topic ${topic}`, message: expect.stringMatching(/^retention 1w is shorter than backup warehouse-snapshots's 30d/) });
 
     const retention = await describeTopicConfig(kafka.admin, topic, ['retention.ms']);
     const steps = planInit(catalog, [], new Set([topic]), Number(retention!['retention.ms']));
@@ -39,12 +39,12 @@ backups: [{ name: warehouse-snapshots, retention: 30d }]
       'segment.ms': '3600000',
       'min.insync.replicas': '1',
     });
-    expect(await checkKafka(catalog)).toMatchObject({ level: 'ok', message: 'retention 60d outlives every backup' });
+    expect((await checkKafka(catalog))[0]).toMatchObject({ level: 'ok', message: 'retention 60d outlives every backup' });
 
     const missing = parseCatalog(
       `source: { url: x }\nkafka: { brokers: "${e.kafkaBrokers.join(',')}", schemaRegistry: "http://r", topics: { erasures: ${kafka.topicName('lethe.test.absent')} } }\nsubjects: { m: { table: t, key: id } }\n`,
       {},
     );
-    expect(await checkKafka(missing)).toMatchObject({ level: 'problem', message: 'does not exist', fix: 'lethe init' });
+    expect((await checkKafka(missing))[0]).toMatchObject({ level: 'problem', message: 'does not exist', fix: 'lethe init' });
   });
 });

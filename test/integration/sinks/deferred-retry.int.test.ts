@@ -53,7 +53,7 @@ describe('sink runner, deferred erasures', () => {
     await fx.publish([event]);
     const store = new StreamingBufferStore();
     // The replay ends at the end offsets it captured; the deferred erasure waits in the retry topic.
-    const summary = await replayErasures({ catalog: fx.catalog, sink: 'bigquery', since, logger: fx.logger, connector: store, dlqTopic: fx.topics.dlq, retryTopic: fx.topics.retry });
+    const summary = await replayErasures({ catalog: fx.catalog, sink: 'bigquery', since, logger: fx.logger, connector: store });
     expect(summary.acks.DEFERRED).toBe(1);
     // The live group applies the erasure from the erasures topic (its own, live, ack) and the
     // deferred record from the retry topic (acked as the replay it came from).
