@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // One project per kind of test (STYLE.md): `unit` needs no service, `integration` talks to real
-// servers, `e2e` runs the whole pipeline. `make test` runs all three; `npx vitest run --project
+// servers, `e2e` runs the whole pipeline, `faults` stops and starts real servers under it. `make test` runs all three; `npx vitest run --project
 // unit` runs one.
 const serviceSetup = ['test/support/global-setup.ts'];
 
@@ -13,7 +13,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts', 'node_modules/**'],
+          exclude: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts', 'test/**/*.fault.test.ts', 'node_modules/**'],
         },
       },
       {
@@ -34,6 +34,19 @@ export default defineConfig({
           hookTimeout: 120_000,
           // End-to-end tests share consumer groups and slots per test; run files one at a time.
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          // Fault injection stops and starts the stack's real servers, so it runs alone: after every
+          // other project has finished (groupOrder), one file at a time.
+          name: 'faults',
+          include: ['test/**/*.fault.test.ts'],
+          globalSetup: serviceSetup,
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -1,4 +1,5 @@
-# Redis from Debian's redis-server, no persistence (a cache, as the sinks treat it).
+# Redis from Debian's redis-server, with an append-only file: a restart (a failover, a fault test) keeps
+# the data, as a production Redis would, so a restart never passes for an erasure.
 redis_install() {
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 }
@@ -10,7 +11,7 @@ redis_start() {
   local dir; dir="$(service_dir redis)"
   mkdir -p "$dir"
   start_bg redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" \
-    --save '' --appendonly no --daemonize no --protected-mode yes
+    --save '' --appendonly yes --appendfsync everysec --daemonize no --protected-mode yes
   wait_healthy redis redis_check
 }
 

@@ -34,7 +34,7 @@ export async function kafkaContext(): Promise<KafkaContext> {
     async [Symbol.asyncDispose]() {
       try {
         const existing = new Set(await admin.listTopics());
-        const mine = topics.filter((t) => existing.has(t));
+        const mine = [...new Set(topics)].filter((t) => existing.has(t));
         if (mine.length > 0) await admin.deleteTopics({ topics: mine });
       } finally {
         await admin.disconnect();
