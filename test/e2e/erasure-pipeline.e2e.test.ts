@@ -24,7 +24,7 @@ describe('erasure pipeline, end to end', () => {
     const dataset = uniqueName('e2e');
     const [profilesTopic, ordersTopic] = [`lethe.test.profiles.${p}`, `lethe.test.orders.${p}`];
     await using fx = await cdcFixture({
-      sinks: (schema) => `  settings: { attempts: 3, retryInitialMs: 20, retryMaxMs: 200, maxBatchEvents: 100 }
+      sinks: (schema) => `  settings: { retryInitialMs: 20, retryMaxMs: 200, maxBatchEvents: 100 }
   redis:
     url: ${e.redisUrl}
     customer:

@@ -34,7 +34,7 @@ describe('tracker, end to end', () => {
     const p = uniqueName('trk').replaceAll('_', '-');
     const trackerSchema = uniqueName('lethe_trk');
     await using fx = await cdcFixture({
-      sinks: (schema) => `  settings: { attempts: 3, retryInitialMs: 20, retryMaxMs: 200 }
+      sinks: (schema) => `  settings: { retryInitialMs: 20, retryMaxMs: 200 }
   redis:
     url: ${e.redisUrl}
     customer:
