@@ -63,7 +63,7 @@ export class CompactedTopicConnector implements SinkConnector {
             continue;
           }
           const policy = config.values['cleanup.policy'] ?? 'delete';
-          if (!policy.split(',').map((p) => p.trim()).includes('compact')) {
+          if (!compacts(config)) {
             out[i]!.push({ target: name, affected: 0, residual: 0, failed: `topic ${target.topic} has cleanup.policy=${policy}: a tombstone erases nothing there`, details: config.values });
             continue;
           }
@@ -93,13 +93,20 @@ export class CompactedTopicConnector implements SinkConnector {
     if (cached && Date.now() - cached.at < CONFIG_TTL_MS) return cached;
     const values = await describeTopicConfig(this.admin, topic, CONFIG_NAMES);
     const config: TopicConfig = values === null ? { at: Date.now(), values: {}, missing: true } : { at: Date.now(), values };
-    this.configs.set(topic, config);
+    // Only a topic fit for tombstones is remembered: one an operator is fixing (created, set to
+    // compact) is looked at again on the next erasure, so a re-driven erasure sees the fix.
+    if (compacts(config)) this.configs.set(topic, config);
+    else this.configs.delete(topic);
     return config;
   }
 
   async close(): Promise<void> {
     if (this.connected) await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
   }
+}
+
+function compacts(config: TopicConfig): boolean {
+  return !config.missing && (config.values['cleanup.policy'] ?? 'delete').split(',').map((p) => p.trim()).includes('compact');
 }
 
 /** The record keys to tombstone for one target: the subject's, or each matching related row's. */

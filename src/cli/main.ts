@@ -7,6 +7,7 @@ import { registerEvents } from './events-command.js';
 import { registerInit } from './init-command.js';
 import { registerPing } from './ping-command.js';
 import { registerReplay } from './replay-command.js';
+import { registerDlq } from './dlq-command.js';
 import { registerRun } from './run-command.js';
 import { registerTrackerCommands } from './tracker-commands.js';
 
@@ -35,6 +36,7 @@ export function buildCli(): Command {
   registerEvents(program);
   registerTrackerCommands(program);
   registerReplay(program);
+  registerDlq(program);
   registerPing(program);
   return program;
 }

@@ -67,10 +67,10 @@ export interface SinkFixture extends AsyncDisposable {
 
 /**
  * Its own erasures, acks and dead-letter topics; the catalog's `sinks` section is given as YAML
- * (indented under `sinks:`). Subject type `user` (key id) has related tables public.orders and
+ * (indented under `sinks:`), and any other top-level sections as `extraYaml`. Subject type `user` (key id) has related tables public.orders and
  * public.messages; subject type `account` has a composite key (tenant, AccountId).
  */
-export async function sinkFixture(sinksYaml: string): Promise<SinkFixture> {
+export async function sinkFixture(sinksYaml: string, extraYaml = ''): Promise<SinkFixture> {
   const kafka = await kafkaContext();
   const e = endpoints();
   const erasures = kafka.topicName('lethe.test.erasures');
@@ -95,6 +95,7 @@ subjects:
 sinks:
   settings: { retryInitialMs: 10, retryMaxMs: 200, maxBatchEvents: 100, deferredRetryMs: 1500 }
 ${sinksYaml}
+${extraYaml}
 `,
     {},
   );
