@@ -102,7 +102,7 @@ export class SinkRunner {
 
     // An item's acks carry the replay flag when this run is a replay or a replay deferred the item.
     const isReplay = (item: Item) => this.options.replay !== undefined || item.message.headers?.[REPLAY]?.toString() === '1';
-    const ack = (item: Item, event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number): ErasureAck => ({
+    const ack = (item: Item, event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'> & Partial<Pick<SubjectErased, 'part' | 'parts'>>, result: TargetResult, attempt: number): ErasureAck => ({
       eventId: event.eventId,
       subjectType: event.subjectType,
       subjectId: event.subjectId,
@@ -116,6 +116,9 @@ export class SinkRunner {
       error: errorOf(result),
       details: result.details ?? {},
       at: Date.now(),
+      // An event written before parts existed decodes without them: it is part 1 of 1.
+      part: event.part ?? 1,
+      parts: event.parts ?? 1,
     });
 
     const processChunk = async (items: Item[], topic: string, firstAttempt: number): Promise<void> => {

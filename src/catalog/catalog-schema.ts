@@ -95,6 +95,9 @@ export const catalogFileSchema = z
           })
           .strict()
           .default({ erasures: 'lethe.subject-erased', acks: 'lethe.acks', status: 'lethe.erasure-status' }),
+        // The largest record batch Lethe sends: an erasure event over it goes out in parts. Under
+        // the broker's message.max.bytes (default 1048588) and the erasures topic's max.message.bytes.
+        maxMessageBytes: integer(16_384).default(1_000_000),
       })
       .strict(),
     subjects: z

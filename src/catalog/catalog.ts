@@ -57,7 +57,7 @@ export interface Backup {
 /** The resolved, validated catalog. */
 export interface Catalog {
   source: { url: string; publication: string; slot: string; heartbeatIntervalMs: number; ackIntervalMs: number };
-  kafka: { brokers: string[]; schemaRegistry: string; topics: { erasures: string; acks: string; status: string } };
+  kafka: { brokers: string[]; schemaRegistry: string; topics: { erasures: string; acks: string; status: string }; maxMessageBytes: number };
   subjects: SubjectType[];
   sinks: SinksConfig;
   manual: ManualSystem[];

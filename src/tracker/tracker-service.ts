@@ -32,7 +32,10 @@ export interface TrackerOptions {
   onListening?: (url: string) => void;
 }
 
-/** The facts of an erasure event the tracker keeps: keys and counts, nothing of the erased data. */
+/**
+ * The facts of an erasure event the tracker keeps: keys and counts, nothing of the erased data.
+ * For one part of an erasure sent in parts, that part's counts (the store merges the parts).
+ */
 export function factsOf(event: SubjectErased): ErasureFacts {
   const related = new Map<string, { table: string; operation: 'DELETE' | 'UPDATE'; rows: number }>();
   for (const row of event.related) {
@@ -51,6 +54,8 @@ export function factsOf(event: SubjectErased): ErasureFacts {
     commitLsn: event.commitLsn,
     commitTime: event.commitTime,
     related: [...related.values()],
+    // One part of an erasure sent in parts (events before parts decode without them: 1 of 1).
+    ...((event.parts ?? 1) > 1 ? { part: event.part, parts: event.parts } : {}),
   };
 }
 
@@ -142,7 +147,7 @@ export class TrackerService {
               if (batch.topic === catalog.kafka.topics.erasures) facts.push(factsOf(await events.decode(message.value)));
               else {
                 const a = await acks.decode(message.value);
-                stored.push({ ...a, error: a.error ?? null, details: a.details ?? {}, replay: a.replay ?? false, source: where });
+                stored.push({ ...a, error: a.error ?? null, details: a.details ?? {}, replay: a.replay ?? false, part: a.part ?? 1, parts: a.parts ?? 1, source: where });
               }
             } catch (error) {
               // The sinks dead-letter undecodable erasures and ack them as failed; the tracker
