@@ -50,10 +50,15 @@ export class BigQueryConnector implements SinkConnector {
       const ids = [...new Set([...idOf.values()].filter((id) => id !== undefined))];
       for (const target of targets) {
         const perId = ids.length > 0 ? await this.eraseTargetOrFail(target, ids) : new Map<string, Omit<TargetResult, 'target'>>();
+        // Events of one subject in a batch (the parts of one erasure) erased its rows once: the
+        // first is credited with them, so the parts' counts add up.
+        const credited = new Set<string>();
         for (const [event, i] of positions) {
           const id = idOf.get(event);
           const result = id === undefined ? { affected: 0, residual: 0, failed: `event ${event.eventId}: a key value holds the control character U+001F, which composite matches use as separator` } : perId.get(id)!;
-          out[i]!.push({ target: targetName.bqTable(target.table), ...result });
+          const first = id === undefined || !credited.has(id);
+          if (id !== undefined) credited.add(id);
+          out[i]!.push({ target: targetName.bqTable(target.table), ...result, ...(first ? {} : { affected: 0 }) });
         }
       }
     }

@@ -53,7 +53,14 @@ export class ElasticsearchConnector implements SinkConnector {
         const values = positions.map(([e]) => keyValues(e));
         for (const target of targets) {
           const counts = await this.eraseTarget(target, values);
-          positions.forEach(([, i], n) => out[i]!.push({ target: targetName.esIndex(target.index), ...counts[n]! }));
+          const credited = new Set<string>();
+          positions.forEach(([, i], n) => {
+            // Events of one subject in a batch (the parts of one erasure) erased its documents
+            // once: the first is credited with them, so the parts' counts add up.
+            const first = !credited.has(tupleKey(values[n]!));
+            credited.add(tupleKey(values[n]!));
+            out[i]!.push({ target: targetName.esIndex(target.index), ...counts[n]!, ...(first ? {} : { affected: 0 }) });
+          });
         }
       }
     } catch (error) {

@@ -82,7 +82,7 @@ export class ChunkOutcome {
     return this.acks.filter((a) => a.outcome === outcome).length;
   }
 
-  private ack(item: ChunkItem, event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'>, result: TargetResult, attempt: number): ErasureAck {
+  private ack(item: ChunkItem, event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'> & Partial<Pick<SubjectErased, 'part' | 'parts'>>, result: TargetResult, attempt: number): ErasureAck {
     return {
       eventId: event.eventId,
       subjectType: event.subjectType,
@@ -97,6 +97,9 @@ export class ChunkOutcome {
       error: errorOf(result),
       details: result.details ?? {},
       at: this.now(),
+      // An event written before parts existed decodes without them: it is part 1 of 1.
+      part: event.part ?? 1,
+      parts: event.parts ?? 1,
     };
   }
 

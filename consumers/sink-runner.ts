@@ -6,6 +6,7 @@ import { eventKeyOf, type SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { errorKind, InvariantError, reasonOf } from '../src/errors.js';
 import { EventCodec } from '../src/events/event-codec.js';
 import { createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
+import { sendsWithin } from '../src/kafka/record-size.js';
 import { SinkHealthWriter } from '../src/kafka/sink-health.js';
 import { ensureTopics } from '../src/kafka/topic-config.js';
 import { topologyOf, type Topology } from '../src/kafka/topology.js';
@@ -280,11 +281,15 @@ export class SinkRunner {
     ];
     for (const part of parts) {
       if (part.messages.length === 0) continue;
-      await s.waiter.run(
-        `producing ${part.what}`,
-        () => s.producer.send({ topic: part.topic, acks: -1, messages: part.messages }).catch((e: unknown) => Promise.reject(translateKafka(e, `producing to ${part.topic}`))),
-        signal,
-      );
+      // Dead letters and deferrals carry whole events, parts of one erasure among them (each near
+      // the limit, on one partition): sends stay within the broker's batch limit.
+      for (const messages of sendsWithin(part.messages, this.options.catalog.kafka.maxMessageBytes)) {
+        await s.waiter.run(
+          `producing ${part.what}`,
+          () => s.producer.send({ topic: part.topic, acks: -1, messages }).catch((e: unknown) => Promise.reject(translateKafka(e, `producing to ${part.topic}`))),
+          signal,
+        );
+      }
       if (part.what !== 'acks') this.log[part.topic === topology.dlq(this.sink) ? 'error' : 'warn']({ topic: part.topic, records: part.messages.length }, part.what);
     }
   }

@@ -105,6 +105,9 @@ export const catalogFileSchema = z
           .strict()
           .refine((r) => r.factor !== 0, { path: ['factor'], message: '-1 (the broker default) or at least 1' })
           .default({ factor: -1, minInsyncReplicas: 1 }),
+        // The largest record batch Lethe sends: an erasure event over it goes out in parts. Under
+        // the broker's message.max.bytes (default 1048588) and the erasures topic's max.message.bytes.
+        maxMessageBytes: integer(16_384).default(1_000_000),
       })
       .strict(),
     subjects: z

@@ -63,6 +63,8 @@ export interface Catalog {
     topics: { erasures: string; acks: string; status: string };
     groupPrefix?: string;
     replication: { factor: number; minInsyncReplicas: number };
+    /** The largest record batch Lethe sends; a larger erasure goes out in parts. */
+    maxMessageBytes: number;
   };
   subjects: SubjectType[];
   sinks: SinksConfig;

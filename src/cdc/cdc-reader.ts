@@ -176,6 +176,7 @@ export class CdcReader {
           topic: catalog.kafka.topics.erasures,
           maxBatchEvents: this.options.maxBatchEvents ?? 500,
           lingerMs: this.options.lingerMs ?? 20,
+          maxMessageBytes: catalog.kafka.maxMessageBytes,
         },
         (events) => {
           this.stats.events += events;

@@ -5,8 +5,11 @@ export type SubjectErased = DevLetheEvents.SubjectErased;
 export type KeyColumn = DevLetheEvents.KeyColumn;
 export type RelatedRow = DevLetheEvents.RelatedRow;
 
-/** A subject erasure folded from one transaction: the event without its emission time. */
-export type ErasureManifest = Omit<SubjectErased, 'emittedAt'>;
+/**
+ * A subject erasure folded from one transaction: the event without its emission time, and whole
+ * (the publisher splits one too large for a Kafka record into parts, see manifest-parts.ts).
+ */
+export type ErasureManifest = Omit<SubjectErased, 'emittedAt' | 'part' | 'parts'>;
 
 /** The subject's key values, in key order, each percent-encoded, joined by '/'. */
 export function subjectIdOf(values: readonly string[]): string {

@@ -1,7 +1,13 @@
 import type { Message, Producer } from 'kafkajs';
+import { LetheError } from '../errors.js';
 import type { EventCodec } from '../events/event-codec.js';
+import { RECORD_BATCH_OVERHEAD, recordBytes, sendsWithin } from '../kafka/record-size.js';
 import type { CommitTicket } from './commit-acker.js';
 import { eventKeyOf, type ErasureManifest, type SubjectErased } from './erasure-manifest.js';
+import { splitEvent } from './manifest-parts.js';
+
+/** The schema registry's framing of an Avro value: a magic byte and the schema id. */
+const REGISTRY_HEADER_BYTES = 5;
 
 export interface PublisherOptions {
   topic: string;
@@ -9,6 +15,11 @@ export interface PublisherOptions {
   maxBatchEvents: number;
   /** Flush at the latest this long after the first event of a batch waits. */
   lingerMs: number;
+  /**
+   * The largest record batch to send (kafka.maxMessageBytes): an erasure whose event would not fit
+   * is sent in parts, and the events of one send stay within it on any one partition.
+   */
+  maxMessageBytes: number;
 }
 
 /**
@@ -18,9 +29,12 @@ export interface PublisherOptions {
  * restarts from the slot, whose confirmed LSN never passed the lost batch. The failure is reported
  * to `onFailure` as it happens, whoever started the send: a batch the linger timer sent has no
  * caller waiting on it, and the reader must not hold WAL until its next catalogued commit.
+ *
+ * An erasure too large for one record goes out as parts (manifest-parts.ts); its commit's ticket,
+ * like any, settles only once every message queued with it, every part included, is acknowledged.
  */
 export class EventPublisher {
-  private batch: { messages: Message[]; tickets: CommitTicket[] } = { messages: [], tickets: [] };
+  private batch: { messages: Message[]; tickets: CommitTicket[]; bytes: number } = { messages: [], tickets: [], bytes: 0 };
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
   private timer: NodeJS.Timeout | undefined;
@@ -41,15 +55,13 @@ export class EventPublisher {
     if (this.failure) throw this.failure;
     const emittedAt = Date.now();
     for (const manifest of manifests) {
-      const event: SubjectErased = { ...manifest, emittedAt };
-      this.batch.messages.push({
-        key: eventKeyOf(event.subjectType, event.subjectId),
-        value: await this.codec.encode(event),
-        headers: { 'lethe-event-id': event.eventId },
-      });
+      for (const message of await this.messagesOf({ ...manifest, emittedAt })) {
+        this.batch.messages.push(message);
+        this.batch.bytes += recordBytes(message);
+      }
     }
     this.batch.tickets.push(ticket);
-    if (this.batch.messages.length >= this.options.maxBatchEvents) {
+    if (this.batch.messages.length >= this.options.maxBatchEvents || this.batch.bytes >= this.options.maxMessageBytes) {
       await this.flush();
     } else if (!this.timer) {
       // Reported through onFailure; nothing else waits on this flush.
@@ -57,18 +69,37 @@ export class EventPublisher {
     }
   }
 
+  /** One erasure's records: its event, or its parts when the event would not fit in one. */
+  private async messagesOf(event: Omit<SubjectErased, 'part' | 'parts'>): Promise<Message[]> {
+    const key = eventKeyOf(event.subjectType, event.subjectId);
+    const headers = { 'lethe-event-id': event.eventId };
+    const room = this.options.maxMessageBytes - RECORD_BATCH_OVERHEAD - recordBytes({ key, value: null, headers }) - REGISTRY_HEADER_BYTES;
+    const messages: Message[] = [];
+    for (const part of splitEvent(event, room)) {
+      const value = await this.codec.encode(part);
+      if (value.length > room + REGISTRY_HEADER_BYTES) {
+        // The splitter's sizes disagree with the encoding: a bug, and the broker would refuse it.
+        throw new LetheError('EVENT_TOO_LARGE', `erasure ${event.eventId} part ${part.part} of ${part.parts} encoded to ${value.length} bytes, over the ${room + REGISTRY_HEADER_BYTES} kafka.maxMessageBytes leaves for it`);
+      }
+      messages.push({ key, value, headers });
+    }
+    return messages;
+  }
+
   /** Sends what waits; resolves when it and everything before it is durable. */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const { messages, tickets } = this.batch;
-    this.batch = { messages: [], tickets: [] };
+    this.batch = { messages: [], tickets: [], bytes: 0 };
     if (messages.length === 0 && tickets.length === 0) return this.chain;
     this.chain = this.chain.then(async () => {
       if (this.failure) throw this.failure;
       try {
-        if (messages.length > 0) {
-          await this.producer.send({ topic: this.options.topic, acks: -1, messages });
+        // One send after another: a send is one record batch per partition, which the broker
+        // refuses over message.max.bytes however small each record is.
+        for (const send of sendsWithin(messages, this.options.maxMessageBytes)) {
+          await this.producer.send({ topic: this.options.topic, acks: -1, messages: send });
         }
       } catch (error) {
         this.failure = error;

@@ -1,5 +1,8 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { sinkTargetsOf } from '../catalog/targets.js';
+import { foldTargetParts, partOf, STATE_OF } from './ack-folding.js';
+
+export { laterAck, mergePartFacts, standingAck } from './ack-folding.js';
 
 /**
  * How acknowledgements fold into the status of one erasure. Pure: the same facts, acks and
@@ -24,6 +27,10 @@ export interface ErasureFacts {
   commitTime: number;
   /** Rows of related tables erased with the subject, counted by table and operation. */
   related: Array<{ table: string; operation: 'DELETE' | 'UPDATE'; rows: number }>;
+  /** For one part of an erasure sent in parts: which (1-based). Absent in merged facts. */
+  part?: number;
+  /** How many parts the erasure was sent as, when more than one (absent: 1). */
+  parts?: number;
 }
 
 /** A target an erasure must account for, fixed when the tracker first sees the erasure. */
@@ -46,6 +53,9 @@ export interface AckRecord {
   error: string | null;
   details: Record<string, string>;
   at: number;
+  /** The part of the event acknowledged, and how many it has (absent in acks before parts: 1 of 1). */
+  part?: number;
+  parts?: number;
 }
 
 export interface Confirmation {
@@ -82,6 +92,8 @@ export interface TargetStatus {
   lastReplay?: { outcome: AckOutcome; affected: number; residual: number; at: number };
   /** Not declared in the catalog when the erasure was first seen (the catalog changed since). */
   unexpected?: boolean;
+  /** For an erasure sent in parts: how many parts this target has done. */
+  parts?: { done: number; total: number };
 }
 
 export interface TimelineEntry {
@@ -93,6 +105,8 @@ export interface TimelineEntry {
   affected?: number;
   residual?: number;
   attempt?: number;
+  /** The part an ack is for, for an erasure sent in parts. */
+  part?: number;
   by?: string;
   note?: string;
   error?: string | null;
@@ -126,34 +140,6 @@ export function expectedTargetsOf(catalog: Pick<Catalog, 'sinks' | 'manual' | 'b
 }
 
 const DONE: ReadonlySet<TargetState> = new Set(['applied', 'nothing_to_do', 'confirmed']);
-const OUTCOME_RANK: Record<AckOutcome, number> = { DEFERRED: 0, FAILED: 1, NOTHING_TO_DO: 2, APPLIED: 3 };
-const STATE_OF: Record<AckOutcome, TargetState> = { APPLIED: 'applied', NOTHING_TO_DO: 'nothing_to_do', DEFERRED: 'deferred', FAILED: 'failed' };
-
-/**
- * Which of two acks of one target is later: the later attempt; within an attempt the later time;
- * then a fixed outcome order, so a tie never depends on arrival order.
- */
-export function laterAck(a: AckRecord, b: AckRecord): AckRecord {
-  if (a.attempt !== b.attempt) return a.attempt > b.attempt ? a : b;
-  if (a.at !== b.at) return a.at > b.at ? a : b;
-  if (a.outcome !== b.outcome) return OUTCOME_RANK[a.outcome] > OUTCOME_RANK[b.outcome] ? a : b;
-  return a.affected >= b.affected ? a : b;
-}
-
-const SUCCEEDED: ReadonlySet<AckOutcome> = new Set(['APPLIED', 'NOTHING_TO_DO']);
-
-/**
- * The ack that stands for one target. The latest ack decides whether the target failed, waits or
- * is done; once done, the proof is the ack that shows what was erased: a redelivered event that
- * finds nothing left (NOTHING_TO_DO) does not hide the APPLIED ack of the delivery that erased it.
- * Both choices are maxima over the whole set, so arrival order never matters.
- */
-export function standingAck(acks: readonly AckRecord[]): AckRecord {
-  const latest = acks.reduce(laterAck);
-  if (!SUCCEEDED.has(latest.outcome)) return latest;
-  const applied = acks.filter((a) => a.outcome === 'APPLIED');
-  return applied.length > 0 ? applied.reduce(laterAck) : latest;
-}
 
 export interface FoldInput {
   /** Null while the erasure event has not been read; the ids then come from the acks. */
@@ -201,14 +187,14 @@ export function foldErasure(input: FoldInput): ErasureStatus {
     for (const name of names) live.set(name, [...(live.get(name) ?? []), ack]);
   }
   for (const [name, list] of live) {
-    const ack = standingAck(list);
+    const outcome = foldTargetParts(list, facts?.parts ?? 1);
     let t = targets.get(name);
     if (!t) {
       const [sink, target] = name.split('\u0000') as [string, string];
       t = { kind: 'sink', sink, target, state: 'pending', affected: 0, residual: 0, attempt: 0, at: null, error: null, details: {}, replays: 0, unexpected: true };
       targets.set(name, t);
     }
-    Object.assign(t, { state: STATE_OF[ack.outcome], affected: ack.affected, residual: ack.residual, attempt: ack.attempt, at: ack.at, error: ack.error, details: ack.details });
+    Object.assign(t, outcome);
   }
   for (const ack of acks.filter((a) => a.replay)) {
     let t = targets.get(key(ack.sink, ack.target));
@@ -273,7 +259,7 @@ export function foldErasure(input: FoldInput): ErasureStatus {
 /** The same ack delivered twice (a redelivered batch) is one ack. */
 function dedupeAcks(acks: readonly AckRecord[]): AckRecord[] {
   const seen = new Map<string, AckRecord>();
-  for (const a of acks) seen.set(JSON.stringify([a.sink, a.target, a.attempt, a.replay, a.outcome, a.at, a.affected, a.residual]), a);
+  for (const a of acks) seen.set(JSON.stringify([a.sink, a.target, partOf(a), a.attempt, a.replay, a.outcome, a.at, a.affected, a.residual]), a);
   return [...seen.values()];
 }
 
@@ -281,12 +267,27 @@ function timelineOf(facts: ErasureFacts | null, acks: AckRecord[], confirmations
   const entries: TimelineEntry[] = [];
   if (facts) entries.push({ at: facts.commitTime, what: 'committed' });
   for (const a of acks) {
-    entries.push({ at: a.at, what: a.replay ? 'replay' : 'ack', sink: a.sink, target: a.target, outcome: a.outcome, affected: a.affected, residual: a.residual, attempt: a.attempt, error: a.error });
+    entries.push({
+      at: a.at,
+      what: a.replay ? 'replay' : 'ack',
+      sink: a.sink,
+      target: a.target,
+      outcome: a.outcome,
+      affected: a.affected,
+      residual: a.residual,
+      attempt: a.attempt,
+      ...((a.parts ?? 1) > 1 ? { part: partOf(a) } : {}),
+      error: a.error,
+    });
   }
   for (const c of confirmations) entries.push({ at: c.at, what: 'confirmed', sink: 'manual', target: c.system, by: c.by, note: c.note });
   const order = { committed: 0, ack: 1, replay: 2, confirmed: 3 };
   return entries.sort(
-    (a, b) => a.at - b.at || order[a.what] - order[b.what] || `${a.sink}/${a.target}/${a.attempt}/${a.outcome}`.localeCompare(`${b.sink}/${b.target}/${b.attempt}/${b.outcome}`),
+    (a, b) =>
+      a.at - b.at ||
+      order[a.what] - order[b.what] ||
+      `${a.sink}/${a.target}/${a.attempt}/${a.outcome}`.localeCompare(`${b.sink}/${b.target}/${b.attempt}/${b.outcome}`) ||
+      (a.part ?? 1) - (b.part ?? 1),
   );
 }
 

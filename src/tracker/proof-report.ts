@@ -111,6 +111,7 @@ export function buildReport(s: ErasureStatus, now: number): ProofReport {
     for (const r of f.related) {
       change.push(`${r.table}: ${plural(r.rows, 'row')} ${r.operation === 'DELETE' ? 'deleted' : 'updated in place (kept)'} in the same transaction`);
     }
+    if ((f.parts ?? 1) > 1) change.push(`the erasure event was sent in ${f.parts} parts (too large for one Kafka record); every store above accounts for all of them`);
   }
   const row = (t: TargetStatus, system: string, done: string, verification: string): ReportRow => ({ system, target: t.target, done, when: iso(t.at), verification });
   return {

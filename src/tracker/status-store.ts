@@ -2,6 +2,7 @@ import pg from 'pg';
 import { LetheError, ServiceUnavailableError } from '../errors.js';
 import {
   foldErasure,
+  mergePartFacts,
   type AckRecord,
   type Confirmation,
   type ErasureFacts,
@@ -32,6 +33,13 @@ CREATE TABLE IF NOT EXISTS ${s}.erasures (
 CREATE INDEX IF NOT EXISTS erasures_subject ON ${s}.erasures (subject_type, subject_id);
 CREATE INDEX IF NOT EXISTS erasures_open ON ${s}.erasures (due_at) WHERE status NOT IN ('complete', 'failed');
 CREATE INDEX IF NOT EXISTS erasures_unpublished ON ${s}.erasures (event_id) WHERE NOT published;
+CREATE TABLE IF NOT EXISTS ${s}.erasure_parts (
+  event_id text NOT NULL,
+  part integer NOT NULL,
+  facts jsonb NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (event_id, part)
+);
 CREATE TABLE IF NOT EXISTS ${s}.acks (
   source text PRIMARY KEY,
   event_id text NOT NULL,
@@ -119,15 +127,24 @@ export class StatusStore {
   async record(facts: ErasureFacts[], acks: StoredAck[], now = Date.now()): Promise<RecordResult> {
     return this.transaction(async (db) => {
       // Set-based: one statement per kind of row, whatever the batch size. A redelivered event can
-      // sit twice in one batch; one statement may not upsert a row twice.
-      facts = [...new Map(facts.map((f) => [f.eventId, f])).values()];
+      // sit twice in one batch; one statement may not upsert a row twice. Each part of an erasure
+      // sent in parts is kept by its number; the erasure's facts are merged from them at refold.
+      facts = [...new Map(facts.map((f) => [`${f.eventId}\u0000${f.part ?? 1}`, f])).values()];
       if (facts.length > 0) {
         await db.query(
-          `INSERT INTO ${this.s}.erasures (event_id, subject_type, subject_id, facts, expected, status, commit_time, state)
-           SELECT f->>'eventId', f->>'subjectType', f->>'subjectId', f, e, 'pending', to_timestamp((f->>'commitTime')::bigint / 1000.0), '{}'
+          `INSERT INTO ${this.s}.erasure_parts (event_id, part, facts)
+           SELECT f->>'eventId', coalesce((f->>'part')::int, 1), f FROM unnest($1::jsonb[]) AS x(f)
+           ON CONFLICT DO NOTHING`,
+          [facts.map((f) => JSON.stringify(f))],
+        );
+        // The expected targets are fixed when the first part is seen; the placeholder an ack read
+        // first made has none yet.
+        await db.query(
+          `INSERT INTO ${this.s}.erasures (event_id, subject_type, subject_id, expected, status, commit_time, state)
+           SELECT DISTINCT ON (f->>'eventId') f->>'eventId', f->>'subjectType', f->>'subjectId', e, 'pending', to_timestamp((f->>'commitTime')::bigint / 1000.0), '{}'
            FROM unnest($1::jsonb[], $2::jsonb[]) AS x(f, e)
-           ON CONFLICT (event_id) DO UPDATE SET facts = EXCLUDED.facts, expected = EXCLUDED.expected, commit_time = EXCLUDED.commit_time
-           WHERE ${this.s}.erasures.facts IS NULL`,
+           ON CONFLICT (event_id) DO UPDATE SET expected = EXCLUDED.expected, commit_time = EXCLUDED.commit_time
+           WHERE ${this.s}.erasures.expected IS NULL AND ${this.s}.erasures.facts IS NULL`,
           [facts.map((f) => JSON.stringify(f)), facts.map((f) => JSON.stringify(this.expectedFor(f.subjectType)))],
         );
       }
@@ -203,6 +220,8 @@ export class StatusStore {
       [ids],
     );
     const acks = await db.query<{ event_id: string; ack: AckRecord }>(`SELECT event_id, ack FROM ${this.s}.acks WHERE event_id = ANY($1)`, [ids]);
+    const parts = await db.query<{ event_id: string; facts: ErasureFacts }>(`SELECT event_id, facts FROM ${this.s}.erasure_parts WHERE event_id = ANY($1)`, [ids]);
+    const partsOf = groupBy(parts.rows, (p) => p.event_id, (p) => p.facts);
     const confirmations = await db.query<{ event_id: string; system: string; confirmed_by: string; note: string; at: Date }>(
       `SELECT event_id, system, confirmed_by, note, at FROM ${this.s}.confirmations WHERE event_id = ANY($1)`,
       [ids],
@@ -211,7 +230,8 @@ export class StatusStore {
     const confirmationsOf = groupBy(confirmations.rows, (c) => c.event_id, (c) => c);
     const folded = rows.rows.map((row) =>
       foldErasure({
-        facts: row.facts,
+        // Erasures recorded before parts existed have their facts on the row and no parts.
+        facts: partsOf.has(row.event_id) ? mergePartFacts(partsOf.get(row.event_id)!) : row.facts,
         subject: { eventId: row.event_id, subjectType: row.subject_type, subjectId: row.subject_id },
         expected: row.expected ?? [],
         acks: acksOf.get(row.event_id) ?? [],
@@ -225,11 +245,18 @@ export class StatusStore {
     // marked unpublished), and only those come back as changed.
     const updated = await db.query<{ event_id: string }>(
       `UPDATE ${this.s}.erasures e SET state = u.state, status = u.status, due_at = to_timestamp(u.due / 1000.0), completed_at = to_timestamp(u.completed / 1000.0),
-         published = false, updated_at = now()
-       FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::bigint[], $5::bigint[]) AS u(id, state, status, due, completed)
+         facts = coalesce(u.facts, e.facts), published = false, updated_at = now()
+       FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::bigint[], $5::bigint[], $6::jsonb[]) AS u(id, state, status, due, completed, facts)
        WHERE e.event_id = u.id AND e.state IS DISTINCT FROM u.state
        RETURNING e.event_id`,
-      [folded.map((s) => s.eventId), folded.map((s) => JSON.stringify(s)), folded.map((s) => s.status), folded.map((s) => s.dueAt), folded.map((s) => s.completedAt)],
+      [
+        folded.map((s) => s.eventId),
+        folded.map((s) => JSON.stringify(s)),
+        folded.map((s) => s.status),
+        folded.map((s) => s.dueAt),
+        folded.map((s) => s.completedAt),
+        folded.map((s) => (s.facts ? JSON.stringify(s.facts) : null)),
+      ],
     );
     const written = new Set(updated.rows.map((r) => r.event_id));
     return folded.filter((s) => written.has(s.eventId));

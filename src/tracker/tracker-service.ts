@@ -33,7 +33,10 @@ export interface TrackerOptions {
   onListening?: (url: string) => void;
 }
 
-/** The facts of an erasure event the tracker keeps: keys and counts, nothing of the erased data. */
+/**
+ * The facts of an erasure event the tracker keeps: keys and counts, nothing of the erased data.
+ * For one part of an erasure sent in parts, that part's counts (the store merges the parts).
+ */
 export function factsOf(event: SubjectErased): ErasureFacts {
   const related = new Map<string, { table: string; operation: 'DELETE' | 'UPDATE'; rows: number }>();
   for (const row of event.related) {
@@ -52,6 +55,8 @@ export function factsOf(event: SubjectErased): ErasureFacts {
     commitLsn: event.commitLsn,
     commitTime: event.commitTime,
     related: [...related.values()],
+    // One part of an erasure sent in parts (events before parts decode without them: 1 of 1).
+    ...((event.parts ?? 1) > 1 ? { part: event.part, parts: event.parts } : {}),
   };
 }
 
@@ -214,7 +219,7 @@ export class TrackerService {
         if (topic === fold.topology.erasures) facts.push(factsOf(await fold.codecs.events.decode(message.value)));
         else {
           const a = await fold.codecs.acks.decode(message.value);
-          acks.push({ ...a, error: a.error ?? null, details: a.details ?? {}, replay: a.replay ?? false, source: where });
+          acks.push({ ...a, error: a.error ?? null, details: a.details ?? {}, replay: a.replay ?? false, part: a.part ?? 1, parts: a.parts ?? 1, source: where });
         }
       } catch (error) {
         if (errorKind(error) !== 'record') throw error;

@@ -31,6 +31,8 @@ export function userErased(id: string, related: SubjectErased['related'] = [], o
     requestId: null,
     related,
     emittedAt: Date.now(),
+    part: 1,
+    parts: 1,
     ...overrides,
   };
 }

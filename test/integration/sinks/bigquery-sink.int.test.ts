@@ -34,10 +34,13 @@ describe('BigQuery sink', () => {
     const connector = new BigQueryConnector(fx.catalog.sinks.bigquery!);
     // Three subjects with maxSubjects 2: two statements per table.
     const events = ['7', '9', '11'].map((id) => userErased(id));
-    const results = await connector.apply(events);
+    // The last: a second part of the first erasure in the same batch; its rows are erased (and
+    // credited) once.
+    const results = await connector.apply([...events, { ...events[0]!, part: 2, parts: 2 }]);
     expect(results.map((r) => r.map(({ target, affected, residual }) => ({ target, affected, residual })))).toEqual([
       [{ target: `table ${dataset}.events`, affected: 2, residual: 0 }, { target: `table ${dataset}.orders`, affected: 2, residual: 0 }],
       [{ target: `table ${dataset}.events`, affected: 1, residual: 0 }, { target: `table ${dataset}.orders`, affected: 0, residual: 0 }],
+      [{ target: `table ${dataset}.events`, affected: 0, residual: 0 }, { target: `table ${dataset}.orders`, affected: 0, residual: 0 }],
       [{ target: `table ${dataset}.events`, affected: 0, residual: 0 }, { target: `table ${dataset}.orders`, affected: 0, residual: 0 }],
     ]);
     expect(results[0]![0]!.details?.retention).toMatch(/time travel/);

@@ -49,10 +49,15 @@ describe('Elasticsearch sink', () => {
 
     const connector = new ElasticsearchConnector(fx.catalog.sinks.elasticsearch!);
     const event = userErased(subject);
-    const [results] = await connector.apply([event, userErased('nobody@seeded.example')]);
+    // Two parts of one erasure in one batch: the documents are erased once, credited to the first.
+    const [results, secondPart] = await connector.apply([{ ...event, parts: 2 }, { ...event, part: 2, parts: 2 }, userErased('nobody@seeded.example')]);
     expect(results).toEqual([
       { target: `index ${p}-users-*`, affected: 1200, residual: 0 },
       { target: `index ${p}-messages`, affected: 5, residual: 0 },
+    ]);
+    expect(secondPart).toEqual([
+      { target: `index ${p}-users-*`, affected: 0, residual: 0 },
+      { target: `index ${p}-messages`, affected: 0, residual: 0 },
     ]);
     const [again] = await connector.apply([event]);
     expect(again).toEqual([

@@ -92,4 +92,41 @@ describe('tracker status store against PostgreSQL', () => {
     expect((await store.list({ status: ['complete'] })).map((s) => s.eventId)).toEqual(['e-1']);
     expect(Object.fromEntries(await store.countByStatus())).toEqual({ complete: 1, overdue: 1 });
   });
+
+  it('folds an erasure sent in parts into one, counting a redelivered part once; keeps erasures stored before parts', async () => {
+    await using db = await pgContext();
+    const schema = uniqueName('lethe_store');
+    await using _drop = { [Symbol.asyncDispose]: async () => void (await db.client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) };
+    const sinkOnly = expected.filter((t) => t.kind === 'sink');
+    const store = new StatusStore(endpoints().databaseUrl, schema, () => sinkOnly, 3_600_000);
+    await using _close = { [Symbol.asyncDispose]: () => store.close() };
+    await store.ensureSchema();
+    const part = (n: number, rows: number): ErasureFacts => ({ ...facts('p-1', 'm%2F1'), part: n, parts: 3, related: [{ table: '"Crm"."Orders"', operation: 'DELETE', rows }] });
+    const partAck = (n: number, offset: number, over: Partial<StoredAck> = {}) => ack('p-1', 'm%2F1', offset, { part: n, parts: 3, affected: rows[n - 1]!, at: T0 + 500 + n, ...over });
+    const rows = [40_000, 40_000, 20_000];
+
+    // Two parts' facts (one twice) and their acks: not known yet, pending.
+    const first = await store.record([part(1, rows[0]!), part(2, rows[1]!), part(1, rows[0]!)], [partAck(1, 100), partAck(2, 101)], T0 + 600);
+    expect(first.changed[0]).toMatchObject({ known: false, status: 'pending' });
+    expect(first.changed[0]!.targets[0]).toMatchObject({ state: 'pending', parts: { done: 2, total: 3 } });
+    // The last part, its ack, and part 2 redelivered in a later batch.
+    const last = await store.record([part(3, rows[2]!), part(2, rows[1]!)], [partAck(3, 102), partAck(2, 103, { outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 900 })], T0 + 1000);
+    expect(last.changed).toHaveLength(1);
+    expect(last.changed[0]).toMatchObject({
+      known: true,
+      status: 'complete',
+      facts: { parts: 3, related: [{ table: '"Crm"."Orders"', operation: 'DELETE', rows: 100_000 }] },
+    });
+    expect(last.changed[0]!.targets[0]).toMatchObject({ state: 'applied', affected: 100_000, parts: { done: 3, total: 3 } });
+    expect((await db.client.query(`SELECT count(*)::int AS n FROM ${schema}.erasure_parts WHERE event_id = 'p-1'`)).rows[0].n).toBe(3);
+    expect((await db.client.query(`SELECT facts->'related'->0->>'rows' AS rows FROM ${schema}.erasures WHERE event_id = 'p-1'`)).rows[0].rows).toBe('100000');
+
+    // An erasure stored before parts existed (its facts on the row, no parts) still folds.
+    await db.client.query(
+      `INSERT INTO ${schema}.erasures (event_id, subject_type, subject_id, facts, expected, status, commit_time, state) VALUES ('old-1', 'member', 'm%2F2', $1, $2, 'pending', now(), '{}')`,
+      [JSON.stringify(facts('old-1', 'm%2F2')), JSON.stringify(sinkOnly)],
+    );
+    const old = await store.record([], [ack('old-1', 'm%2F2', 200)], T0 + 1000);
+    expect(old.changed[0]).toMatchObject({ eventId: 'old-1', known: true, status: 'complete' });
+  });
 });

@@ -71,9 +71,10 @@ describe('foldErasure', () => {
     expect(JSON.parse(reference).status).toBe('complete');
   });
 
-  it('a later attempt decides, not a later arrival', () => {
-    const s = fold({ acks: [ack({ attempt: 3, outcome: 'APPLIED', at: T0 + 100 }), ack({ attempt: 1, outcome: 'FAILED', residual: 1, at: T0 + 9000 })] });
-    expect(s.targets[0]!.state).toBe('applied');
+  it('what happened later decides, not the attempt number nor the arrival', () => {
+    for (const order of permutations([ack({ attempt: 3, outcome: 'APPLIED', at: T0 + 100 }), ack({ attempt: 1, outcome: 'FAILED', residual: 1, at: T0 + 9000 })])) {
+      expect(fold({ acks: order }).targets[0]!.state).toBe('failed');
+    }
   });
 
   it('a redelivery that finds nothing left keeps the proof of what was erased', () => {
