@@ -51,6 +51,8 @@ export function accountErased(tenant: string, accountId: string): SubjectErased 
 export interface SinkFixture extends AsyncDisposable {
   kafka: KafkaContext;
   catalog: Catalog;
+  /** The catalog as YAML, for a `lethe` process of the CLI. */
+  yaml: string;
   topics: { erasures: string; acks: string; dlq: string; retry: string };
   logLines: string[];
   /** The logger the fixture's runners write to (captured in logLines). */
@@ -80,8 +82,7 @@ export async function sinkFixture(sinksYaml: string): Promise<SinkFixture> {
     waitForLeaders: true,
     topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })),
   });
-  const catalog = parseCatalog(
-    `
+  const yaml = `
 source: { url: "postgres://unused" }
 kafka:
   brokers: "${e.kafkaBrokers.join(',')}"
@@ -100,9 +101,8 @@ subjects:
 sinks:
   settings: { attempts: 3, retryInitialMs: 10, retryMaxMs: 50, maxBatchEvents: 100, deferredRetryMs: 1500 }
 ${sinksYaml}
-`,
-    {},
-  );
+`;
+  const catalog = parseCatalog(yaml, {});
   const registry = new SchemaRegistry({ host: e.schemaRegistryUrl });
   const codec = new EventCodec<SubjectErased>(registry, topics.erasures, 'subject-erased');
   const producer = kafka.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -113,6 +113,7 @@ ${sinksYaml}
   return {
     kafka,
     catalog,
+    yaml,
     topics,
     logLines: lines,
     logger,
