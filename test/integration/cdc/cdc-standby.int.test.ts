@@ -65,5 +65,13 @@ describe('CDC reader standby', () => {
     expect(cdcLines.filter((l) => l.includes('standing by'))).toHaveLength(1);
     expect(cdcLines.filter((l) => l.includes('took over the replication slot'))).toHaveLength(1);
     expect(cdcLines.filter((l) => l.includes('cdc session failed'))).toEqual([]);
+
+    // A standby that is stopped ends at once, without ever having streamed.
+    const late = fx.startReader();
+    await waitFor(() => late.reader.snapshot().standby, { timeoutMs: 20_000, what: 'a third reader to stand by' });
+    const stopping = Date.now();
+    await late.stop();
+    expect(Date.now() - stopping).toBeLessThan(2000);
+    expect(late.reader.snapshot()).toMatchObject({ events: 0, transactions: 0, restarts: 0 });
   });
 });

@@ -18,12 +18,14 @@ function groupOf(instance: CliProcess): string | undefined {
   return undefined;
 }
 
-/** How many members of the group hold at least one partition of `topic`. */
-async function membersHolding(admin: Admin, groupId: string, topic: string): Promise<number> {
+/** Partitions of `topic` each member of the stable group holds, members without any left out; [] while it rebalances. */
+async function partitionsHeld(admin: Admin, groupId: string, topic: string): Promise<number[]> {
   const { groups } = await admin.describeGroups([groupId]);
   const group = groups[0];
-  if (group?.state !== 'Stable') return 0;
-  return group.members.filter((m) => (AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[topic] ?? []).length > 0).length;
+  if (group?.state !== 'Stable') return [];
+  return group.members
+    .map((m) => (AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[topic] ?? []).length)
+    .filter((n) => n > 0);
 }
 
 describe('sink scale-out', () => {
@@ -64,10 +66,12 @@ describe('sink scale-out', () => {
       },
       { timeoutMs: 60_000, what: 'both sink processes to join one group' },
     );
-    await waitFor(async () => (await membersHolding(fx.kafka.admin, groupId, fx.topics.erasures)) === 2, {
-      timeoutMs: 60_000,
-      what: `both members of ${groupId} to hold partitions of ${fx.topics.erasures}`,
-    });
+    const split = async (members: number) => {
+      const held = await partitionsHeld(fx.kafka.admin, groupId, fx.topics.erasures);
+      if (held.length === members) return true;
+      throw new Error(`members of ${groupId} holding partitions of ${fx.topics.erasures}: ${JSON.stringify(held)}`);
+    };
+    await waitFor(() => split(2), { timeoutMs: 60_000, what: `both members of ${groupId} to hold partitions of ${fx.topics.erasures}` });
 
     const events = ids.map((id) => userErased(id));
     const done = (eventId: string) =>
@@ -98,7 +102,29 @@ describe('sink scale-out', () => {
     expect(await redis.exists(...neighbours.map((id) => `${p}:user:${id}`))).toBe(SUBJECTS);
     expect(await redis.hlen(`${p}:emails`)).toBe(SUBJECTS);
 
-    // The survivor stops cleanly on SIGTERM.
+    // A third instance joins; stopped with SIGTERM, it leaves the group at once: its partitions
+    // move without waiting for a session timeout.
+    await using third = startCli(fx.yaml, ['run', '--only', 'sink:redis']);
+    await waitFor(
+      () => {
+        if (third.child.exitCode !== null) throw new Error(`the third sink exited with ${third.child.exitCode}: ${third.tail()}`);
+        return split(2);
+      },
+      { timeoutMs: 60_000, what: 'a third instance to take partitions' },
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; the third instance said: ${third.tail(3000)}`);
+    });
+    third.child.kill('SIGTERM');
+    const stoppedAt = Date.now();
+    await third.exited();
+    expect(third.child.exitCode).toBe(0);
+    await waitFor(async () => (await partitionsHeld(fx.kafka.admin, groupId, fx.topics.erasures)).join() === '3', {
+      timeoutMs: 20_000,
+      what: 'the survivor to hold every partition after the clean stop',
+    });
+    console.info(`partitions of a SIGTERMed instance moved to the survivor ${Date.now() - stoppedAt} ms after the signal`);
+
+    // The survivor stops cleanly on SIGTERM too.
     second.child.kill('SIGTERM');
     await second.exited();
     expect(second.child.exitCode).toBe(0);
