@@ -8,7 +8,7 @@ import { LetheError } from '../errors.js';
 import { EventCodec } from '../events/event-codec.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import type { Logger } from '../logger.js';
-import { retry } from '../retry.js';
+import { endsTheService, RunningState } from '../running-state.js';
 import { CatalogIndex } from './catalog-index.js';
 import { CommitAcker } from './commit-acker.js';
 import type { SubjectErased } from './erasure-manifest.js';
@@ -16,7 +16,7 @@ import { EventPublisher } from './event-publisher.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { ErasureNotReadableError, foldTransaction } from './manifest-builder.js';
 import { checkSource } from './source-checks.js';
-import { loadPrimaryKeys, readSlot } from './source-database.js';
+import { asSlotActiveError, loadPrimaryKeys, readSlot, SlotActiveError, type SlotState } from './source-database.js';
 import { inspectSource } from './source-inspection.js';
 import { whenAborted } from '../when-aborted.js';
 import { TextPgoutputPlugin } from './text-pgoutput-plugin.js';
@@ -31,6 +31,10 @@ export interface CdcReaderOptions {
   lingerMs?: number;
   /** Backoff between restarts after a failure. */
   restartDelayMs?: { initial: number; max: number };
+  /** A session that streamed this long was healthy: the next failure's backoff starts over. */
+  healthyAfterMs?: number;
+  /** How often a standby (the slot active elsewhere) looks whether the slot is free. */
+  standbyPollMs?: number;
 }
 
 export interface CdcReaderStats {
@@ -38,17 +42,22 @@ export interface CdcReaderStats {
   events: number;
   confirmedLsn: string;
   restarts: number;
+  /** Waiting while the slot streams to another reader. */
+  standby: boolean;
 }
 
 /**
  * The CDC reader service: pgoutput from the catalog's slot, committed erasures folded into
  * manifests, Avro events on Kafka, and the slot confirmed only as far as Kafka has acknowledged.
- * `run(signal)` runs until the signal aborts; any failure (database, Kafka, registry) ends the
- * current session and a new one starts from the slot with fresh connections, after a backoff.
+ * `run(signal)` runs until the signal aborts; a failure of the infrastructure (database, Kafka,
+ * registry) ends the current session and a new one starts from the slot with fresh connections,
+ * after a backoff that starts over after a healthy session. A failure no restart mends (a refused
+ * catalog, a missing slot, a programmer error) ends `run()` with the error. While the slot streams
+ * to another reader, this one stands by: it polls the slot, holding neither the slot nor a producer.
  */
 export class CdcReader {
   private readonly log: Logger;
-  private readonly stats: CdcReaderStats = { transactions: 0, events: 0, confirmedLsn: '0/0', restarts: 0 };
+  private readonly stats: CdcReaderStats = { transactions: 0, events: 0, confirmedLsn: '0/0', restarts: 0, standby: false };
 
   constructor(private readonly options: CdcReaderOptions) {
     this.log = options.logger.child({ service: 'cdc' });
@@ -60,23 +69,57 @@ export class CdcReader {
 
   async run(signal: AbortSignal): Promise<void> {
     const delay = this.options.restartDelayMs ?? { initial: 500, max: 30_000 };
-    await retry(
-      async (attempt) => {
-        if (attempt > 1) this.stats.restarts += 1;
-        await this.session(signal);
-      },
-      {
-        attempts: Infinity,
-        initialDelayMs: delay.initial,
-        maxDelayMs: delay.max,
-        signal,
-        onRetry: (error, attempt, delayMs) =>
-          this.log.warn({ err: describe(error), attempt, delayMs }, 'cdc session failed; restarting from the slot'),
-      },
-    ).catch((error: unknown) => {
-      if (signal.aborted) return;
-      throw error;
+    const state = new RunningState(signal, {
+      initialDelayMs: delay.initial,
+      maxDelayMs: delay.max,
+      healthyAfterMs: this.options.healthyAfterMs ?? 60_000,
     });
+    while (state.shouldRun()) {
+      try {
+        await this.session(signal, state);
+      } catch (error) {
+        if (!state.shouldRun()) break;
+        if (error instanceof SlotActiveError) {
+          // Another reader won START_REPLICATION since the slot looked free: stand by again.
+          this.standBy(error);
+          await state.wait(this.standbyPollMs());
+          continue;
+        }
+        if (endsTheService(error)) throw error;
+        this.stats.restarts += 1;
+        const delayMs = state.nextDelay();
+        this.log.warn({ err: describe(error), failures: state.failures(), delayMs }, 'cdc session failed; restarting from the slot');
+        await state.wait(delayMs);
+      }
+    }
+  }
+
+  /**
+   * The slot, once no other connection streams from it. Postgres lets one connection stream from a
+   * slot (pg_replication_slots.active_pid); a second reader polls until the walsender of the first
+   * ends (at once when its process dies and the socket closes, after wal_sender_timeout when its
+   * host vanishes). Standing by is not a failure: it never grows the backoff.
+   */
+  private async awaitSlot(db: pg.Client, state: RunningState, signal: AbortSignal): Promise<SlotState> {
+    const name = this.options.catalog.source.slot;
+    for (;;) {
+      const slot = await readSlot(db, name);
+      if (!slot.active) return slot;
+      this.standBy(new SlotActiveError(name, slot.activePid));
+      await state.wait(this.standbyPollMs());
+      signal.throwIfAborted();
+    }
+  }
+
+  /** Logged once per stand-by, however long it lasts. */
+  private standBy(reason: SlotActiveError): void {
+    if (this.stats.standby) return;
+    this.stats.standby = true;
+    this.log.info({ slot: reason.slot, activePid: reason.activePid, pollMs: this.standbyPollMs() }, 'replication slot active elsewhere: standing by');
+  }
+
+  private standbyPollMs(): number {
+    return this.options.standbyPollMs ?? 1000;
   }
 
   /**
@@ -110,7 +153,7 @@ export class CdcReader {
   }
 
   /** One session: connect, stream until the signal aborts or something fails. */
-  private async session(signal: AbortSignal): Promise<void> {
+  private async session(signal: AbortSignal, state: RunningState): Promise<void> {
     const { catalog } = this.options;
     const db = new pg.Client({ connectionString: catalog.source.url });
     const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-cdc', logger: this.log });
@@ -138,7 +181,7 @@ export class CdcReader {
       await db.connect();
       db.on('error', fail);
       await this.checkCatalog(db);
-      const slot = await readSlot(db, catalog.source.slot);
+      const slot = await this.awaitSlot(db, state, signal);
       const rowKeys = await loadPrimaryKeys(db, catalog.tables().map((t) => t.table));
       const index = new CatalogIndex(catalog, rowKeys);
       const codec = new EventCodec<SubjectErased>(
@@ -230,13 +273,20 @@ export class CdcReader {
         // never with the keepalive's own position (see CommitAcker).
         if (shouldRespond && acknowledged > 0n) void stream.acknowledge(formatLsn(acknowledged - 1n)).catch(fail);
       });
-      stream.on('error', fail);
+      const failStream = (error: unknown) => fail(asSlotActiveError(error, catalog.source.slot) ?? error);
+      stream.on('error', failStream);
+      stream.once('start', () => {
+        // START_REPLICATION accepted: the slot is this reader's, and the healthy stretch begins.
+        state.healthy();
+        if (this.stats.standby) this.log.info({ slot: catalog.source.slot }, 'took over the replication slot');
+        this.stats.standby = false;
+      });
 
       const subscription = stream
         .subscribe(new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [catalog.source.publication], messages: true }), catalog.source.slot)
         .then(
           () => fail(new LetheError('REPLICATION_ENDED', 'the replication stream ended', { retriable: true })),
-          (error: unknown) => fail(error),
+          failStream,
         );
       heartbeat = setInterval(() => {
         db.query('SELECT pg_logical_emit_message(false, $1, $2)', [HEARTBEAT_MESSAGE_PREFIX, '']).catch(fail);

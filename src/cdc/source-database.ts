@@ -5,6 +5,8 @@ import { LetheError } from '../errors.js';
 export interface SlotState {
   plugin: string | null;
   active: boolean;
+  /** The server process streaming from the slot while it is active. */
+  activePid: number | null;
   confirmedFlushLsn: string;
   /** Bytes of WAL the slot holds back (from its restart LSN to the current WAL position). */
   retainedBytes: number;
@@ -16,11 +18,12 @@ export async function findSlot(db: pg.ClientBase, slot: string): Promise<SlotSta
   const { rows } = await db.query<{
     plugin: string | null;
     active: boolean;
+    active_pid: number | null;
     confirmed_flush_lsn: string | null;
     retained_bytes: string | null;
     wal_status: string | null;
   }>(
-    `SELECT plugin, active, confirmed_flush_lsn::text,
+    `SELECT plugin, active, active_pid, confirmed_flush_lsn::text,
             pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text AS retained_bytes, wal_status
        FROM pg_replication_slots WHERE slot_name = $1 AND slot_type = 'logical'`,
     [slot],
@@ -30,6 +33,7 @@ export async function findSlot(db: pg.ClientBase, slot: string): Promise<SlotSta
   return {
     plugin: row.plugin,
     active: row.active,
+    activePid: row.active_pid,
     confirmedFlushLsn: row.confirmed_flush_lsn ?? '0/0',
     retainedBytes: Number(row.retained_bytes ?? 0),
     walStatus: row.wal_status,
@@ -53,6 +57,27 @@ export async function readSlot(db: pg.ClientBase, slot: string): Promise<SlotSta
     );
   }
   return state;
+}
+
+/**
+ * The slot streams to another reader (a Lethe instance elsewhere, or a session of this one whose
+ * walsender has not ended yet): this reader stands by until it is free. Retriable, and not a failure.
+ */
+export class SlotActiveError extends LetheError {
+  constructor(
+    readonly slot: string,
+    readonly activePid: number | null,
+    options: { cause?: unknown } = {},
+  ) {
+    super('SLOT_ACTIVE', `replication slot '${slot}' is active for PID ${activePid ?? 'unknown'}`, { retriable: true, ...options });
+  }
+}
+
+/** START_REPLICATION refused because another connection streams from the slot (SQLSTATE 55006, object_in_use). */
+export function asSlotActiveError(error: unknown, slot: string): SlotActiveError | undefined {
+  if ((error as { code?: unknown } | null)?.code !== '55006') return undefined;
+  const pid = /PID (\d+)/i.exec((error as Error).message)?.[1];
+  return new SlotActiveError(slot, pid === undefined ? null : Number(pid), { cause: error });
 }
 
 /** Primary key columns of each table, keyed by tableKey(); tables without one are absent. */

@@ -55,6 +55,8 @@ export function accountErased(tenant: string, accountId: string): SubjectErased 
 export interface SinkFixture extends AsyncDisposable {
   kafka: KafkaContext;
   catalog: Catalog;
+  /** The catalog as YAML, for a `lethe` process of the CLI. */
+  yaml: string;
   /** Its topics; dlq and retry are those of the catalog's first sink (the one a test runs). */
   topics: { erasures: string; acks: string; dlq: string; retry: string; health: string };
   logLines: string[];
@@ -77,8 +79,7 @@ export async function sinkFixture(sinksYaml: string, extraYaml = ''): Promise<Si
   const e = endpoints();
   const erasures = kafka.topicName('lethe.test.erasures');
   const acks = kafka.topicName('lethe.test.acks');
-  const catalog = parseCatalog(
-    `
+  const yaml = `
 source: { url: "postgres://unused" }
 kafka:
   brokers: "${e.kafkaBrokers.join(',')}"
@@ -98,9 +99,8 @@ sinks:
   settings: { retryInitialMs: 10, retryMaxMs: 200, maxBatchEvents: 100, deferredRetryMs: 1500 }
 ${sinksYaml}
 ${extraYaml}
-`,
-    {},
-  );
+`;
+  const catalog = parseCatalog(yaml, {});
   // The sink's own topics are named by the topology, under the test's erasures topic.
   const topology = topologyOf(catalog);
   const sink = configuredSinks(catalog.sinks)[0] ?? 'redis';
@@ -118,6 +118,7 @@ ${extraYaml}
   return {
     kafka,
     catalog,
+    yaml,
     topics,
     logLines: lines,
     logger,

@@ -50,7 +50,7 @@ function facts(tables: TableFacts[], publication: Partial<SourceFacts['publicati
       viaRoot: false,
       ...publication,
     },
-    slot: { plugin: 'pgoutput', active: false, confirmedFlushLsn: '0/10', retainedBytes: 0, walStatus: 'reserved' },
+    slot: { plugin: 'pgoutput', active: false, activePid: null, confirmedFlushLsn: '0/10', retainedBytes: 0, walStatus: 'reserved' },
   };
 }
 
