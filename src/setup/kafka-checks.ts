@@ -16,10 +16,11 @@ export async function checkKafka(catalog: Catalog): Promise<Finding[]> {
   const topology = topologyOf(catalog);
   try {
     await admin.connect();
-    const config = await describeTopicConfig(admin, topology.erasures, ['retention.ms', 'min.insync.replicas']);
+    const config = await describeTopicConfig(admin, topology.erasures, ['retention.ms', 'min.insync.replicas', 'max.message.bytes']);
     const findings = [checkErasureLog(catalog, config === null ? null : Number(config['retention.ms'] ?? -1))];
     if (config !== null) {
       findings.push(checkDurability(topology.erasures, (await replicationOf(admin, topology.erasures)) ?? 0, Number(config['min.insync.replicas'] ?? 1)));
+      if (config['max.message.bytes'] !== undefined) findings.push(checkMessageSize(topology.erasures, Number(config['max.message.bytes']), catalog.kafka.maxMessageBytes));
     }
     findings.push(groupsFinding(catalog));
     return findings;
@@ -44,6 +45,22 @@ export function checkDurability(topic: string, replicas: number, minInsync: numb
     subject,
     message: `${why}: the loss of one broker could lose an erasure Kafka had acknowledged (fine for a single-broker development stack)`,
     fix: 'kafka.replication: { factor: 3, minInsyncReplicas: 2 } in the catalog for new topics; for this one, kafka-reassign-partitions.sh and kafka-configs.sh --add-config min.insync.replicas=2',
+  };
+}
+
+/**
+ * The reader splits an erasure into parts of at most kafka.maxMessageBytes; a topic that accepts
+ * less refuses such a part, the reader restarts from the slot and meets the same transaction
+ * again, and every later erasure waits behind it. Pure.
+ */
+export function checkMessageSize(topic: string, topicMax: number, catalogMax: number): Finding {
+  const subject = `topic ${topic}`;
+  if (topicMax >= catalogMax) return { level: 'ok', subject, message: `max.message.bytes ${topicMax} fits kafka.maxMessageBytes ${catalogMax}` };
+  return {
+    level: 'problem',
+    subject,
+    message: `max.message.bytes ${topicMax} is below kafka.maxMessageBytes ${catalogMax}: an erasure part of that size would be refused and the reader would stop at it`,
+    fix: `set kafka.maxMessageBytes: ${topicMax} in the catalog, or kafka-configs.sh --alter --entity-type topics --entity-name ${topic} --add-config max.message.bytes=${catalogMax}`,
   };
 }
 
