@@ -32,8 +32,10 @@ export default defineConfig({
           globalSetup: serviceSetup,
           testTimeout: 180_000,
           hookTimeout: 120_000,
-          // End-to-end tests share consumer groups and slots per test; run files one at a time.
+          // End-to-end tests share consumer groups and slots per test; run files one at a time,
+          // after the unit and integration projects.
           fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -46,7 +48,7 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 180_000,
           fileParallelism: false,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -1,7 +1,8 @@
 /**
  * The dashboard: one static page that reads the JSON API and re-reads it when the tracker
  * announces a change (server-sent events), with a slow poll as a fallback. The server sorts
- * erasures by urgency, so overdue and failed ones come first.
+ * erasures by urgency, so overdue and failed ones come first. A sink waiting for its store is a
+ * banner on top, and its targets say "waiting: … unreachable since …".
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Lethe: erasures</title>
@@ -17,10 +18,12 @@ th{background:#eef0f5;font-weight:600}.badge{display:inline-block;border-radius:
 .s-failed,.s-overdue{background:#b3261e}.t{display:inline-block;margin:.1rem .2rem .1rem 0;padding:0 .35rem;border-radius:.3rem;font-size:.78rem;border:1px solid #ccd}
 .t-applied,.t-nothing_to_do,.t-confirmed{background:#e5f3e7}.t-failed{background:#fbeaea}.t-deferred{background:#fdf3e1}.t-retained{background:#eef0f5}
 code{font-size:.85rem}.empty{padding:2rem;text-align:center;color:#667}
+#waits{margin:0 0 .8rem}#waits div{background:#fdf3e1;border:1px solid #e8c27a;border-radius:.3rem;padding:.4rem .7rem;margin-bottom:.3rem}.t-waiting{background:#fdf3e1;border-style:dashed}
 </style></head>
 <body>
 <header><h1>Lethe: erasures</h1><span id="live">connecting…</span></header>
 <main>
+<section id="waits"></section>
 <p id="counts"></p>
 <table><thead><tr><th>status</th><th>subject</th><th>erased in the database</th><th>due</th><th>completed</th><th>targets</th><th>proof</th></tr></thead>
 <tbody id="rows"><tr><td colspan="7" class="empty">loading…</td></tr></tbody></table>
@@ -30,9 +33,9 @@ const esc = (t) => String(t ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '
 const time = (ms) => (ms == null ? '' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z');
 function row(e) {
   const targets = e.targets.map((t) =>
-    '<span class="t t-' + esc(t.state) + '" title="' + esc(t.sink + ' ' + t.target + (t.error ? ': ' + t.error : '')) + '">' +
+    '<span class="t t-' + esc(t.waiting ? 'waiting' : t.state) + '" title="' + esc(t.sink + ' ' + t.target + (t.error ? ': ' + t.error : '') + (t.waiting ? ': ' + t.waiting : '')) + '">' +
     esc(t.kind === 'sink' ? t.sink + ' ' + t.target : t.target) + ': ' +
-    esc(t.state === 'retained' && t.heldUntil ? 'holds copies until ' + time(t.heldUntil).slice(0, 10) : t.state.replace(/_/g, ' ')) + '</span>').join('');
+    esc(t.waiting ? t.waiting : t.state === 'retained' && t.heldUntil ? 'holds copies until ' + time(t.heldUntil).slice(0, 10) : t.state.replace(/_/g, ' ')) + '</span>').join('');
   return '<tr data-erasure="' + esc(e.eventId) + '" data-status="' + esc(e.status) + '">' +
     '<td><span class="badge s-' + esc(e.status) + '">' + esc(e.status) + '</span></td>' +
     '<td><code>' + esc(e.subjectType + ':' + e.subjectId) + '</code></td>' +
@@ -41,6 +44,8 @@ function row(e) {
     '<td><a href="/api/erasures/' + encodeURIComponent(e.eventId) + '/report?format=html">report</a></td></tr>';
 }
 async function refresh() {
+  const sinks = await (await fetch('/api/sinks')).json();
+  document.getElementById('waits').innerHTML = sinks.waiting.map((w) => '<div data-waiting-sink="' + esc(w.sink) + '">sink <b>' + esc(w.sink) + '</b> ' + esc(w.message) + ' (' + esc(w.instances) + ' instance' + (w.instances === 1 ? '' : 's') + '): its erasures wait, nothing is failed</div>').join('');
   const response = await fetch('/api/erasures?limit=200');
   const { erasures } = await response.json();
   const counts = {};

@@ -1,6 +1,7 @@
 import { Client } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import type { KafkaMessage } from 'kafkajs';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createBigQueryClient } from '../../connectors/bigquery-client.js';
 import { createConnector } from '../../connectors/connector-factory.js';
@@ -9,6 +10,8 @@ import { configuredSinks, type SinkName } from '../../src/catalog/sinks.js';
 import { parseSinkHealth, type SinkHealthRecord } from '../../src/kafka/sink-health.js';
 import { readTopic } from '../../src/kafka/topic-reader.js';
 import { topologyOf } from '../../src/kafka/topology.js';
+import type { ErasureStatus } from '../../src/tracker/erasure-status.js';
+import { TrackerService } from '../../src/tracker/tracker-service.js';
 import { endpoints } from '../support/endpoints.js';
 import { uniqueName } from '../support/names.js';
 import { sinkFixture, userErased } from '../support/sink-fixture.js';
@@ -25,7 +28,9 @@ describe('a store outage is a wait', () => {
     const e = endpoints();
     const p = uniqueName('outage').replaceAll('_', '-');
     const dataset = p.replaceAll('-', '_');
-    await using fx = await sinkFixture(`  redis:
+    const trackerSchema = uniqueName('lethe_outage');
+    await using fx = await sinkFixture(
+      `  redis:
     url: ${e.redisUrl}
     user: { keys: ["${p}:user:{subject}"] }
   elasticsearch:
@@ -36,7 +41,9 @@ describe('a store outage is a wait', () => {
     apiEndpoint: ${e.bigqueryApiEndpoint}
     batch: { maxSubjects: 100, maxWaitMs: 200 }
     user: [{ table: ${dataset}.events, match: user_id, action: delete }]
-`);
+`,
+      `tracker: { database: "${e.databaseUrl}", schema: ${trackerSchema}, overdueCheckMs: 500 }`,
+    );
     await using stack = stackControl();
     const topology = topologyOf(fx.catalog);
     for (const sink of SINKS) fx.kafka.track(topology.dlq(sink)), fx.kafka.track(topology.retry(sink));
@@ -53,6 +60,10 @@ describe('a store outage is a wait', () => {
         if (keys.length > 0) await redis.unlink(...keys);
         redis.disconnect();
         await es.close();
+        const db = new pg.Client({ connectionString: e.databaseUrl });
+        await db.connect();
+        await db.query(`DROP SCHEMA IF EXISTS ${trackerSchema} CASCADE`);
+        await db.end();
       },
     };
 
@@ -67,6 +78,11 @@ describe('a store outage is a wait', () => {
     await bq.query({ query: `INSERT INTO \`${e.bigqueryProjectId}.${dataset}.events\` (user_id, kind) SELECT id, 'visit' FROM UNNEST(@ids) AS id`, params: { ids: everyone } });
 
     const acks = await fx.acks();
+    let api = '';
+    const stopTracker = new AbortController();
+    const tracker = new TrackerService({ catalog: fx.catalog, logger: fx.logger, listen: { host: '127.0.0.1', port: 0 }, onListening: (url) => (api = url) }).run(stopTracker.signal);
+    await using _tracker = { [Symbol.asyncDispose]: async () => void (stopTracker.abort(), await tracker) };
+    const get = async <T>(path: string) => (await (await fetch(`${api}${path}`)).json()) as T;
     for (const sink of SINKS) fx.startRunner(createConnector(sink, fx.catalog, fx.logger));
     const events = subjects.map((id) => userErased(id));
     // A first wave reaches every store; the second is published while the stores are down.
@@ -84,6 +100,16 @@ describe('a store outage is a wait', () => {
       expect(health.some((h) => h.sink === sink && h.state === 'waiting' && h.service === sink), `${sink} reported waiting`).toBe(true);
     }
     expect(acks.values.filter((a) => a.outcome === 'FAILED')).toEqual([]);
+    // The tracker says so too: each sink waits for its store, and an erasure of the second wave
+    // is not failed but says what it waits for.
+    const waiting = await waitFor(async () => {
+      const { waiting } = await get<{ waiting: Array<{ sink: string; service: string; message: string }> }>('/api/sinks');
+      return waiting.length === SINKS.length ? waiting : undefined;
+    }, { timeoutMs: 20_000, what: 'the tracker to show every sink waiting' });
+    expect(waiting.map((w) => [w.sink, w.service])).toEqual([['bigquery', 'bigquery'], ['elasticsearch', 'elasticsearch'], ['redis', 'redis']]);
+    const late = await get<ErasureStatus & { waiting: string[] }>(`/api/erasures/${events[SUBJECTS - 1]!.eventId}`);
+    expect(late.status).not.toBe('failed');
+    expect(late.waiting.some((w) => /^elasticsearch waiting: elasticsearch unreachable since \d{4}-/.test(w))).toBe(true);
     await stack.start('elasticsearch', 'redis', 'bigquery');
 
     const done = (a: ErasureAck) => a.outcome === 'APPLIED' || a.outcome === 'NOTHING_TO_DO';
@@ -103,6 +129,14 @@ describe('a store outage is a wait', () => {
     const [rows] = await bq.query({ query: `SELECT user_id FROM \`${e.bigqueryProjectId}.${dataset}.events\`` });
     expect((rows as Array<{ user_id: string }>).map((r) => r.user_id).sort()).toEqual([...neighbours].sort());
     expect(configuredSinks(fx.catalog.sinks)).toEqual(['redis', 'elasticsearch', 'bigquery']);
+    // The tracker: every erasure complete, no sink waiting any more, each outage counted.
+    await waitFor(async () => {
+      const { erasures } = await get<{ erasures: Array<{ status: string }> }>('/api/erasures?limit=1000');
+      return erasures.length === SUBJECTS && erasures.every((x) => x.status === 'complete');
+    }, { timeoutMs: 60_000, intervalMs: 500, what: 'every erasure complete in the tracker' });
+    await waitFor(async () => (await get<{ waiting: unknown[] }>('/api/sinks')).waiting.length === 0, { timeoutMs: 20_000, what: 'no sink waiting' });
+    const metrics = await (await fetch(`${api}/metrics`)).text();
+    for (const sink of SINKS) expect(metrics).toMatch(new RegExp(`^lethe_sink_outages_total\\{sink="${sink}"\\} [1-9]`, 'm'));
   });
 });
 
