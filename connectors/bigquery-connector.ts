@@ -165,7 +165,7 @@ export class BigQueryConnector implements SinkConnector {
  */
 export function translate(error: unknown): LetheError {
   if (error instanceof LetheError) return error;
-  const code = (error as { code?: unknown }).code;
+  const code = (error as { code?: unknown } | null | undefined)?.code;
   const status = typeof code === 'number' ? code : 0;
   const message = reasonOf(error);
   if (status === 0 || status === 408 || status === 429 || status >= 500 || /rateLimitExceeded|quotaExceeded|backendError|concurrent update/i.test(message)) {

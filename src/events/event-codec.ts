@@ -57,12 +57,13 @@ export class EventCodec<T extends object> {
       this.schemaId = id;
       return id;
     } catch (error) {
-      throw new LetheError(
-        'SCHEMA_REGISTRATION_FAILED',
-        `registering schemas/${this.schemaName}.avsc under subject ${valueSubject(this.topic)}: ${(error as Error).message}`,
-        // Refused as incompatible: no retry helps. Anything else is the registry's outage.
-        { retriable: !/compatib/i.test((error as Error).message) && (error as { status?: number }).status !== 422, cause: error },
-      );
+      const message = `registering schemas/${this.schemaName}.avsc under subject ${valueSubject(this.topic)}: ${reasonOf(error)}`;
+      // Refused as incompatible: no retry helps. Anything else is the registry's outage, named so
+      // a waiting sink's health says what it waits for.
+      if (/compatib/i.test(reasonOf(error)) || (error as { status?: number } | null)?.status === 422) {
+        throw new LetheError('SCHEMA_REGISTRATION_FAILED', message, { cause: error });
+      }
+      throw new ServiceUnavailableError('schema-registry', message, { code: 'SCHEMA_REGISTRATION_FAILED', cause: error });
     }
   }
 

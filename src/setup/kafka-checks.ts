@@ -38,6 +38,14 @@ export async function checkKafka(catalog: Catalog): Promise<Finding[]> {
  */
 export function checkDurability(topic: string, replicas: number, minInsync: number): Finding {
   const subject = `topic ${topic}`;
+  if (replicas >= 1 && minInsync > replicas) {
+    return {
+      level: 'problem',
+      subject,
+      message: `min.insync.replicas ${minInsync} is more than its ${replicas} replica(s): no acks=all write can succeed, every erasure waits`,
+      fix: `kafka-configs.sh --alter --entity-type topics --entity-name ${topic} --add-config min.insync.replicas=${replicas}, or add replicas`,
+    };
+  }
   if (replicas >= 2 && minInsync >= 2) return { level: 'ok', subject, message: `replication factor ${replicas}, min.insync.replicas ${minInsync}: survives one broker's loss` };
   const why = replicas < 2 ? `replication factor ${replicas}` : `min.insync.replicas ${minInsync}`;
   return {

@@ -9,7 +9,7 @@ import { errorOf, outcomeOf } from '../../connectors/sink-connector.js';
 import { escapeGlob, expand, isPattern, placeholders } from '../../src/catalog/key-template.js';
 import { parseCatalog } from '../../src/catalog/catalog.js';
 import { CatalogError } from '../../src/catalog/catalog-error.js';
-import { LetheError } from '../../src/errors.js';
+import { errorKind, LetheError, ServiceUnavailableError } from '../../src/errors.js';
 import { FAST_RETRY, retry } from '../../src/retry.js';
 
 describe('key templates', () => {
@@ -192,28 +192,51 @@ describe('retry', () => {
 });
 
 describe('retry classification', () => {
-  it('Redis: a command error is permanent, connection trouble is retried', () => {
-    expect(redisError(new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value')).retriable).toBe(false);
-    expect(redisError(new Error('connect ECONNREFUSED 127.0.0.1:6379')).retriable).toBe(true);
+  /** The kind of a translated error, and the server it waits for when it is a wait. */
+  const verdict = (error: LetheError) => ({ kind: errorKind(error), service: error instanceof ServiceUnavailableError ? error.service : undefined });
+  const wait = (service: string) => ({ kind: 'infrastructure', service });
+  const own = { kind: 'record', service: undefined };
+
+  it("Redis: a server that cannot serve yet and connection trouble are a wait, a command the data refuses is the record's", () => {
+    expect(verdict(redisError(new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value')))).toEqual(own);
+    expect(verdict(redisError(new ReplyError('ERR syntax error')))).toEqual(own);
+    for (const reply of ['LOADING Redis is loading the dataset in memory', "READONLY You can't write against a read only replica.", 'MASTERDOWN Link with MASTER is down', 'BUSY Redis is busy running a script', 'OOM command not allowed when used memory > maxmemory']) {
+      expect(verdict(redisError(new ReplyError(reply))), reply).toEqual(wait('redis'));
+    }
+    expect(verdict(redisError(new Error('connect ECONNREFUSED 127.0.0.1:6379')))).toEqual(wait('redis'));
+    expect(verdict(redisError(new Error('Connection is closed.')))).toEqual(wait('redis'));
   });
 
-  it('Elasticsearch: overload and server errors are retried, a bad request is not', () => {
+  it("Elasticsearch: timeouts, overload, server errors and connection errors are a wait, a rejected request is the record's", () => {
     const response = (statusCode: number) => new esErrors.ResponseError({ body: { error: { type: 't', reason: 'r' } }, statusCode, headers: {}, warnings: null, meta: {} } as never);
-    expect(elasticsearchError(response(429)).retriable).toBe(true);
-    expect(elasticsearchError(response(503)).retriable).toBe(true);
-    expect(elasticsearchError(response(400)).retriable).toBe(false);
-    expect(elasticsearchError(response(404)).retriable).toBe(false);
-    expect(elasticsearchError(new Error('socket hang up')).retriable).toBe(true);
+    for (const status of [408, 429, 500, 502, 503]) expect(verdict(elasticsearchError(response(status))), String(status)).toEqual(wait('elasticsearch'));
+    for (const status of [400, 404, 409]) expect(verdict(elasticsearchError(response(status))), String(status)).toEqual(own);
+    expect(verdict(elasticsearchError(new esErrors.ConnectionError('connect ECONNREFUSED 127.0.0.1:9200')))).toEqual(wait('elasticsearch'));
+    expect(verdict(elasticsearchError(new esErrors.TimeoutError('Request timed out')))).toEqual(wait('elasticsearch'));
+    expect(verdict(elasticsearchError(new Error('socket hang up')))).toEqual(wait('elasticsearch'));
   });
 
-  it('BigQuery: quota, rate, concurrent updates and server errors are retried, a bad query is not', () => {
-    const failure = (code: number, message: string) => Object.assign(new Error(message), { code });
-    expect(bigQueryError(failure(403, 'Exceeded rate limits: rateLimitExceeded')).retriable).toBe(true);
-    expect(bigQueryError(failure(400, 'Could not serialize access to table due to concurrent update')).retriable).toBe(true);
-    expect(bigQueryError(failure(500, 'backendError')).retriable).toBe(true);
-    expect(bigQueryError(failure(400, 'Unrecognized name: user_idd')).retriable).toBe(false);
-    expect(bigQueryError(failure(404, 'Not found: Table p:d.t')).retriable).toBe(false);
+  it("BigQuery: quota, rate, concurrent updates, server errors and no HTTP status at all are a wait, a bad query is the record's", () => {
+    const failure = (code: number | string, message: string) => Object.assign(new Error(message), { code });
+    expect(verdict(bigQueryError(failure(403, 'Exceeded rate limits: rateLimitExceeded')))).toEqual(wait('bigquery'));
+    expect(verdict(bigQueryError(failure(400, 'Could not serialize access to table due to concurrent update')))).toEqual(wait('bigquery'));
+    expect(verdict(bigQueryError(failure(500, 'backendError')))).toEqual(wait('bigquery'));
+    expect(verdict(bigQueryError(failure(503, 'Service Unavailable')))).toEqual(wait('bigquery'));
+    // The emulator unreachable: a socket error whose code is a string, not an HTTP status.
+    expect(verdict(bigQueryError(failure('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9050')))).toEqual(wait('bigquery'));
+    expect(verdict(bigQueryError(failure('ECONNRESET', 'socket hang up')))).toEqual(wait('bigquery'));
+    expect(verdict(bigQueryError(failure(400, 'Unrecognized name: user_idd')))).toEqual(own);
+    expect(verdict(bigQueryError(failure(404, 'Not found: Table p:d.t')))).toEqual(own);
     // A LetheError keeps its own verdict.
-    expect(bigQueryError(new LetheError('BIGQUERY_SCHEMA', 'table d.t has no column x')).retriable).toBe(false);
+    const schema = new LetheError('BIGQUERY_SCHEMA', 'table d.t has no column x');
+    expect(bigQueryError(schema)).toBe(schema);
+    expect(verdict(schema)).toEqual(own);
+  });
+
+  it('every translator keeps a thrown non-Error a wait instead of failing on it', () => {
+    for (const translate of [redisError, elasticsearchError, bigQueryError]) {
+      expect(errorKind(translate(undefined))).toBe('infrastructure');
+      expect(errorKind(translate('boom'))).toBe('infrastructure');
+    }
   });
 });
