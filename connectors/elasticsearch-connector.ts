@@ -208,15 +208,16 @@ function fieldValue(source: unknown, path: string): unknown {
 }
 
 /**
- * Elasticsearch errors in one place. Overload (429), timeouts (408) and server errors, and every
- * connection or timeout error of the client, are the store's outage: a wait. Any other response
+ * Elasticsearch errors in one place. Overload (429), timeouts (408), server errors, refused
+ * credentials (401/403), and every connection or timeout error of the client are a wait. Any other response
  * (a request the store rejects) is the record's own fault.
  */
 export function translate(error: unknown): LetheError {
   if (error instanceof LetheError) return error;
   if (error instanceof errors.ResponseError) {
     const status = error.statusCode ?? 0;
-    if (status === 0 || status === 408 || status === 429 || status >= 500) {
+    // 401/403: credentials or privileges, fixed by an operator for every record at once: a wait.
+    if (status === 0 || status === 401 || status === 403 || status === 408 || status === 429 || status >= 500) {
       return new ServiceUnavailableError('elasticsearch', `${status}: ${error.message}`, { cause: error });
     }
     return new RecordError('ELASTICSEARCH_REJECTED', `elasticsearch ${status}: ${error.message}`, { cause: error });

@@ -213,9 +213,10 @@ function planScans(patterns: readonly PatternOp[]): ScanPass[] {
 
 /**
  * Replies that mean the server cannot serve yet (loading its data, a failover, a busy script,
- * out of memory), not that the command is wrong.
+ * out of memory) or will not serve Lethe (credentials or permissions, which an operator fixes
+ * for every record at once), not that the command is wrong for this record.
  */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|OOM|MISCONF)\b/;
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|OOM|MISCONF|NOAUTH|WRONGPASS|NOPERM)\b/;
 
 /**
  * Redis errors in one place: connection trouble and the replies of a server that cannot serve yet

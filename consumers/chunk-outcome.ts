@@ -14,6 +14,8 @@ export const DLQ_REASON = 'lethe-dlq-reason';
 export const DLQ_SOURCE = 'lethe-dlq-source';
 export const DLQ_AT = 'lethe-dlq-at';
 export const DLQ_EVENT = 'lethe-event-id';
+/** On a retry-topic record `lethe dlq redrive` wrote: the dead letter it came from. */
+export const REDRIVEN_FROM = 'lethe-redriven-from';
 
 /** One record of a chunk, decoded or not. */
 export interface ChunkItem {
@@ -117,8 +119,8 @@ export class ChunkOutcome {
 
   private deadLetter(item: ChunkItem, reason: string): void {
     const headers: IHeaders = { ...(item.message.headers ?? {}) };
-    // A record re-driven from the dead-letter topic and failing again carries only the new reason.
-    for (const name of [NOT_BEFORE, DLQ_REASON, DLQ_SOURCE, DLQ_AT]) delete headers[name];
+    // A record re-driven from the dead-letter topic and failing again carries only the new facts.
+    for (const name of [NOT_BEFORE, DLQ_REASON, DLQ_SOURCE, DLQ_AT, DLQ_EVENT, REDRIVEN_FROM]) delete headers[name];
     this.dead.push({
       key: item.message.key,
       value: item.message.value,

@@ -183,7 +183,7 @@ export class SinkRunner {
     for (let start = 0; start < messages.length; start += size) {
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(start, start + size);
-      if (retryTopic) firstAttempt = Math.max(...chunk.map((m) => Number(m.headers?.[ATTEMPT]?.toString() ?? 1)));
+      if (retryTopic) firstAttempt = Math.max(...chunk.map((m) => Number(m.headers?.[ATTEMPT]?.toString() ?? 1) || 1));
       for (const m of chunk) s.offsets.track(batch.partition, m.offset);
       const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log);
       const signal = AbortSignal.any([s.signal, beat.stale.signal]);

@@ -104,6 +104,8 @@ export const catalogFileSchema = z
           .object({ factor: integer(-1, 32).default(-1), minInsyncReplicas: integer(1, 32).default(1) })
           .strict()
           .refine((r) => r.factor !== 0, { path: ['factor'], message: '-1 (the broker default) or at least 1' })
+          // No write with acks=all could succeed: every erasure would wait forever.
+          .refine((r) => r.factor <= 0 || r.minInsyncReplicas <= r.factor, { path: ['minInsyncReplicas'], message: 'more than the replication factor: no write could ever be acknowledged' })
           .default({ factor: -1, minInsyncReplicas: 1 }),
         // The largest record batch Lethe sends: an erasure event over it goes out in parts. Under
         // the broker's message.max.bytes (default 1048588) and the erasures topic's max.message.bytes.

@@ -1,5 +1,5 @@
 import type { Admin, IHeaders, KafkaMessage } from 'kafkajs';
-import { DLQ_AT, DLQ_EVENT, DLQ_REASON, DLQ_SINK, DLQ_SOURCE } from '../../consumers/chunk-outcome.js';
+import { DLQ_AT, DLQ_EVENT, DLQ_REASON, DLQ_SINK, DLQ_SOURCE, REDRIVEN_FROM } from '../../consumers/chunk-outcome.js';
 import { NOT_BEFORE } from '../../consumers/retry-gate.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { UsageError } from '../errors.js';
@@ -24,7 +24,6 @@ export interface DeadLetter {
   redriven: boolean;
 }
 
-const REDRIVEN_FROM = 'lethe-redriven-from';
 
 function header(headers: IHeaders | undefined, name: string): string | null {
   const value = headers?.[name];

@@ -69,7 +69,8 @@ export function topologyOf(catalog: Pick<Catalog, 'kafka' | 'sinks' | 'backups'>
   const retry = (sink: string) => `${namespace}.retry.${sink}`;
   const sinks = configuredSinks(catalog.sinks);
   const rf = replication.factor;
-  // The erasures topic is the one whose loss loses an erasure: it gets min.insync.replicas.
+  // Topics whose loss would lose an erasure or its proof (the log, acks, dead letters, retries)
+  // get min.insync.replicas; the status and health topics can be rebuilt.
   const durable = { 'min.insync.replicas': String(replication.minInsyncReplicas) };
 
   const sinkSpecs = (sink: string): TopicSpec[] => [

@@ -200,7 +200,7 @@ describe('retry classification', () => {
   it("Redis: a server that cannot serve yet and connection trouble are a wait, a command the data refuses is the record's", () => {
     expect(verdict(redisError(new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value')))).toEqual(own);
     expect(verdict(redisError(new ReplyError('ERR syntax error')))).toEqual(own);
-    for (const reply of ['LOADING Redis is loading the dataset in memory', "READONLY You can't write against a read only replica.", 'MASTERDOWN Link with MASTER is down', 'BUSY Redis is busy running a script', 'OOM command not allowed when used memory > maxmemory']) {
+    for (const reply of ['LOADING Redis is loading the dataset in memory', "READONLY You can't write against a read only replica.", 'MASTERDOWN Link with MASTER is down', 'BUSY Redis is busy running a script', 'OOM command not allowed when used memory > maxmemory', 'NOAUTH Authentication required.', 'WRONGPASS invalid username-password pair']) {
       expect(verdict(redisError(new ReplyError(reply))), reply).toEqual(wait('redis'));
     }
     expect(verdict(redisError(new Error('connect ECONNREFUSED 127.0.0.1:6379')))).toEqual(wait('redis'));
@@ -209,7 +209,8 @@ describe('retry classification', () => {
 
   it("Elasticsearch: timeouts, overload, server errors and connection errors are a wait, a rejected request is the record's", () => {
     const response = (statusCode: number) => new esErrors.ResponseError({ body: { error: { type: 't', reason: 'r' } }, statusCode, headers: {}, warnings: null, meta: {} } as never);
-    for (const status of [408, 429, 500, 502, 503]) expect(verdict(elasticsearchError(response(status))), String(status)).toEqual(wait('elasticsearch'));
+    // Refused credentials are fixed by an operator for every record at once: a wait, not a dead letter each.
+    for (const status of [401, 403, 408, 429, 500, 502, 503]) expect(verdict(elasticsearchError(response(status))), String(status)).toEqual(wait('elasticsearch'));
     for (const status of [400, 404, 409]) expect(verdict(elasticsearchError(response(status))), String(status)).toEqual(own);
     expect(verdict(elasticsearchError(new esErrors.ConnectionError('connect ECONNREFUSED 127.0.0.1:9200')))).toEqual(wait('elasticsearch'));
     expect(verdict(elasticsearchError(new esErrors.TimeoutError('Request timed out')))).toEqual(wait('elasticsearch'));

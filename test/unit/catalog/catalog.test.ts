@@ -70,6 +70,13 @@ describe('catalog', () => {
     expect(catalog.tables().map((t) => t.table.name)).toEqual(['users', 'orders', 'messages']);
   });
 
+  it('refuses replication settings under which no erasure could ever be acknowledged', () => {
+    const base = `source: { url: x }\nsubjects:\n  person: { table: people, key: id }\nkafka:\n  brokers: [b:1]\n  schemaRegistry: "http://r"\n`;
+    expect(problemsOf(`${base}  replication: { factor: 2, minInsyncReplicas: 3 }\n`).map((p) => p.path)).toEqual(['kafka.replication.minInsyncReplicas']);
+    expect(problemsOf(`${base}  replication: { factor: 0 }\n`).map((p) => p.path)).toEqual(['kafka.replication.factor']);
+    expect(parseCatalog(`${base}  replication: { factor: 3, minInsyncReplicas: 2 }\n  groupPrefix: shop.prod\n`, {}).kafka).toMatchObject({ replication: { factor: 3, minInsyncReplicas: 2 }, groupPrefix: 'shop.prod' });
+  });
+
   it('applies defaults: topics, slot, publication, erasedWhen delete, no related', () => {
     const catalog = parseCatalog(
       `source: { url: x }\nkafka: { brokers: [b:1], schemaRegistry: "http://r" }\nsubjects:\n  person: { table: people, key: id }\n`,
