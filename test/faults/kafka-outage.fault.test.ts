@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createConnector } from '../../connectors/connector-factory.js';
@@ -72,7 +71,7 @@ describe('Kafka down is a wait', () => {
     expect(ended).toBeUndefined();
     const { rows: others } = await db.query<{ status: string }>(`SELECT status FROM ${trackerSchema}.erasures WHERE status <> 'complete'`);
     expect(others).toEqual([]);
-    expect(await recordsOf(fx, topology.dlq('compacted'))).toEqual([]);
+    expect(await fx.kafka.records(topology.dlq('compacted'))).toEqual([]);
     // The compacted topic itself: the last record of each subject is a tombstone, of each neighbour its value.
     const last = new Map<string, Buffer | null>();
     await readTopic(fx.kafka.kafka, profiles, async (m) => void last.set(m.key!.toString(), m.value));
@@ -81,8 +80,3 @@ describe('Kafka down is a wait', () => {
   });
 });
 
-async function recordsOf(fx: Awaited<ReturnType<typeof cdcFixture>>, topic: string): Promise<KafkaMessage[]> {
-  const out: KafkaMessage[] = [];
-  await readTopic(fx.kafka.kafka, topic, async (m) => void out.push(m));
-  return out;
-}

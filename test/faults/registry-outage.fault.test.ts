@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { KafkaMessage } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createConnector } from '../../connectors/connector-factory.js';
 import { SinkRunner, type ErasureAck } from '../../consumers/sink-runner.js';
-import { readTopic } from '../../src/kafka/topic-reader.js';
 import { topologyOf } from '../../src/kafka/topology.js';
 import { TrackerService } from '../../src/tracker/tracker-service.js';
 import { cdcFixture } from '../support/cdc-fixture.js';
@@ -64,7 +62,7 @@ describe('the schema registry down is a wait', () => {
     await waitFor(async () => (await fx.publishedCount()) >= SUBJECTS, { timeoutMs: 30_000, what: 'the reader to publish the deletes (its schema is cached)' });
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, OUTAGE_MS - (Date.now() - stoppedAt))));
     // While it is down nothing is dead-lettered and nothing erased: the sink waits to decode.
-    expect(await recordsOf(fx, topology.dlq('redis'))).toEqual([]);
+    expect(await fx.kafka.records(topology.dlq('redis'))).toEqual([]);
     expect(await redis.exists(...subjects.map((id) => `${p}:customer:${id}`))).toBe(SUBJECTS);
     await stack.start('schema-registry');
 
@@ -72,7 +70,7 @@ describe('the schema registry down is a wait', () => {
     await using _acks = acks;
     await waitFor(() => acks.values.filter((a) => a.outcome === 'APPLIED').length >= SUBJECTS, { timeoutMs: 90_000, intervalMs: 500, what: 'every erasure applied after the registry returned' });
     expect(acks.values.filter((a) => a.outcome === 'FAILED')).toEqual([]);
-    expect(await recordsOf(fx, topology.dlq('redis'))).toEqual([]);
+    expect(await fx.kafka.records(topology.dlq('redis'))).toEqual([]);
     expect(await redis.exists(...subjects.map((id) => `${p}:customer:${id}`))).toBe(0);
     expect(await redis.exists(...neighbours.map((id) => `${p}:customer:${id}`))).toBe(SUBJECTS);
     // The tracker waited too, rather than skip what it could not decode: every erasure is complete.
@@ -88,8 +86,3 @@ describe('the schema registry down is a wait', () => {
   });
 });
 
-async function recordsOf(fx: Awaited<ReturnType<typeof cdcFixture>>, topic: string): Promise<KafkaMessage[]> {
-  const out: KafkaMessage[] = [];
-  await readTopic(fx.kafka.kafka, topic, async (m) => void out.push(m));
-  return out;
-}

@@ -1,6 +1,5 @@
 import { Client } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
-import type { KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createBigQueryClient } from '../../connectors/bigquery-client.js';
@@ -8,7 +7,6 @@ import { createConnector } from '../../connectors/connector-factory.js';
 import { SinkRunner, type ErasureAck } from '../../consumers/sink-runner.js';
 import { configuredSinks, type SinkName } from '../../src/catalog/sinks.js';
 import { parseSinkHealth, type SinkHealthRecord } from '../../src/kafka/sink-health.js';
-import { readTopic } from '../../src/kafka/topic-reader.js';
 import { topologyOf } from '../../src/kafka/topology.js';
 import type { ErasureStatus } from '../../src/tracker/erasure-status.js';
 import { TrackerService } from '../../src/tracker/tracker-service.js';
@@ -118,7 +116,7 @@ describe('a store outage is a wait', () => {
       { timeoutMs: 120_000, intervalMs: 500, what: 'every erasure acked by every sink after the outage' },
     );
     expect(acks.values.filter((a) => a.outcome === 'FAILED')).toEqual([]);
-    for (const sink of SINKS) expect(await recordsOf(fx, topology.dlq(sink)), `dead letters of ${sink}`).toEqual([]);
+    for (const sink of SINKS) expect(await fx.kafka.records(topology.dlq(sink)), `dead letters of ${sink}`).toEqual([]);
 
     // The stores themselves, not the acks: every subject gone, every neighbour still there.
     await es.indices.refresh({ index: `${p}-users` });
@@ -140,12 +138,6 @@ describe('a store outage is a wait', () => {
   });
 });
 
-async function recordsOf(fx: Awaited<ReturnType<typeof sinkFixture>>, topic: string): Promise<KafkaMessage[]> {
-  const out: KafkaMessage[] = [];
-  await readTopic(fx.kafka.kafka, topic, async (m) => void out.push(m));
-  return out;
-}
-
 async function healthRecords(fx: Awaited<ReturnType<typeof sinkFixture>>, topic: string): Promise<SinkHealthRecord[]> {
-  return (await recordsOf(fx, topic)).map((m) => parseSinkHealth(m.value)).filter((r): r is SinkHealthRecord => r !== undefined);
+  return (await fx.kafka.records(topic)).map((m) => parseSinkHealth(m.value)).filter((r): r is SinkHealthRecord => r !== undefined);
 }

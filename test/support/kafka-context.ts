@@ -1,4 +1,5 @@
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type KafkaMessage } from 'kafkajs';
+import { readTopic } from '../../src/kafka/topic-reader.js';
 import { endpoints } from './endpoints.js';
 import { uniqueName } from './names.js';
 
@@ -9,6 +10,8 @@ export interface KafkaContext extends AsyncDisposable {
   topicName(prefix?: string): string;
   /** Deletes this topic too on disposal (one Lethe created under a test's namespace). */
   track(topic: string): void;
+  /** Every record of a topic up to its end now. */
+  records(topic: string): Promise<KafkaMessage[]>;
 }
 
 export async function kafkaContext(): Promise<KafkaContext> {
@@ -30,6 +33,11 @@ export async function kafkaContext(): Promise<KafkaContext> {
     },
     track(topic) {
       topics.push(topic);
+    },
+    async records(topic) {
+      const out: KafkaMessage[] = [];
+      await readTopic(kafka, topic, async (m) => void out.push(m));
+      return out;
     },
     async [Symbol.asyncDispose]() {
       try {

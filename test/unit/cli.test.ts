@@ -1,21 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded } from 'kafkajs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { closedPort } from '../support/closed-port.js';
 import { failureLine } from '../../src/cli/command-failure.js';
 import { main } from '../../src/cli/main.js';
 import { ENDPOINT_VARIABLES } from '../../src/stack/endpoints.js';
-
-/** A local port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A catalog file in a temp directory whose source and tracker database is ${DATABASE_URL}. */
 async function catalogFile(): Promise<AsyncDisposable & { path: string }> {

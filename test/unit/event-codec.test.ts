@@ -1,17 +1,8 @@
-import { createServer } from 'node:net';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { describe, expect, it } from 'vitest';
+import { closedPort } from '../support/closed-port.js';
 import { errorKind, RecordError, ServiceUnavailableError } from '../../src/errors.js';
 import { EventCodec } from '../../src/events/event-codec.js';
-
-/** A local port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function decodeError(codec: EventCodec<object>, bytes: Buffer): Promise<unknown> {
   return codec.decode(bytes).then(
