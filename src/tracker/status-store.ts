@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { LetheError, ServiceUnavailableError } from '../errors.js';
+import { InvariantError, LetheError, ServiceUnavailableError } from '../errors.js';
 import {
   foldErasure,
   mergePartFacts,
@@ -314,7 +314,7 @@ export class StatusStore {
   }
 
   private async transaction<T>(work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-    const db = await this.pool.connect();
+    const db = await this.pool.connect().catch((error: unknown) => Promise.reject(translatePg(error)));
     try {
       await db.query('BEGIN');
       const result = await work(db);
@@ -322,11 +322,32 @@ export class StatusStore {
       return result;
     } catch (error) {
       await db.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      throw translatePg(error);
     } finally {
       db.release();
     }
   }
+}
+
+/**
+ * SQLSTATE classes of a database that cannot serve now: connection exceptions (08), resources
+ * (53), operator intervention such as a shutdown or a failover (57), system errors (58), and a
+ * transaction rolled back for a serialization failure or a deadlock (40), which a retry resolves.
+ * https://www.postgresql.org/docs/current/errcodes-appendix.html
+ */
+const UNAVAILABLE_SQLSTATE = /^(08|40|53|57|58)/;
+
+/**
+ * The tracker's Postgres errors in one place: the database away is a wait; any other SQLSTATE (a
+ * constraint, a bad statement) is a bug in the tracker and must not be retried in a loop.
+ */
+export function translatePg(error: unknown): unknown {
+  if (error instanceof LetheError) return error;
+  // Only the server's own answers carry a SQLSTATE; a socket error's code (EPIPE) is not one.
+  if (error instanceof pg.DatabaseError && error.code !== undefined && !UNAVAILABLE_SQLSTATE.test(error.code)) {
+    return new InvariantError(`tracker store: ${error.message} (SQLSTATE ${error.code})`, { cause: error });
+  }
+  return new ServiceUnavailableError('postgres', `tracker store: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
 function groupBy<T, V>(items: readonly T[], key: (item: T) => string, value: (item: T) => V): Map<string, V[]> {
