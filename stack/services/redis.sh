@@ -1,4 +1,6 @@
-# Redis from Debian's redis-server, no persistence (a cache, as the sinks treat it).
+# Redis from Debian's redis-server. An append-only file keeps the data through a restart (as a
+# failover to a replica would): the chaos run (src/chaos/) stops and starts Redis and then checks
+# that neighbours kept their keys, which a Redis that forgets everything on restart cannot show.
 redis_install() {
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 }
@@ -10,7 +12,7 @@ redis_start() {
   local dir; dir="$(service_dir redis)"
   mkdir -p "$dir"
   start_bg redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" \
-    --save '' --appendonly no --daemonize no --protected-mode yes
+    --save '' --appendonly yes --appendfsync everysec --daemonize no --protected-mode yes
   wait_healthy redis redis_check
 }
 
