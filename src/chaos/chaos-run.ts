@@ -12,9 +12,9 @@ import { createBigQueryClient } from '../../connectors/bigquery-client.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { createLogger } from '../logger.js';
 import { sleep } from '../retry.js';
-import { missingVariables, resolveEndpoints } from '../stack/endpoints.js';
+import { missingVariables, resolveEndpoints, type Endpoints } from '../stack/endpoints.js';
 import { checkStores } from './chaos-check.js';
-import { deadLetterOffsets, deadLettersSince } from './chaos-dead-letters.js';
+import { deadLetterOffsets, deadLettersSince, type DeadLetterOffsets } from './chaos-dead-letters.js';
 import { ChaosUsageError, parseChaosOptions, type ChaosOptions } from './chaos-options.js';
 import { FAULT_KINDS, OUTAGE_SERVICES, planChaos, totalFaults, type ChaosPlan } from './chaos-plan.js';
 import { catalogYaml, createShop, dropShop, seedShop, shopNames, type ShopClients, type ShopNames } from './chaos-shop.js';
@@ -76,6 +76,98 @@ async function lethe(catalogPath: string, ...args: string[]): Promise<string> {
   }
 }
 
+interface RunContext {
+  options: ChaosOptions;
+  seed: number;
+  started: number;
+  subjects: ChaosSubjects;
+  plan: ChaosPlan;
+  names: ShopNames;
+  work: string;
+  catalogPath: string;
+  trackerPort: number;
+  stack: StackControl;
+  kafka: kafkajs.Kafka;
+  c: ShopClients;
+  supervisor: LetheSupervisor;
+}
+
+function openClients(e: Endpoints): { kafka: kafkajs.Kafka; c: ShopClients } {
+  const kafka = createKafka({ brokers: e.kafkaBrokers, clientId: 'lethe-chaos', logger: createLogger({ level: 'silent' }) });
+  const redis = new Redis(e.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  // Redis is stopped during the run: this client reconnects by itself, and its refused connections
+  // meanwhile are expected, not worth a line each.
+  redis.on('error', () => undefined);
+  const c: ShopClients = {
+    db: new pg.Client({ connectionString: e.databaseUrl }),
+    redis,
+    es: new EsClient({ node: e.elasticsearchUrl }),
+    bq: createBigQueryClient({ projectId: e.bigqueryProjectId, apiEndpoint: e.bigqueryApiEndpoint }),
+    admin: kafka.admin(),
+    producer: kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner }),
+    projectId: e.bigqueryProjectId,
+    registryUrl: e.schemaRegistryUrl,
+  };
+  return { kafka, c };
+}
+
+/** Shop, seed, `lethe init`, `lethe run` started and its tracker answering. */
+async function prepare(x: RunContext): Promise<DeadLetterOffsets> {
+  await x.c.admin.connect();
+  await x.c.producer.connect();
+  await createShop(x.names, x.c);
+  await seedShop(x.names, x.c, [...x.subjects.erased, ...x.subjects.neighbours]);
+  say(`seeded ${x.subjects.erased.length + x.subjects.neighbours.length} users in PostgreSQL, Redis, Elasticsearch, BigQuery and two compacted topics`);
+  // The run's own Kafka clients hold no connection through the faults.
+  await x.c.producer.disconnect();
+  await x.c.admin.disconnect();
+  const init = await lethe(x.catalogPath, 'init');
+  writeFileSync(join(x.work, 'lethe-init.log'), init);
+  say(`lethe init: ${init.trim().split('\n').filter((l) => !l.startsWith(' ')).length} steps (publication, slot, topics, schemas, tracker tables)`);
+  const dlqStart = await deadLetterOffsets(x.kafka);
+  x.supervisor.start();
+  await waitForTracker(x.trackerPort, x.supervisor, 60_000);
+  say(`lethe run started (pid ${x.supervisor.pid}); the tracker answers on port ${x.trackerPort}`);
+  return dlqStart;
+}
+
+/** The faults, the wait for the tracker, then every store read directly. */
+async function play(x: RunContext, dlqStart: DeadLetterOffsets): Promise<boolean> {
+  const { db } = x.c;
+  const injected = await playTimeline(x.plan, { db, names: x.names, lethe: x.supervisor, stack: x.stack, say });
+  // Whatever an outage left behind (a start that failed for good) is started before the verdict.
+  await x.stack.up(...OUTAGE_SERVICES);
+  x.supervisor.start();
+  say(`last fault over (${totalFaults(injected)} injected); waiting for the tracker`);
+  await waitForCompletion(db, x.names, x.subjects.erased, { deadlineMs: x.options.deadlineMs, stallMs: x.options.short ? 90_000 : 180_000, say });
+  // A supervisor restarts a process that exits; one that stopped its services and stays alive it cannot see.
+  const answers = await fetch(`http://127.0.0.1:${x.trackerPort}/api/erasures?limit=1`).then((r) => r.ok, () => false);
+  if (!answers) say(`lethe run (pid ${x.supervisor.pid ?? 'none'}) is alive but its tracker does not answer: it stopped its services without exiting`);
+  await x.supervisor.stop();
+
+  await x.c.admin.connect();
+  const check = await checkStores(x.names, x.c, x.kafka, x.subjects.erased, x.subjects.neighbours);
+  const result: ChaosResult = {
+    erasures: x.subjects.erased.length,
+    left: check.left,
+    touched: check.touched,
+    statuses: await trackerStatuses(db, x.names, x.subjects.erased),
+    faults: injected,
+    seed: x.seed,
+    elapsedMs: Date.now() - x.started,
+  };
+  const ok = passed(result);
+  if (!ok) {
+    for (const line of problemLines(result, 10)) say(line);
+    for (const line of await unfinishedTargets(db, x.names, 10)) say(`tracker: ${line}`);
+    for (const line of await deadLettersSince(x.kafka, dlqStart)) say(`dead letters: ${line}`);
+  }
+  const exits = x.supervisor.unexpectedExits;
+  if (exits.length > 0) say(`lethe run exited by itself ${exits.length} time(s): ${exits.join(', ')}`);
+  process.stdout.write(`${summaryLine(result)}\n`);
+  return ok;
+}
+
 async function run(options: ChaosOptions, seed: number, started: number): Promise<boolean> {
   const e = resolveEndpoints(process.env);
   const stack = new StackControl(ROOT, process.env);
@@ -101,66 +193,14 @@ async function run(options: ChaosOptions, seed: number, started: number): Promis
   writeFileSync(catalogPath, catalogYaml(names, e, trackerPort));
   say(`scratch shop ${names.run}; catalog ${catalogPath}; lethe run log ${logPath}`);
 
-  const logger = createLogger({ level: 'silent' });
-  const kafka = createKafka({ brokers: e.kafkaBrokers, clientId: 'lethe-chaos', logger });
-  const db = new pg.Client({ connectionString: e.databaseUrl });
-  await db.connect();
-  const c: ShopClients = {
-    db,
-    redis: new Redis(e.redisUrl, { lazyConnect: false, maxRetriesPerRequest: null }),
-    es: new EsClient({ node: e.elasticsearchUrl }),
-    bq: createBigQueryClient({ projectId: e.bigqueryProjectId, apiEndpoint: e.bigqueryApiEndpoint }),
-    admin: kafka.admin(),
-    producer: kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner }),
-    projectId: e.bigqueryProjectId,
-    registryUrl: e.schemaRegistryUrl,
-  };
-  await c.admin.connect();
-  await c.producer.connect();
+  const { kafka, c } = openClients(e);
+  await c.db.connect();
+  await c.redis.connect();
   const supervisor = new LetheSupervisor({ root: ROOT, catalogPath, logPath, env: process.env }, say);
+  const x: RunContext = { options, seed, started, subjects, plan, names, work, catalogPath, trackerPort, stack, kafka, c, supervisor };
   let ok = false;
   try {
-    await createShop(names, c);
-    await seedShop(names, c, [...subjects.erased, ...subjects.neighbours]);
-    say(`seeded ${subjects.erased.length + subjects.neighbours.length} users in PostgreSQL, Redis, Elasticsearch, BigQuery and two compacted topics`);
-    // The run's own clients hold no connection through the faults.
-    await c.producer.disconnect();
-    await c.admin.disconnect();
-    const init = await lethe(catalogPath, 'init');
-    writeFileSync(join(work, 'lethe-init.log'), init);
-    say(`lethe init: ${init.trim().split('\n').filter((l) => !l.startsWith(' ')).length} steps (publication, slot, topics, schemas, tracker tables)`);
-    const dlqStart = await deadLetterOffsets(kafka);
-    supervisor.start();
-    await waitForTracker(trackerPort, supervisor, 60_000);
-    say(`lethe run started (pid ${supervisor.pid}); the tracker answers on port ${trackerPort}`);
-
-    const injected = await playTimeline(plan, { db, names, lethe: supervisor, stack, say });
-    // Whatever an outage left behind (a start that failed for good) is started before the verdict.
-    await stack.up(...OUTAGE_SERVICES);
-    supervisor.start();
-    say(`last fault over (${totalFaults(injected)} injected); waiting for the tracker`);
-    await waitForCompletion(db, names, subjects.erased, { deadlineMs: options.deadlineMs, stallMs: options.short ? 90_000 : 180_000, say });
-    await supervisor.stop();
-
-    await c.admin.connect();
-    const check = await checkStores(names, c, kafka, subjects.erased, subjects.neighbours);
-    const result: ChaosResult = {
-      erasures: subjects.erased.length,
-      left: check.left,
-      touched: check.touched,
-      statuses: await trackerStatuses(db, names, subjects.erased),
-      faults: injected,
-      seed,
-      elapsedMs: Date.now() - started,
-    };
-    ok = passed(result);
-    if (!ok) {
-      for (const line of problemLines(result)) say(line);
-      for (const line of await unfinishedTargets(db, names, 10)) say(`tracker: ${line}`);
-      for (const line of await deadLettersSince(kafka, dlqStart)) say(`dead letters: ${line}`);
-    }
-    if (supervisor.unexpectedExits.length > 0) say(`lethe run exited by itself ${supervisor.unexpectedExits.length} time(s): ${supervisor.unexpectedExits.join(', ')}`);
-    process.stdout.write(`${summaryLine(result)}\n`);
+    ok = await play(x, await prepare(x));
     return ok;
   } finally {
     await supervisor.stop();
@@ -174,7 +214,7 @@ async function run(options: ChaosOptions, seed: number, started: number): Promis
     await c.admin.disconnect().catch(() => undefined);
     c.redis.disconnect();
     await c.es.close();
-    await db.end();
+    await c.db.end();
   }
 }
 

@@ -42,8 +42,12 @@ export async function playTimeline(
     }
   })();
   const outages = (async () => {
-    for (const outage of plan.outages) {
-      await at(outage.atMs);
+    for (const [i, outage] of plan.outages.entries()) {
+      // A slow stop or start (Elasticsearch takes 10-25 s to start) pushes the plan back; the
+      // planned gap after the previous outage is kept all the same, so the system gets its breath.
+      const previous = plan.outages[i - 1];
+      const gapMs = previous ? outage.atMs - previous.atMs - previous.durationMs : 0;
+      await Promise.all([at(outage.atMs), sleep(gapMs)]);
       say(`${outage.service}: stopping for ${(outage.durationMs / 1000).toFixed(1)} s`);
       await p.stack.down(outage.service);
       injected[outage.service] += 1;

@@ -11,6 +11,8 @@ export class LetheSupervisor {
   private exited: Promise<void> = Promise.resolve();
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Children killed on purpose: their exit is not one for the supervisor to restart. */
+  private readonly killed = new WeakSet<ChildProcess>();
   /** Exits nobody asked for, with their code or signal. */
   readonly unexpectedExits: string[] = [];
   starts = 0;
@@ -38,8 +40,7 @@ export class LetheSupervisor {
     this.exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         this.child = undefined;
-        const expected = (child as ChildProcess & { expectedExit?: boolean }).expectedExit === true;
-        if (!expected && !this.stopping) {
+        if (!this.killed.has(child) && !this.stopping) {
           this.unexpectedExits.push(signal ?? `code ${code}`);
           this.say(`lethe run (pid ${child.pid}) exited by itself (${signal ?? `code ${code}`}); the supervisor restarts it in 1 s`);
           this.restartTimer = setTimeout(() => this.start(), 1000);
@@ -54,7 +55,7 @@ export class LetheSupervisor {
     clearTimeout(this.restartTimer);
     const child = this.child;
     if (!child) return undefined;
-    (child as ChildProcess & { expectedExit?: boolean }).expectedExit = true;
+    this.killed.add(child);
     child.kill('SIGKILL');
     await this.exited;
     return child.pid;
