@@ -8,7 +8,7 @@ ENV_FILE := .stack/env
 # Every recipe that talks to the services reads the endpoints `make up` wrote.
 WITH_ENV := set -a && source $(ENV_FILE) && set +a &&
 
-.PHONY: help up down status test test-unit demo bench build clean
+.PHONY: help up down status test test-unit demo bench chaos build clean
 
 help:
 	@echo "make up       install what is missing, start the local stack, wait until every service answers"
@@ -17,6 +17,7 @@ help:
 	@echo "make test     start the stack if needed, then run unit, integration and end-to-end tests"
 	@echo "make demo     start the stack and run Lethe end to end"
 	@echo "make bench    the CDC reader against pg_recvlogical, and each sink against its store's raw rate"
+	@echo "make chaos    1000 erasures through SIGKILLs of lethe run and outages of every service; checks every store"
 	@echo "make clean    stop the stack and delete its data (.stack/)"
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -39,6 +40,8 @@ down:
 status:
 	@$(STACK) status
 
+# The fault tests and the short chaos run are the vitest project `faults`, which vitest starts
+# after every other project (vitest.config.ts): they stop and start the stack's services.
 test: up build
 	@$(STACK) browser
 	npm run --silent typecheck
@@ -60,6 +63,10 @@ demo: up build
 bench: up build
 	$(WITH_ENV) node dist/src/bench/cdc-bench.js
 	$(WITH_ENV) node dist/src/bench/sink-bench.js
+
+# Options: make chaos CHAOS_ARGS="--seed 123 --subjects 2000 --faults kill=6,redis=2" (see src/chaos/chaos-options.ts).
+chaos: up build
+	$(WITH_ENV) node dist/src/chaos/chaos-run.js $(CHAOS_ARGS)
 
 clean: down
 	rm -rf .stack dist

@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // One project per kind of test (STYLE.md): `unit` needs no service, `integration` talks to real
-// servers, `e2e` runs the whole pipeline, `faults` stops and starts real servers under it. `make test` runs all three; `npx vitest run --project
-// unit` runs one.
+// servers, `e2e` runs the whole pipeline, `faults` stops and starts real servers under it (the
+// short chaos run among them). `make test` runs them all; `npx vitest run --project unit` runs one.
 const serviceSetup = ['test/support/global-setup.ts'];
 
 export default defineConfig({
@@ -45,7 +45,7 @@ export default defineConfig({
           name: 'faults',
           include: ['test/**/*.fault.test.ts'],
           globalSetup: serviceSetup,
-          testTimeout: 300_000,
+          testTimeout: 420_000,
           hookTimeout: 180_000,
           fileParallelism: false,
           sequence: { groupOrder: 2 },

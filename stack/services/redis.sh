@@ -1,5 +1,6 @@
-# Redis from Debian's redis-server, with an append-only file: a restart (a failover, a fault test) keeps
-# the data, as a production Redis would, so a restart never passes for an erasure.
+# Redis from Debian's redis-server. An append-only file keeps the data through a restart (as a
+# failover to a replica would): the chaos run (src/chaos/) stops and starts Redis and then checks
+# that neighbours kept their keys, which a Redis that forgets everything on restart cannot show.
 redis_install() {
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 }
