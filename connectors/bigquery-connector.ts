@@ -1,7 +1,7 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { BqTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
-import { LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
+import { errorKind, InvariantError, LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
 import { keyValues } from '../src/events/subject-values.js';
 import { createBigQueryClient } from './bigquery-client.js';
 import { bigQueryId, planBigQuery, type BigQueryPlan } from './bigquery-plan.js';
@@ -159,16 +159,19 @@ export class BigQueryConnector implements SinkConnector {
 }
 
 /**
- * BigQuery errors in one place: rate and quota limits, server errors and anything without an HTTP
- * status (the endpoint unreachable, a socket reset) are a wait; a statement BigQuery refuses (no
+ * BigQuery errors in one place: rate and quota limits, server errors, refused credentials
+ * (401/403, fixed by an operator for every record at once) and anything without an HTTP status
+ * (the endpoint unreachable, a socket reset) are a wait; a statement BigQuery refuses (no
  * such table or column, a bad query) is the record's own fault: no retry can succeed.
  */
 export function translate(error: unknown): LetheError {
   if (error instanceof LetheError) return error;
+  // A bug in the connector is neither an outage nor the record's fault: never waited on.
+  if (errorKind(error) === 'programmer') return new InvariantError(`bigquery connector: ${reasonOf(error)}`, { cause: error });
   const code = (error as { code?: unknown } | null | undefined)?.code;
   const status = typeof code === 'number' ? code : 0;
   const message = reasonOf(error);
-  if (status === 0 || status === 408 || status === 429 || status >= 500 || /rateLimitExceeded|quotaExceeded|backendError|concurrent update/i.test(message)) {
+  if (status === 0 || status === 401 || status === 403 || status === 408 || status === 429 || status >= 500 || /rateLimitExceeded|quotaExceeded|backendError|concurrent update/i.test(message)) {
     return new ServiceUnavailableError('bigquery', message, { cause: error });
   }
   return new RecordError('BIGQUERY_REJECTED', `bigquery: ${message}`, { cause: error });

@@ -52,7 +52,14 @@ export class CompactedTopicConnector implements SinkConnector {
   }
 
   async apply(events: readonly SubjectErased[]): Promise<TargetResult[][]> {
-    this.connected ??= Promise.all([this.producer.connect(), this.admin.connect()]).then(() => undefined);
+    // A connect that failed is tried again on the next apply, not remembered as failed.
+    this.connected ??= Promise.all([this.producer.connect(), this.admin.connect()]).then(
+      () => undefined,
+      (error: unknown) => {
+        this.connected = undefined;
+        throw new ServiceUnavailableError('kafka', `compacted topics: connecting: ${reasonOf(error)}`, { cause: error });
+      },
+    );
     await this.connected;
     const out: TargetResult[][] = events.map(() => []);
     const tombstones = new Map<string, string[]>();

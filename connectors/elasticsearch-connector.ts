@@ -1,7 +1,7 @@
 import { Client, errors } from '@elastic/elasticsearch';
 import type { EsTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
-import { LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
+import { errorKind, InvariantError, LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
 import { keyValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
@@ -96,7 +96,7 @@ export class ElasticsearchConnector implements SinkConnector {
         const message = `bulk ${target.action.kind} in ${target.index}: ${failures.length} item(s) failed, first: ${first.error?.type}: ${first.error?.reason}`;
         // Items the store refused for their content are the record's fault; overload or a shard
         // being unavailable is a wait.
-        throw failures.every((f) => f.status === 429 || f.status >= 500)
+        throw failures.every((f) => f.status === 409 || f.status === 429 || f.status >= 500)
           ? new ServiceUnavailableError('elasticsearch', message, { code: 'ELASTICSEARCH_BULK' })
           : new RecordError('ELASTICSEARCH_BULK', message);
       }
@@ -186,7 +186,12 @@ export class ElasticsearchConnector implements SinkConnector {
       ]),
     });
     return response.responses.map((r) => {
-      if ('error' in r) throw new ServiceUnavailableError('elasticsearch', `verifying ${target.index}: ${r.error.type}: ${r.error.reason}`, { code: 'ELASTICSEARCH_VERIFY' });
+      if ('error' in r) {
+        const message = `verifying ${target.index}: ${r.error.type}: ${r.error.reason}`;
+        // A query the index refuses (a mapping that cannot take it) is the target's fault, not an outage.
+        if (r.status !== undefined && r.status >= 400 && r.status < 500 && ![408, 409, 429].includes(r.status)) throw new RecordError('ELASTICSEARCH_VERIFY', message);
+        throw new ServiceUnavailableError('elasticsearch', message, { code: 'ELASTICSEARCH_VERIFY' });
+      }
       const total = r.hits.total;
       return typeof total === 'number' ? total : (total?.value ?? 0);
     });
@@ -214,10 +219,13 @@ function fieldValue(source: unknown, path: string): unknown {
  */
 export function translate(error: unknown): LetheError {
   if (error instanceof LetheError) return error;
+  // A bug in the connector is neither an outage nor the record's fault: never waited on.
+  if (errorKind(error) === 'programmer') return new InvariantError(`elasticsearch connector: ${reasonOf(error)}`, { cause: error });
   if (error instanceof errors.ResponseError) {
     const status = error.statusCode ?? 0;
     // 401/403: credentials or privileges, fixed by an operator for every record at once: a wait.
-    if (status === 0 || status === 401 || status === 403 || status === 408 || status === 429 || status >= 500) {
+    // 409: a version conflict with a concurrent writer; the next try reads the document anew.
+    if (status === 0 || status === 401 || status === 403 || status === 408 || status === 409 || status === 429 || status >= 500) {
       return new ServiceUnavailableError('elasticsearch', `${status}: ${error.message}`, { cause: error });
     }
     return new RecordError('ELASTICSEARCH_REJECTED', `elasticsearch ${status}: ${error.message}`, { cause: error });

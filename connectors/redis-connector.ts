@@ -3,7 +3,7 @@ import { escapeGlob, expand, isPattern } from '../src/catalog/key-template.js';
 import { formatQualifiedName } from '../src/catalog/identifiers.js';
 import type { SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
-import { LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
+import { errorKind, InvariantError, LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
 import { rowValues, subjectValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import { asBytes, commonPrefix, globToRegExp, literalPrefix } from './redis-glob.js';
@@ -216,7 +216,7 @@ function planScans(patterns: readonly PatternOp[]): ScanPass[] {
  * out of memory) or will not serve Lethe (credentials or permissions, which an operator fixes
  * for every record at once), not that the command is wrong for this record.
  */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|OOM|MISCONF|NOAUTH|WRONGPASS|NOPERM)\b/;
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|OOM|MISCONF|NOAUTH|WRONGPASS|NOPERM)\b|^ERR max number of clients reached/;
 
 /**
  * Redis errors in one place: connection trouble and the replies of a server that cannot serve yet
@@ -224,6 +224,8 @@ const UNAVAILABLE_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGA
  */
 export function translate(error: unknown): LetheError {
   if (error instanceof LetheError) return error;
+  // A bug in the connector is neither an outage nor the record's fault: never waited on.
+  if (errorKind(error) === 'programmer') return new InvariantError(`redis connector: ${reasonOf(error)}`, { cause: error });
   const message = reasonOf(error);
   const replyError = error instanceof Error && error.name === 'ReplyError';
   if (replyError && !UNAVAILABLE_REPLY.test(message)) return new RecordError('REDIS_REJECTED', `redis: ${message}`, { cause: error });

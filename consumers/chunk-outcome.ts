@@ -14,6 +14,8 @@ export const DLQ_REASON = 'lethe-dlq-reason';
 export const DLQ_SOURCE = 'lethe-dlq-source';
 export const DLQ_AT = 'lethe-dlq-at';
 export const DLQ_EVENT = 'lethe-event-id';
+/** Where a record was first read from the erasures topic; kept through dead letters and redrives. */
+export const ORIGIN = 'lethe-origin';
 /** On a retry-topic record `lethe dlq redrive` wrote: the dead letter it came from. */
 export const REDRIVEN_FROM = 'lethe-redriven-from';
 
@@ -76,7 +78,8 @@ export class ChunkOutcome {
     const [subjectType = 'unknown', ...rest] = (item.message.key?.toString() ?? 'unknown:').split(':');
     const reason = `undecodable record: ${item.decodeError}`;
     this.deadLetter(item, reason);
-    const ids = { eventId: `undecodable:${sourceOf(item)}`, subjectType, subjectId: rest.join(':') };
+    // Named by where it first came from, so re-driving it again and again is still one erasure.
+    const ids = { eventId: `undecodable:${originOf(item)}`, subjectType, subjectId: rest.join(':') };
     this.acks.push(this.ack(item, ids, { target: '*', affected: 0, residual: 0, failed: reason }, 1));
   }
 
@@ -129,11 +132,16 @@ export class ChunkOutcome {
         [DLQ_SINK]: this.context.sink,
         [DLQ_REASON]: reason.slice(0, 2000),
         [DLQ_SOURCE]: sourceOf(item),
+        [ORIGIN]: originOf(item),
         [DLQ_AT]: String(this.now()),
         ...(item.event ? { [DLQ_EVENT]: item.event.eventId } : {}),
       },
     });
   }
+}
+
+export function originOf(item: Pick<ChunkItem, 'topic' | 'partition' | 'message'>): string {
+  return item.message.headers?.[ORIGIN]?.toString() ?? sourceOf(item);
 }
 
 export function sourceOf(item: Pick<ChunkItem, 'topic' | 'partition' | 'message'>): string {

@@ -5,7 +5,7 @@ import type { Catalog } from '../src/catalog/catalog.js';
 import { eventKeyOf, type SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { errorKind, InvariantError, reasonOf } from '../src/errors.js';
 import { EventCodec } from '../src/events/event-codec.js';
-import { createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
+import { CONSUMER_RETRY, createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
 import { sendsWithin } from '../src/kafka/record-size.js';
 import { SinkHealthWriter } from '../src/kafka/sink-health.js';
 import { ensureTopics } from '../src/kafka/topic-config.js';
@@ -96,6 +96,7 @@ export class SinkRunner {
       groupId,
       sessionTimeout: SESSION_TIMEOUT_MS,
       heartbeatInterval: HEARTBEAT_MS,
+      retry: CONSUMER_RETRY,
       ...(connector.fetch ? { minBytes: connector.fetch.minBytes, maxWaitTimeInMs: connector.fetch.maxWaitMs } : {}),
     });
     const health = new SinkHealthWriter(producer, topology.health, this.sink, this.log);
@@ -125,7 +126,7 @@ export class SinkRunner {
       // A stop during the start's waits is a stop, not a failure.
       if (!signal.aborted) throw error;
     } finally {
-      health.close();
+      await health.close();
       for (const timer of session.timers) clearTimeout(timer);
       // disconnect() leaves the group at once, so the others take the partitions without waiting out the session.
       await consumer.disconnect().catch(() => undefined);
@@ -144,7 +145,7 @@ export class SinkRunner {
     await waiter.run('creating the sink topics', () => this.ensureSinkTopics(specs), signal);
     await waiter.run('joining the group', () => s.consumer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting the consumer'))), signal);
     const topics = s.window ? [topology.erasures] : [topology.erasures, topology.retry(this.sink)];
-    await s.consumer.subscribe({ topics, fromBeginning: true });
+    await waiter.run('subscribing', () => s.consumer.subscribe({ topics, fromBeginning: true }).catch((e: unknown) => Promise.reject(translateKafka(e, 'subscribing'))), signal);
     await s.consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.batch(s, payload) });
   }
 
@@ -172,10 +173,11 @@ export class SinkRunner {
       if (gate.waitMs !== undefined) {
         // Unresolved records are fetched again on resume.
         const resume = pause();
+        // Capped: a skewed or garbage not-before must not hold the partition (and redrives) for long.
         const timer = setTimeout(() => {
           s.timers.delete(timer);
           resume();
-        }, gate.waitMs);
+        }, Math.min(gate.waitMs, this.options.catalog.sinks.settings.deferredRetryMs));
         s.timers.add(timer);
       }
     }
@@ -185,7 +187,7 @@ export class SinkRunner {
       const chunk = messages.slice(start, start + size);
       if (retryTopic) firstAttempt = Math.max(...chunk.map((m) => Number(m.headers?.[ATTEMPT]?.toString() ?? 1) || 1));
       for (const m of chunk) s.offsets.track(batch.partition, m.offset);
-      const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log);
+      const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log, SESSION_TIMEOUT_MS);
       const signal = AbortSignal.any([s.signal, beat.stale.signal]);
       try {
         await this.chunk(s, chunk, batch.topic, batch.partition, firstAttempt, signal);

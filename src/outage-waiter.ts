@@ -48,7 +48,11 @@ export class OutageWaiter {
         }
         return result;
       } catch (error) {
-        if (errorKind(error) !== 'infrastructure' || signal.aborted) throw error;
+        if (errorKind(error) !== 'infrastructure' || signal.aborted) {
+          // Stopped or handed on while waiting: this wait is over, whether or not the server is back.
+          if (outage) this.options.report?.recovered(outage, Date.now() - outage.since);
+          throw error;
+        }
         const now = Date.now();
         if (!outage) {
           outage = { service: serviceOf(error), reason: reasonOf(error).slice(0, 500), since: now };
@@ -59,7 +63,10 @@ export class OutageWaiter {
           this.options.logger.warn({ service: outage.service, err: reasonOf(error), since: new Date(outage.since).toISOString(), attempt }, `${what}: waiting for ${outage.service}`);
         }
         const ceiling = backoffCeiling(attempt, this.options);
-        await sleep(Math.round(ceiling / 2 + (Math.random() * ceiling) / 2), signal);
+        await sleep(Math.round(ceiling / 2 + (Math.random() * ceiling) / 2), signal).catch((reason: unknown) => {
+          this.options.report?.recovered(outage!, Date.now() - outage!.since);
+          throw reason;
+        });
       }
     }
   }

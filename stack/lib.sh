@@ -97,6 +97,18 @@ stop_pid() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# reserve_ports PORT...: the stack's ports lie inside Linux's ephemeral range (32768-60999), so an
+# outgoing connection can be handed one as its source port; a service restarted then cannot bind
+# it (seen: Elasticsearch's transport port, during a fault test). Reserving them keeps the kernel
+# from doing so. Best effort: it needs root, and a machine without it only keeps the small risk.
+reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current wanted
+  [ -w "$file" ] || return 0
+  current="$(cat "$file")"
+  wanted="$(printf '%s\n' ${current//,/ } "$@" | grep -v '^$' | sort -un | paste -sd, -)"
+  [ "$wanted" = "$current" ] || echo "$wanted" >"$file" 2>/dev/null || true
+}
+
 # ensure_ports_free NAME PORT...: a port already answering belongs to someone else (this stack's
 # own running services return before this check), so say so rather than adopt a stranger's server.
 ensure_ports_free() {

@@ -50,6 +50,7 @@ cmd_up() {
   local s t0; t0=$(date +%s)
   mkdir -p "$STACK_DIR" "$LETHE_CACHE"
   install_prerequisites
+  reserve_ports "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$SCHEMA_REGISTRY_PORT" "$REDIS_PORT" "$ES_PORT" "$ES_TRANSPORT_PORT" "$BQ_PORT" "$BQ_GRPC_PORT"
   for s in $(selected "$@"); do "${s}_install"; done
   for s in $(selected "$@"); do "${s}_start"; done
   write_env

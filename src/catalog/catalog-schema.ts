@@ -90,11 +90,13 @@ export const catalogFileSchema = z
         topics: z
           .object({
             erasures: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').default('lethe.subject-erased'),
-            acks: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').default('lethe.acks'),
-            status: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').default('lethe.erasure-status'),
+            // Default: lethe.acks and lethe.erasure-status beside the default erasures topic, else
+            // <erasures>.acks and <erasures>.status, so two deployments never fold each other's acks.
+            acks: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').optional(),
+            status: z.string().regex(TOPIC_NAME, 'not a valid Kafka topic name').optional(),
           })
           .strict()
-          .default({ erasures: 'lethe.subject-erased', acks: 'lethe.acks', status: 'lethe.erasure-status' }),
+          .default({ erasures: 'lethe.subject-erased' }),
         // The namespace of this deployment's consumer groups and its own topics (retry, dead
         // letters, sink health); by default the erasures topic's name (src/kafka/topology.ts).
         groupPrefix: z.string().regex(TOPIC_NAME, 'a group prefix is a valid Kafka topic name').optional(),

@@ -54,6 +54,22 @@ export interface Backup {
   subjects?: string[];
 }
 
+const DEFAULT_ERASURES = 'lethe.subject-erased';
+
+/**
+ * The topics of a deployment. Acks and statuses not named follow the erasures topic: a second
+ * deployment with its own erasures topic gets its own acks and status topics too, so its tracker
+ * never stores another deployment's acks as erasures it will wait for forever.
+ */
+export function topicsOf(topics: { erasures: string; acks?: string | undefined; status?: string | undefined }): { erasures: string; acks: string; status: string } {
+  const byDefault = topics.erasures === DEFAULT_ERASURES;
+  return {
+    erasures: topics.erasures,
+    acks: topics.acks ?? (byDefault ? 'lethe.acks' : `${topics.erasures}.acks`),
+    status: topics.status ?? (byDefault ? 'lethe.erasure-status' : `${topics.erasures}.status`),
+  };
+}
+
 /** The resolved, validated catalog. */
 export interface Catalog {
   source: { url: string; publication: string; slot: string; heartbeatIntervalMs: number; ackIntervalMs: number };
@@ -187,7 +203,7 @@ function resolve(file: CatalogFile, problems: CatalogProblem[]): Catalog {
   }));
   return {
     source: file.source,
-    kafka: file.kafka,
+    kafka: { ...file.kafka, topics: topicsOf(file.kafka.topics) },
     subjects,
     sinks: resolveSinks(file.sinks, new Map(subjects.map((s) => [s.type, s])), problems),
     manual: file.manual.map((m) => ({ name: m.name, owner: m.owner, action: m.action, ...(m.subjects ? { subjects: m.subjects } : {}) })),

@@ -7,7 +7,8 @@ import { createKafka, translateKafka } from '../kafka/kafka-client.js';
 import { readTopic } from '../kafka/topic-reader.js';
 import { topologyOf } from '../kafka/topology.js';
 import type { Logger } from '../logger.js';
-import { replayTargets } from '../replay/erasure-replay.js';
+import { configuredSinks } from '../catalog/sinks.js';
+import { sendsWithin } from '../kafka/record-size.js';
 
 /** What `lethe dlq list` shows of a dead letter: ids, keys and the reason, never the record's contents. */
 export interface DeadLetter {
@@ -50,12 +51,12 @@ export function deadLetterOf(message: KafkaMessage, redrivenBefore: bigint): Dea
  * once, with where it came from. The live runner applies it like any erasure and acks it again;
  * the tracker lets the later outcome stand (a success after a failure is a success). Pure.
  */
-export function redriveMessage(message: KafkaMessage, dlq: string, now: number) {
+export function redriveMessage(message: KafkaMessage, dlq: string, now: number, partition = 0) {
   const headers: IHeaders = {};
   for (const [name, value] of Object.entries(message.headers ?? {})) {
     if (![DLQ_SINK, DLQ_REASON, DLQ_SOURCE, DLQ_AT, NOT_BEFORE].includes(name) && value !== undefined) headers[name] = value;
   }
-  return { key: message.key, value: message.value, headers: { ...headers, [NOT_BEFORE]: String(now), [REDRIVEN_FROM]: `${dlq}/0/${message.offset}` } };
+  return { key: message.key, value: message.value, headers: { ...headers, [NOT_BEFORE]: String(now), [REDRIVEN_FROM]: `${dlq}/${partition}/${message.offset}` } };
 }
 
 export interface DeadLetterOptions {
@@ -74,9 +75,12 @@ export class DeadLetters {
   private readonly kafka;
 
   constructor(private readonly options: DeadLetterOptions) {
-    if (!replayTargets(options.catalog).includes(options.sink)) {
-      throw new UsageError(`--sink ${options.sink}: not a sink of this catalog (sinks: ${replayTargets(options.catalog).join(', ')})`);
+    const sinks = configuredSinks(options.catalog.sinks);
+    if (options.sink === 'primary') {
+      // No live runner reads the primary's retry topic: a redrive there would wait for nobody.
+      throw new UsageError('--sink primary: dead letters of a replay into the primary are applied again with `lethe replay --sink primary --since <time>`');
     }
+    if (!(sinks as string[]).includes(options.sink)) throw new UsageError(`--sink ${options.sink}: not a sink of this catalog (sinks: ${sinks.join(', ')})`);
     this.topology = topologyOf(options.catalog);
     this.kafka = createKafka({ brokers: options.catalog.kafka.brokers, clientId: 'lethe-dlq', logger: options.logger });
   }
@@ -93,7 +97,7 @@ export class DeadLetters {
     return this.withAdmin(async (admin) => {
       const cursor = await this.cursor(admin);
       const out: DeadLetter[] = [];
-      await readTopic(this.kafka, this.topic, async (m) => void out.push(deadLetterOf(m, cursor)));
+      await readTopic(this.kafka, this.topic, async (m, partition) => void out.push(deadLetterOf(m, cursor.get(partition) ?? 0n)));
       return out;
     });
   }
@@ -102,14 +106,15 @@ export class DeadLetters {
   async redrive(select: { eventId?: string; all?: boolean } = {}): Promise<{ sent: number; records: number }> {
     return this.withAdmin(async (admin) => {
       const cursor = await this.cursor(admin);
-      const chosen: KafkaMessage[] = [];
-      let end = cursor;
+      const chosen: Array<{ message: KafkaMessage; partition: number }> = [];
+      const ends = new Map(cursor);
       let records = 0;
-      await readTopic(this.kafka, this.topic, async (m) => {
+      await readTopic(this.kafka, this.topic, async (m, partition) => {
         records += 1;
-        end = BigInt(m.offset) + 1n > end ? BigInt(m.offset) + 1n : end;
-        const letter = deadLetterOf(m, cursor);
-        if (select.eventId !== undefined ? letter.eventId === select.eventId : select.all || !letter.redriven) chosen.push(m);
+        const after = BigInt(m.offset) + 1n;
+        if (after > (ends.get(partition) ?? 0n)) ends.set(partition, after);
+        const letter = deadLetterOf(m, cursor.get(partition) ?? 0n);
+        if (select.eventId !== undefined ? letter.eventId === select.eventId : select.all || !letter.redriven) chosen.push({ message: m, partition });
       });
       if (select.eventId !== undefined && chosen.length === 0) throw new UsageError(`--event ${select.eventId}: no such event in ${this.topic}`);
       if (chosen.length > 0) {
@@ -117,22 +122,29 @@ export class DeadLetters {
         await producer.connect();
         try {
           const now = Date.now();
-          await producer.send({ topic: this.topology.retry(this.options.sink), acks: -1, messages: chosen.map((m) => redriveMessage(m, this.topic, now)) });
+          // The parts of one large erasure share a key and a partition: sends stay within the batch limit.
+          const messages = chosen.map((c) => redriveMessage(c.message, this.topic, now, c.partition));
+          for (const batch of sendsWithin(messages, this.options.catalog.kafka.maxMessageBytes)) {
+            await producer.send({ topic: this.topology.retry(this.options.sink), acks: -1, messages: batch });
+          }
         } finally {
           await producer.disconnect();
         }
       }
       // The cursor moves past what was read only for a plain redrive; one by event id leaves it.
-      if (select.eventId === undefined && end > cursor) await admin.setOffsets({ groupId: this.cursorGroup, topic: this.topic, partitions: [{ partition: 0, offset: String(end) }] });
+      const moved = [...ends].filter(([partition, end]) => end > (cursor.get(partition) ?? 0n));
+      if (select.eventId === undefined && moved.length > 0) {
+        await admin.setOffsets({ groupId: this.cursorGroup, topic: this.topic, partitions: moved.map(([partition, end]) => ({ partition, offset: String(end) })) });
+      }
       this.options.logger.info({ sink: this.options.sink, sent: chosen.length, records }, 'dead letters re-driven');
       return { sent: chosen.length, records };
     });
   }
 
-  private async cursor(admin: Admin): Promise<bigint> {
+  /** Per partition, the offset up to which dead letters were re-driven. */
+  private async cursor(admin: Admin): Promise<Map<number, bigint>> {
     const [committed] = await admin.fetchOffsets({ groupId: this.cursorGroup, topics: [this.topic] });
-    const offset = committed?.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
-    return offset === '-1' ? 0n : BigInt(offset);
+    return new Map((committed?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
   }
 
   private async withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {

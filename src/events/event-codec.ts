@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../errors.js';
+import { InvariantError, LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../errors.js';
 
 const SCHEMA_DIR = resolve(import.meta.dirname, '../../schemas');
 /** Works from src/ (tests) and from dist/src/ (the built CLI), which both sit two levels down. */
@@ -69,7 +69,15 @@ export class EventCodec<T extends object> {
 
   async encode(value: T): Promise<Buffer> {
     const id = this.schemaId ?? (await this.register());
-    return this.registry.encode(id, value);
+    try {
+      return await this.registry.encode(id, value);
+    } catch (error) {
+      // What Lethe builds does not fit its own schema: a bug, never retried in a loop.
+      if (error instanceof Error && error.name === 'ConfluentSchemaRegistryValidationError') {
+        throw new InvariantError(`a value does not fit schemas/${this.schemaName}.avsc: ${error.message}`, { cause: error });
+      }
+      throw new ServiceUnavailableError('schema-registry', `reading schema id ${id}: ${reasonOf(error)}`, { cause: error });
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import { LetheError, reasonOf, ServiceUnavailableError } from '../errors.js';
+import { errorKind, LetheError, reasonOf, ServiceUnavailableError } from '../errors.js';
 
 /**
  * How long a group waits for a member that stopped heartbeating (a SIGKILLed process) before its
@@ -31,6 +31,27 @@ export function createKafka(options: { brokers: string[]; clientId: string; logg
     ...rest,
   });
 }
+
+/**
+ * The kind of what crashed a consumer: the first Lethe error in its cause chain (the edges already
+ * decided), else the innermost cause (kafkajs wraps what the handler threw).
+ */
+export function crashKind(error: unknown): ReturnType<typeof errorKind> {
+  let cause: unknown = error;
+  for (let depth = 0; depth < 10 && cause instanceof Error; depth += 1) {
+    if (cause instanceof LetheError) return errorKind(cause);
+    if (!(cause.cause instanceof Error)) break;
+    cause = cause.cause;
+  }
+  return errorKind(cause);
+}
+
+/**
+ * kafkajs restarts a crashed consumer after its retries run out, whatever the handler threw; a bug
+ * or a record Lethe could not dead-letter must end the service instead (it exits, non-zero), and
+ * only an outage is restarted.
+ */
+export const CONSUMER_RETRY = { restartOnFailure: async (error: Error) => crashKind(error) === 'infrastructure' };
 
 /**
  * Resolves with the error when a consumer crashes for good. kafkajs restarts the consumer itself

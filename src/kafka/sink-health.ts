@@ -47,7 +47,7 @@ export class SinkHealthWriter {
   ) {}
 
   waiting(outage: { service: string; reason: string; since: number }): void {
-    const write = () => this.write({ state: 'waiting', service: outage.service, reason: outage.reason, since: outage.since });
+    const write = () => void this.write({ state: 'waiting', service: outage.service, reason: outage.reason, since: outage.since });
     write();
     clearInterval(this.refresh);
     this.refresh = setInterval(write, HEALTH_REFRESH_MS);
@@ -56,17 +56,24 @@ export class SinkHealthWriter {
   recovered(): void {
     clearInterval(this.refresh);
     this.refresh = undefined;
-    this.write({ state: 'ok', service: null, reason: null, since: null });
+    void this.write({ state: 'ok', service: null, reason: null, since: null });
   }
 
-  close(): void {
+  /** A stopping instance waits for nothing any more: its last word is ok (within a second, best effort). */
+  async close(): Promise<void> {
+    const waiting = this.refresh !== undefined;
     clearInterval(this.refresh);
+    this.refresh = undefined;
+    if (waiting) await Promise.race([this.write({ state: 'ok', service: null, reason: null, since: null }), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   }
 
-  private write(fields: Pick<SinkHealthRecord, 'state' | 'service' | 'reason' | 'since'>): void {
+  private write(fields: Pick<SinkHealthRecord, 'state' | 'service' | 'reason' | 'since'>): Promise<void> {
     const record: SinkHealthRecord = { sink: this.sink, instance: this.instance, ...fields, at: Date.now() };
-    this.producer
+    return this.producer
       .send({ topic: this.topic, acks: -1, messages: [{ key: `${this.sink}/${this.instance}`, value: JSON.stringify(record) }] })
-      .catch((error: unknown) => this.log.debug({ err: reasonOf(error) }, 'could not write sink health'));
+      .then(
+        () => undefined,
+        (error: unknown) => this.log.debug({ err: reasonOf(error) }, 'could not write sink health'),
+      );
   }
 }

@@ -102,7 +102,8 @@ export class StatusStore {
     try {
       await this.pool.query(trackerSchemaSql(this.schema));
     } catch (error) {
-      throw new ServiceUnavailableError('postgres', `creating the tracker's tables: ${(error as Error).message}`, { cause: error });
+      const translated = translatePg(error);
+      throw translated instanceof ServiceUnavailableError ? new ServiceUnavailableError('postgres', `creating the tracker's tables: ${(error as Error).message}`, { cause: error }) : translated;
     }
   }
 
@@ -331,11 +332,12 @@ export class StatusStore {
 
 /**
  * SQLSTATE classes of a database that cannot serve now: connection exceptions (08), resources
- * (53), operator intervention such as a shutdown or a failover (57), system errors (58), and a
- * transaction rolled back for a serialization failure or a deadlock (40), which a retry resolves.
+ * (53), operator intervention such as a shutdown or a failover (57), system errors (58), a
+ * transaction rolled back for a serialization failure or a deadlock (40), which a retry resolves,
+ * a read-only transaction (25006: a demoted primary after a failover) and a lock timeout (55P03).
  * https://www.postgresql.org/docs/current/errcodes-appendix.html
  */
-const UNAVAILABLE_SQLSTATE = /^(08|40|53|57|58)/;
+const UNAVAILABLE_SQLSTATE = /^(08|40|53|57|58)|^25006$|^55P03$/;
 
 /**
  * The tracker's Postgres errors in one place: the database away is a wait; any other SQLSTATE (a

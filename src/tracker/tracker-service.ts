@@ -10,7 +10,7 @@ import { GroupHeartbeat } from '../kafka/group-heartbeat.js';
 import { OutageWaiter } from '../outage-waiter.js';
 
 import { errorKind, reasonOf, RecordError } from '../errors.js';
-import { createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../kafka/kafka-client.js';
+import { CONSUMER_RETRY, createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../kafka/kafka-client.js';
 import { parseSinkHealth } from '../kafka/sink-health.js';
 import type { Logger } from '../logger.js';
 import { ensureTopics } from '../kafka/topic-config.js';
@@ -91,7 +91,7 @@ export class TrackerService {
     };
     const admin = kafka.admin();
     const publisher = new StatusPublisher(kafka, catalog, store);
-    const consumer = kafka.consumer({ groupId: topology.trackerGroup, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, maxWaitTimeInMs: 500 });
+    const consumer = kafka.consumer({ groupId: topology.trackerGroup, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, maxWaitTimeInMs: 500, retry: CONSUMER_RETRY });
     const waiter = new OutageWaiter({ initialDelayMs: 200, maxDelayMs: catalog.sinks.settings.retryMaxMs, logger: this.log });
     const waits = new SinkWaits();
     let http: HttpApi | undefined;
@@ -125,7 +125,7 @@ export class TrackerService {
       this.log.info({ url: http.url }, 'tracker API listening');
 
       const fold = { store, publisher, waiter, waits, metrics, codecs, topology, announce };
-      await consumer.subscribe({ topics: [topology.erasures, topology.acks, topology.health], fromBeginning: true });
+      await waiter.run('subscribing', () => consumer.subscribe({ topics: [topology.erasures, topology.acks, topology.health], fromBeginning: true }).catch((e: unknown) => Promise.reject(translateKafka(e, 'subscribing'))), signal);
       await consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.batch(fold, payload, signal) });
       const check = async () => {
         try {
@@ -181,7 +181,7 @@ export class TrackerService {
       await commitOffsetsIfNecessary();
       return;
     }
-    const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log);
+    const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log, SESSION_TIMEOUT_MS);
     const signal = AbortSignal.any([stop, beat.stale.signal]);
     let changed: ErasureStatus[];
     try {
@@ -219,7 +219,7 @@ export class TrackerService {
         if (topic === fold.topology.erasures) facts.push(factsOf(await fold.codecs.events.decode(message.value)));
         else {
           const a = await fold.codecs.acks.decode(message.value);
-          acks.push({ ...a, error: a.error ?? null, details: a.details ?? {}, replay: a.replay ?? false, part: a.part ?? 1, parts: a.parts ?? 1, source: where });
+          acks.push({ ...withoutNul(a), error: withoutNul(a.error ?? null), details: withoutNul(a.details ?? {}), replay: a.replay ?? false, part: a.part ?? 1, parts: a.parts ?? 1, source: where });
         }
       } catch (error) {
         if (errorKind(error) !== 'record') throw error;
@@ -240,6 +240,16 @@ interface Fold {
   codecs: { events: EventCodec<SubjectErased>; acks: EventCodec<Acks.ErasureAck> };
   topology: Topology;
   announce: (changed: ErasureStatus[]) => void;
+}
+
+/**
+ * A store's error text can echo a document's bytes; jsonb refuses U+0000 (22P05), which would stop
+ * the tracker on that ack for good. The character carries nothing the proof needs.
+ */
+function withoutNul<T>(value: T): T {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '') as T;
+  if (value && typeof value === 'object' && !Array.isArray(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutNul(v)])) as T;
+  return value;
 }
 
 function countBy(values: string[]): Record<string, number> {

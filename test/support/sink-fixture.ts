@@ -78,13 +78,15 @@ export async function sinkFixture(sinksYaml: string, extraYaml = ''): Promise<Si
   const kafka = await kafkaContext();
   const e = endpoints();
   const erasures = kafka.topicName('lethe.test.erasures');
-  const acks = kafka.topicName('lethe.test.acks');
+  // The acks topic is the catalog's default for its erasures topic (`<erasures>.acks`).
+  const acks = `${erasures}.acks`;
+  kafka.track(acks);
   const yaml = `
 source: { url: "postgres://unused" }
 kafka:
   brokers: "${e.kafkaBrokers.join(',')}"
   schemaRegistry: "${e.schemaRegistryUrl}"
-  topics: { erasures: ${erasures}, acks: ${acks} }
+  topics: { erasures: ${erasures} }
 subjects:
   user:
     table: public.users

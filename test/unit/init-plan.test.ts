@@ -15,7 +15,7 @@ describe('the erasure log outlives the backups', () => {
     const catalog = catalogWith('backups: [{ name: a, retention: 30d }, { name: b, retention: 13w }]\n');
     expect(erasureLogRetentionMs(catalog)).toBe(91 * DAY + REPLAY_MARGIN_MS);
     expect(topicSpecs(catalog).find((t) => t.topic === 'Erase.Log')!.configs['retention.ms']).toBe(String(91 * DAY + REPLAY_MARGIN_MS));
-    expect(topicSpecs(catalog).find((t) => t.topic === 'lethe.erasure-status')!.configs['cleanup.policy']).toBe('compact');
+    expect(topicSpecs(catalog).find((t) => t.topic === 'Erase.Log.status')!.configs['cleanup.policy']).toBe('compact');
   });
 
   it('doctor warns when the log expires before a backup does, naming both', () => {

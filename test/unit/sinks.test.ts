@@ -210,8 +210,12 @@ describe('retry classification', () => {
   it("Elasticsearch: timeouts, overload, server errors and connection errors are a wait, a rejected request is the record's", () => {
     const response = (statusCode: number) => new esErrors.ResponseError({ body: { error: { type: 't', reason: 'r' } }, statusCode, headers: {}, warnings: null, meta: {} } as never);
     // Refused credentials are fixed by an operator for every record at once: a wait, not a dead letter each.
-    for (const status of [401, 403, 408, 429, 500, 502, 503]) expect(verdict(elasticsearchError(response(status))), String(status)).toEqual(wait('elasticsearch'));
-    for (const status of [400, 404, 409]) expect(verdict(elasticsearchError(response(status))), String(status)).toEqual(own);
+    for (const status of [401, 403, 408, 409, 429, 500, 502, 503]) expect(verdict(elasticsearchError(response(status))), String(status)).toEqual(wait('elasticsearch'));
+    for (const status of [400, 404]) expect(verdict(elasticsearchError(response(status))), String(status)).toEqual(own);
+    // A bug in the connector is neither: it ends the sink instead of passing for an outage.
+    expect(errorKind(elasticsearchError(new TypeError("Cannot read properties of undefined (reading 'status')")))).toBe('programmer');
+    expect(errorKind(redisError(new TypeError('x is not a function')))).toBe('programmer');
+    expect(errorKind(bigQueryError(new RangeError('Invalid array length')))).toBe('programmer');
     expect(verdict(elasticsearchError(new esErrors.ConnectionError('connect ECONNREFUSED 127.0.0.1:9200')))).toEqual(wait('elasticsearch'));
     expect(verdict(elasticsearchError(new esErrors.TimeoutError('Request timed out')))).toEqual(wait('elasticsearch'));
     expect(verdict(elasticsearchError(new Error('socket hang up')))).toEqual(wait('elasticsearch'));

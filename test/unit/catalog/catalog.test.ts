@@ -200,3 +200,12 @@ subjects:
     expect(problemsOf('source: [unclosed')[0]!.message).toMatch(/^YAML/);
   });
 });
+
+describe('topics of a deployment', () => {
+  it('acks and statuses not named follow the erasures topic, so two deployments never share them', async () => {
+    const { topicsOf } = await import('../../../src/catalog/catalog.js');
+    expect(topicsOf({ erasures: 'lethe.subject-erased' })).toEqual({ erasures: 'lethe.subject-erased', acks: 'lethe.acks', status: 'lethe.erasure-status' });
+    expect(topicsOf({ erasures: 'staging.erased' })).toEqual({ erasures: 'staging.erased', acks: 'staging.erased.acks', status: 'staging.erased.status' });
+    expect(topicsOf({ erasures: 'staging.erased', acks: 'shared.acks' })).toMatchObject({ acks: 'shared.acks', status: 'staging.erased.status' });
+  });
+});
