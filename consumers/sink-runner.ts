@@ -1,5 +1,5 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Message, type Producer } from 'kafkajs';
 import type { AckOutcome, SinkConnector } from '../connectors/sink-connector.js';
 import type { Catalog } from '../src/catalog/catalog.js';
 import { eventKeyOf, type SubjectErased } from '../src/cdc/erasure-manifest.js';
@@ -45,6 +45,10 @@ export interface ReplayProgress {
 interface Session {
   topology: Topology;
   producer: Producer;
+  /** A new idempotent producer, for when a send failed (see `send`). */
+  newProducer: () => Producer;
+  /** A send failed since the producer was made: its sequence numbers can no longer be trusted. */
+  producerSuspect: boolean;
   consumer: Consumer;
   events: EventCodec<SubjectErased>;
   acks: EventCodec<ErasureAck>;
@@ -90,7 +94,8 @@ export class SinkRunner {
     const topology = topologyOf(catalog);
     const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: `lethe-sink-${this.sink}`, logger: this.log });
     const registry = new SchemaRegistry({ host: catalog.kafka.schemaRegistry });
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    const newProducer = () => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = newProducer();
     const groupId = replay?.groupId ?? topology.sinkGroup(this.sink);
     const consumer = kafka.consumer({
       groupId,
@@ -99,12 +104,14 @@ export class SinkRunner {
       retry: CONSUMER_RETRY,
       ...(connector.fetch ? { minBytes: connector.fetch.minBytes, maxWaitTimeInMs: connector.fetch.maxWaitMs } : {}),
     });
-    const health = new SinkHealthWriter(producer, topology.health, this.sink, this.log);
+    const health = new SinkHealthWriter({ send: (record) => session.producer.send(record) }, topology.health, this.sink, this.log);
     let finish: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const session: Session = {
       topology,
       producer,
+      newProducer,
+      producerSuspect: false,
       consumer,
       events: new EventCodec<SubjectErased>(registry, topology.erasures, 'subject-erased'),
       acks: new EventCodec<ErasureAck>(registry, topology.acks, 'erasure-ack'),
@@ -130,7 +137,7 @@ export class SinkRunner {
       for (const timer of session.timers) clearTimeout(timer);
       // disconnect() leaves the group at once, so the others take the partitions without waiting out the session.
       await consumer.disconnect().catch(() => undefined);
-      await producer.disconnect().catch(() => undefined);
+      await session.producer.disconnect().catch(() => undefined);
       await connector.close().catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, 'closing the connector failed'));
     }
     if (crashed) throw crashed;
@@ -286,14 +293,32 @@ export class SinkRunner {
       // Dead letters and deferrals carry whole events, parts of one erasure among them (each near
       // the limit, on one partition): sends stay within the broker's batch limit.
       for (const messages of sendsWithin(part.messages, this.options.catalog.kafka.maxMessageBytes)) {
-        await s.waiter.run(
-          `producing ${part.what}`,
-          () => s.producer.send({ topic: part.topic, acks: -1, messages }).catch((e: unknown) => Promise.reject(translateKafka(e, `producing to ${part.topic}`))),
-          signal,
-        );
+        await s.waiter.run(`producing ${part.what}`, () => produceWith(s, part.topic, messages), signal);
       }
       if (part.what !== 'acks') this.log[part.topic === topology.dlq(this.sink) ? 'error' : 'warn']({ topic: part.topic, records: part.messages.length }, part.what);
     }
+  }
+}
+
+/**
+ * One send through the session's idempotent producer. After a failed send kafkajs rolls its
+ * sequence back although the broker may have appended the batch; a later batch of the same size
+ * with that sequence would then be taken for a duplicate and dropped without an error, losing its
+ * acks. So the first send after a failure goes through a new producer (a new producer id).
+ */
+async function produceWith(s: Session, topic: string, messages: Message[]): Promise<void> {
+  if (s.producerSuspect) {
+    const old = s.producer;
+    s.producer = s.newProducer();
+    await old.disconnect().catch(() => undefined);
+    await s.producer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting a new producer')));
+    s.producerSuspect = false;
+  }
+  try {
+    await s.producer.send({ topic, acks: -1, messages });
+  } catch (error) {
+    s.producerSuspect = true;
+    throw translateKafka(error, `producing to ${topic}`);
   }
 }
 
