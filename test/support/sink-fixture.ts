@@ -11,6 +11,8 @@ import { kafkaContext, type KafkaContext } from './kafka-context.js';
 import { capturingLogger } from './log-capture.js';
 import type { Logger } from '../../src/logger.js';
 import { topologyOf } from '../../src/kafka/topology.js';
+import { errorKind } from '../../src/errors.js';
+import { retry } from '../../src/retry.js';
 import { ensureTopics } from '../../src/kafka/topic-config.js';
 import { configuredSinks } from '../../src/catalog/sinks.js';
 
@@ -125,11 +127,13 @@ ${extraYaml}
     logLines: lines,
     logger,
     async publish(events) {
-      await producer.send({
-        topic: topics.erasures,
-        acks: -1,
-        messages: await Promise.all(events.map(async (ev) => ({ key: eventKeyOf(ev.subjectType, ev.subjectId), value: await codec.encode(ev) }))),
-      });
+      // The test's own producer waits out a registry that hangs up under the parallel suite, as
+      // Lethe's reader would (a failed registration is a wait, not the test's subject).
+      const encoded = await retry(
+        () => Promise.all(events.map(async (ev) => ({ key: eventKeyOf(ev.subjectType, ev.subjectId), value: await codec.encode(ev) }))),
+        { attempts: 10, initialDelayMs: 100, maxDelayMs: 2000, retriable: (error) => errorKind(error) === 'infrastructure' },
+      );
+      await producer.send({ topic: topics.erasures, acks: -1, messages: encoded });
     },
     async publishRaw(key, value) {
       await producer.send({ topic: topics.erasures, acks: -1, messages: [{ key, value }] });
