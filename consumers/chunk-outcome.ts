@@ -7,6 +7,11 @@ import { NOT_BEFORE } from './retry-gate.js';
 export type ErasureAck = Acks.ErasureAck;
 
 export const ATTEMPT = 'lethe-attempt';
+
+/** The attempt a retry-topic record is at (its attempt header); 1 when absent or malformed. */
+export function attemptOf(message: Pick<KafkaMessage, 'headers'>): number {
+  return Number(message.headers?.[ATTEMPT]?.toString() ?? 1) || 1;
+}
 /** On a deferred record: it was deferred by a replay, so its later acks keep the replay flag. */
 export const REPLAY = 'lethe-replay';
 export const DLQ_SINK = 'lethe-dlq-sink';

@@ -13,7 +13,7 @@ import { topologyOf, type Topology } from '../src/kafka/topology.js';
 import type { Logger } from '../src/logger.js';
 import { whenAborted } from '../src/when-aborted.js';
 import { GroupHeartbeat } from '../src/kafka/group-heartbeat.js';
-import { ATTEMPT, ChunkOutcome, type ChunkItem, type ErasureAck } from './chunk-outcome.js';
+import { attemptOf, ChunkOutcome, type ChunkItem, type ErasureAck } from './chunk-outcome.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { OutageWaiter } from '../src/outage-waiter.js';
 import { ReplayWindow } from './replay-window.js';
@@ -192,7 +192,7 @@ export class SinkRunner {
     for (let start = 0; start < messages.length; start += size) {
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(start, start + size);
-      if (retryTopic) firstAttempt = Math.max(...chunk.map((m) => Number(m.headers?.[ATTEMPT]?.toString() ?? 1) || 1));
+      if (retryTopic) firstAttempt = Math.max(...chunk.map(attemptOf));
       for (const m of chunk) s.offsets.track(batch.partition, m.offset);
       const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log, SESSION_TIMEOUT_MS);
       const signal = AbortSignal.any([s.signal, beat.stale.signal]);
@@ -279,9 +279,9 @@ export class SinkRunner {
   /** Deferrals, dead letters, then acks: each part sent once, a Kafka outage waited out. */
   private async send(s: Session, outcome: ChunkOutcome, signal: AbortSignal): Promise<void> {
     const { topology } = s;
-    const parts = [
-      { topic: topology.retry(this.sink), messages: outcome.later, what: 'erasures deferred' },
-      { topic: topology.dlq(this.sink), messages: outcome.dead, what: 'records sent to the dead-letter topic' },
+    const parts: Array<{ topic: string; messages: Message[]; what: string; level?: 'warn' | 'error' }> = [
+      { topic: topology.retry(this.sink), messages: outcome.later, what: 'erasures deferred', level: 'warn' },
+      { topic: topology.dlq(this.sink), messages: outcome.dead, what: 'records sent to the dead-letter topic', level: 'error' },
       {
         topic: topology.acks,
         messages: await Promise.all(outcome.acks.map(async (a) => ({ key: eventKeyOf(a.subjectType, a.subjectId), value: await s.acks.encode(a), headers: { 'lethe-event-id': a.eventId } }))),
@@ -295,7 +295,7 @@ export class SinkRunner {
       for (const messages of sendsWithin(part.messages, this.options.catalog.kafka.maxMessageBytes)) {
         await s.waiter.run(`producing ${part.what}`, () => produceWith(s, part.topic, messages), signal);
       }
-      if (part.what !== 'acks') this.log[part.topic === topology.dlq(this.sink) ? 'error' : 'warn']({ topic: part.topic, records: part.messages.length }, part.what);
+      if (part.level) this.log[part.level]({ topic: part.topic, records: part.messages.length }, part.what);
     }
   }
 }

@@ -1,6 +1,6 @@
 import { errorKind, reasonOf, ServiceUnavailableError } from './errors.js';
 import type { Logger } from './logger.js';
-import { backoffCeiling, sleep } from './retry.js';
+import { jitteredDelay, sleep } from './retry.js';
 
 /** Who hears that a service waits for a server, and when it is back. */
 export interface OutageReport {
@@ -62,8 +62,7 @@ export class OutageWaiter {
           logged = now;
           this.options.logger.warn({ service: outage.service, err: reasonOf(error), since: new Date(outage.since).toISOString(), attempt }, `${what}: waiting for ${outage.service}`);
         }
-        const ceiling = backoffCeiling(attempt, this.options);
-        await sleep(Math.round(ceiling / 2 + (Math.random() * ceiling) / 2), signal).catch((reason: unknown) => {
+        await sleep(jitteredDelay(attempt, this.options), signal).catch((reason: unknown) => {
           this.options.report?.recovered(outage!, Date.now() - outage!.since);
           throw reason;
         });

@@ -42,6 +42,15 @@ export function backoffCeiling(attempt: number, options: Pick<RetryOptions, 'ini
   return Math.min(options.maxDelayMs, options.initialDelayMs * (options.factor ?? 2) ** (attempt - 1));
 }
 
+/**
+ * A wait of "equal jitter": between half the ceiling for this attempt and the ceiling, so waits of
+ * many instances spread out and never collapse into a tight loop.
+ */
+export function jitteredDelay(attempt: number, options: Pick<RetryOptions, 'initialDelayMs' | 'maxDelayMs' | 'factor'>, random: () => number = Math.random): number {
+  const ceiling = backoffCeiling(attempt, options);
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
 function defaultRetriable(error: unknown): boolean {
   return error instanceof LetheError ? error.retriable : true;
 }

@@ -1,5 +1,5 @@
 import { errorKind } from './errors.js';
-import { backoffCeiling } from './retry.js';
+import { jitteredDelay } from './retry.js';
 
 export interface RunningStateOptions {
   /** The delay ceiling after the first failure; it doubles (`factor`) with each failure in a row. */
@@ -59,8 +59,7 @@ export class RunningState {
     if (this.healthySince !== undefined && this.now() - this.healthySince >= this.options.healthyAfterMs) this.failuresInARow = 0;
     this.healthySince = undefined;
     this.failuresInARow += 1;
-    const ceiling = backoffCeiling(this.failuresInARow, this.options);
-    return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
+    return jitteredDelay(this.failuresInARow, this.options, this.random);
   }
 
   /** After a failure: waits the next delay (cut short by the stop) and returns it. */

@@ -1,4 +1,5 @@
 import { LetheError } from '../errors.js';
+import { packBySize } from '../kafka/record-size.js';
 import type { KeyColumn, RelatedRow, SubjectErased } from './erasure-manifest.js';
 
 /**
@@ -85,9 +86,6 @@ export function splitEvent(event: WholeEvent, maxBytes: number): SubjectErased[]
   const whole: SubjectErased = { ...event, part: 1, parts: 1 };
   if (eventBytes(whole) <= maxBytes) return [whole];
   const base = eventBytes({ ...whole, related: [] }) + PART_SLACK;
-  const slices: RelatedRow[][] = [];
-  let slice: RelatedRow[] = [];
-  let size = base;
   for (const row of event.related) {
     const bytes = relatedRowBytes(row);
     if (base + bytes > maxBytes) {
@@ -96,14 +94,7 @@ export function splitEvent(event: WholeEvent, maxBytes: number): SubjectErased[]
         `erasure ${event.eventId} (${event.subjectType}): a related row of ${row.table} takes ${bytes} bytes beside ${base} of the event's own fields, over kafka.maxMessageBytes' room of ${maxBytes} for an event`,
       );
     }
-    if (size + bytes > maxBytes && slice.length > 0) {
-      slices.push(slice);
-      slice = [];
-      size = base;
-    }
-    slice.push(row);
-    size += bytes;
   }
-  if (slice.length > 0) slices.push(slice);
+  const slices = packBySize(event.related, relatedRowBytes, maxBytes - base);
   return slices.map((related, i) => ({ ...event, related, part: i + 1, parts: slices.length }));
 }

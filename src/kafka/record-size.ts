@@ -36,24 +36,33 @@ export function recordBytes(message: Pick<Message, 'key' | 'value' | 'headers'>)
 }
 
 /**
+ * Packs items, in order, into groups whose sizes add up to at most `capacity` and of at most
+ * `maxCount` items each, a new group starting when the next item would not fit. An item too
+ * large alone gets a group of its own (callers that must refuse it check before). Pure.
+ */
+export function packBySize<T>(items: readonly T[], sizeOf: (item: T) => number, capacity: number, maxCount = Infinity): T[][] {
+  const groups: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const item of items) {
+    const bytes = sizeOf(item);
+    if (current.length > 0 && (size + bytes > capacity || current.length >= maxCount)) {
+      groups.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(item);
+    size += bytes;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+/**
  * Groups messages, in order, into sends whose batches stay within `maxBytes` whatever partitions
  * they land on (the sum over a send bounds each partition's share), and of at most `maxRecords`
  * each. A message too large alone gets a send of its own; the broker then names it.
  */
 export function sendsWithin<M extends Pick<Message, 'key' | 'value' | 'headers'>>(messages: readonly M[], maxBytes: number, maxRecords = Infinity): M[][] {
-  const sends: M[][] = [];
-  let current: M[] = [];
-  let size = RECORD_BATCH_OVERHEAD;
-  for (const message of messages) {
-    const bytes = recordBytes(message);
-    if (current.length > 0 && (size + bytes > maxBytes || current.length >= maxRecords)) {
-      sends.push(current);
-      current = [];
-      size = RECORD_BATCH_OVERHEAD;
-    }
-    current.push(message);
-    size += bytes;
-  }
-  if (current.length > 0) sends.push(current);
-  return sends;
+  return packBySize(messages, recordBytes, maxBytes - RECORD_BATCH_OVERHEAD, maxRecords);
 }

@@ -1,4 +1,4 @@
-import type { AckOutcome, AckRecord, ErasureFacts, TargetState } from './erasure-status.js';
+import type { AckOutcome, AckRecord, ErasureFacts, TargetState, TargetStatus } from './erasure-status.js';
 
 /**
  * How the acks of one target fold into its outcome, and how the parts of one erasure fold into
@@ -50,18 +50,11 @@ export function standingAck(acks: readonly AckRecord[]): AckRecord {
 export const partOf = (a: Pick<AckRecord, 'part'>): number => a.part ?? 1;
 export const partsOf = (a: Pick<AckRecord, 'parts'>): number => a.parts ?? 1;
 
-/** A target's outcome over every part of the erasure. */
-export interface TargetOutcome {
-  state: TargetState;
-  affected: number;
-  residual: number;
-  attempt: number;
-  at: number | null;
-  error: string | null;
-  details: Record<string, string>;
-  /** How many of the parts have a succeeded standing ack; only for an erasure sent in parts. */
-  parts?: { done: number; total: number };
-}
+/**
+ * A target's outcome over every part of the erasure: the fields of its status that acks decide
+ * (`parts`: how many of the parts have a succeeded standing ack, for an erasure sent in parts).
+ */
+export type TargetOutcome = Pick<TargetStatus, 'state' | 'affected' | 'residual' | 'attempt' | 'at' | 'error' | 'details' | 'parts'>;
 
 export const STATE_OF: Record<AckOutcome, TargetState> = { APPLIED: 'applied', NOTHING_TO_DO: 'nothing_to_do', DEFERRED: 'deferred', FAILED: 'failed' };
 

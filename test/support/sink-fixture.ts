@@ -155,11 +155,8 @@ ${extraYaml}
       collectors.push(collector);
       return collector;
     },
-    async deadLetters() {
-      const { readTopic } = await import('../../src/kafka/topic-reader.js');
-      const out: KafkaMessage[] = [];
-      await readTopic(kafka.kafka, topics.dlq, async (m) => void out.push(m));
-      return out;
+    deadLetters() {
+      return kafka.records(topics.dlq);
     },
     async [Symbol.asyncDispose]() {
       for (const r of runners) await r.stop();

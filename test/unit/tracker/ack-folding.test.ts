@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { permutations } from '../../support/permutations.js';
 import { foldTargetParts, laterAck, mergePartFacts, standingAck } from '../../../src/tracker/ack-folding.js';
 import { buildReport } from '../../../src/tracker/proof-report.js';
 import { foldErasure, type AckRecord, type ErasureFacts, type ExpectedTarget, type FoldInput } from '../../../src/tracker/erasure-status.js';
@@ -38,8 +39,6 @@ const ack = (over: Partial<AckRecord>): AckRecord => ({
   ...over,
 });
 const fold = (over: Partial<FoldInput>) => foldErasure({ facts, expected, acks: [], confirmations: [], slaMs: 72 * HOUR, now: T0 + 60_000, ...over });
-const permutations = <T>(list: T[]): T[][] =>
-  list.length <= 1 ? [list] : list.flatMap((x, i) => permutations([...list.slice(0, i), ...list.slice(i + 1)]).map((p) => [x, ...p]));
 /** Every order, each with a duplicate of its first ack: the folding must not care. */
 const deliveries = <T>(list: T[]): T[][] => permutations(list).map((p) => [...p, p[0]!]);
 const esDone = ack({ ...es, outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 500 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { permutations } from '../../support/permutations.js';
 import { buildReport } from '../../../src/tracker/proof-report.js';
 import { foldErasure, type AckRecord, type ErasureFacts, type ExpectedTarget, type FoldInput } from '../../../src/tracker/erasure-status.js';
 
@@ -37,8 +38,6 @@ const ack = (over: Partial<AckRecord>): AckRecord => ({
 });
 const fold = (over: Partial<FoldInput>) => foldErasure({ facts, expected, acks: [], confirmations: [], slaMs: 72 * HOUR, now: T0 + 5000, ...over });
 
-const permutations = <T>(list: T[]): T[][] =>
-  list.length <= 1 ? [list] : list.flatMap((x, i) => permutations([...list.slice(0, i), ...list.slice(i + 1)]).map((p) => [x, ...p]));
 
 describe('foldErasure', () => {
   it('is pending with every target pending before any ack', () => {
