@@ -256,6 +256,22 @@ export function foldErasure(input: FoldInput): ErasureStatus {
   };
 }
 
+/**
+ * When a folded status next changes with time alone, after `now`: an open erasure becomes overdue
+ * at its due time; a backup stops holding the data when its retention ends (complete erasures
+ * included, so the report never shows a past "until"). Null when only a new fact can change it.
+ */
+export function nextChangeAt(s: ErasureStatus, now: number): number | null {
+  const times: number[] = [];
+  if (s.dueAt !== null && OPEN.has(s.status)) times.push(s.dueAt);
+  for (const t of s.targets) if (t.kind === 'backup' && t.state === 'retained' && t.heldUntil !== undefined) times.push(t.heldUntil);
+  const future = times.filter((t) => t > now);
+  // A time already past that the fold did not act on cannot recur: refolding would not change it.
+  return future.length > 0 ? Math.min(...future) : null;
+}
+
+const OPEN: ReadonlySet<ErasureState> = new Set(['pending', 'partial', 'deferred']);
+
 /** The same ack delivered twice (a redelivered batch) is one ack. */
 function dedupeAcks(acks: readonly AckRecord[]): AckRecord[] {
   const seen = new Map<string, AckRecord>();

@@ -141,7 +141,7 @@ export function buildReport(s: ErasureStatus, now: number): ProofReport {
         row(
           t,
           'backup',
-          t.heldUntil === undefined ? 'not erased (backups are never edited)' : t.state === 'expired' ? `expired on ${day(t.heldUntil)}` : `not erased: holds the data until ${day(t.heldUntil)}`,
+          t.heldUntil === undefined ? 'not erased (backups are never edited)' : t.state === 'expired' || t.heldUntil <= now ? `expired on ${day(t.heldUntil)}` : `not erased: holds the data until ${day(t.heldUntil)}`,
           t.onRestore ? `on restore: ${t.onRestore}` : 'on restore: replay the erasure log',
         ),
       ),

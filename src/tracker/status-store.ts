@@ -3,6 +3,7 @@ import { InvariantError, LetheError, ServiceUnavailableError } from '../errors.j
 import {
   foldErasure,
   mergePartFacts,
+  nextChangeAt,
   type AckRecord,
   type Confirmation,
   type ErasureFacts,
@@ -33,6 +34,15 @@ CREATE TABLE IF NOT EXISTS ${s}.erasures (
 CREATE INDEX IF NOT EXISTS erasures_subject ON ${s}.erasures (subject_type, subject_id);
 CREATE INDEX IF NOT EXISTS erasures_open ON ${s}.erasures (due_at) WHERE status NOT IN ('complete', 'failed');
 CREATE INDEX IF NOT EXISTS erasures_unpublished ON ${s}.erasures (event_id) WHERE NOT published;
+-- When the folded status next changes by time alone (its SLA due, a backup expiring); the sweep
+-- refolds what is past it. Rows from before this column are refolded once.
+ALTER TABLE ${s}.erasures ADD COLUMN IF NOT EXISTS refold_at timestamptz;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = ${pg.escapeLiteral(schema)} AND indexname = 'erasures_refold') THEN
+    UPDATE ${s}.erasures SET refold_at = now() WHERE state <> '{}';
+    CREATE INDEX IF NOT EXISTS erasures_refold ON ${s}.erasures (refold_at) WHERE refold_at IS NOT NULL;
+  END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS ${s}.erasure_parts (
   event_id text NOT NULL,
   part integer NOT NULL,
@@ -199,14 +209,21 @@ export class StatusStore {
     });
   }
 
-  /** Refolds erasures whose status may have changed with time alone: due, or a backup expiring. */
+  /**
+   * Refolds erasures whose status changes with time alone (overdue at its SLA, a backup that
+   * expires, complete erasures included) once that time has come; returns those that changed.
+   */
   async refoldDue(now = Date.now()): Promise<ErasureStatus[]> {
-    const due = await this.pool.query<{ event_id: string }>(
-      `SELECT event_id FROM ${this.s}.erasures WHERE status NOT IN ('complete', 'failed', 'overdue') AND due_at <= to_timestamp($1 / 1000.0) LIMIT 1000`,
-      [now],
-    );
-    if (due.rows.length === 0) return [];
-    return this.transaction((db) => this.refoldIn(db, due.rows.map((r) => r.event_id), now));
+    const changed: ErasureStatus[] = [];
+    for (;;) {
+      const due = await this.pool.query<{ event_id: string }>(
+        `SELECT event_id FROM ${this.s}.erasures WHERE refold_at <= to_timestamp($1 / 1000.0) ORDER BY refold_at LIMIT 1000`,
+        [now],
+      );
+      if (due.rows.length === 0) return changed;
+      changed.push(...(await this.transaction((db) => this.refoldIn(db, due.rows.map((r) => r.event_id), now))));
+      if (due.rows.length < 1000) return changed;
+    }
   }
 
   /** Refolds the given erasures from their stored facts, acks and confirmations; returns those that changed. */
@@ -242,14 +259,19 @@ export class StatusStore {
       }),
     );
     if (folded.length === 0) return [];
-    // One statement for the batch; only rows whose folded state differs are written (and so
-    // marked unpublished), and only those come back as changed.
-    const updated = await db.query<{ event_id: string }>(
-      `UPDATE ${this.s}.erasures e SET state = u.state, status = u.status, due_at = to_timestamp(u.due / 1000.0), completed_at = to_timestamp(u.completed / 1000.0),
-         facts = coalesce(u.facts, e.facts), published = false, updated_at = now()
-       FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::bigint[], $5::bigint[], $6::jsonb[]) AS u(id, state, status, due, completed, facts)
-       WHERE e.event_id = u.id AND e.state IS DISTINCT FROM u.state
-       RETURNING e.event_id`,
+    // One statement for the batch; only rows whose folded state differs are marked unpublished,
+    // and only those come back as changed. The next time-driven refold is kept on every row, so
+    // the sweep never selects a row twice for the same moment.
+    const updated = await db.query<{ event_id: string; changed: boolean }>(
+      `WITH old AS (SELECT event_id, state, refold_at FROM ${this.s}.erasures WHERE event_id = ANY($1::text[]))
+       UPDATE ${this.s}.erasures e SET state = u.state, status = u.status, due_at = to_timestamp(u.due / 1000.0), completed_at = to_timestamp(u.completed / 1000.0),
+         facts = coalesce(u.facts, e.facts), refold_at = to_timestamp(u.refold / 1000.0),
+         published = CASE WHEN o.state IS DISTINCT FROM u.state THEN false ELSE e.published END,
+         updated_at = CASE WHEN o.state IS DISTINCT FROM u.state THEN now() ELSE e.updated_at END
+       FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::bigint[], $5::bigint[], $6::jsonb[], $7::bigint[]) AS u(id, state, status, due, completed, facts, refold)
+       JOIN old o ON o.event_id = u.id
+       WHERE e.event_id = u.id AND (o.state IS DISTINCT FROM u.state OR o.refold_at IS DISTINCT FROM to_timestamp(u.refold / 1000.0))
+       RETURNING e.event_id, o.state IS DISTINCT FROM u.state AS changed`,
       [
         folded.map((s) => s.eventId),
         folded.map((s) => JSON.stringify(s)),
@@ -257,9 +279,10 @@ export class StatusStore {
         folded.map((s) => s.dueAt),
         folded.map((s) => s.completedAt),
         folded.map((s) => (s.facts ? JSON.stringify(s.facts) : null)),
+        folded.map((s) => nextChangeAt(s, now)),
       ],
     );
-    const written = new Set(updated.rows.map((r) => r.event_id));
+    const written = new Set(updated.rows.filter((r) => r.changed).map((r) => r.event_id));
     return folded.filter((s) => written.has(s.eventId));
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ErasureFacts, ExpectedTarget } from '../../../src/tracker/erasure-status.js';
+import { buildReport } from '../../../src/tracker/proof-report.js';
 import { StatusStore, type StoredAck } from '../../../src/tracker/status-store.js';
 import { endpoints } from '../../support/endpoints.js';
 import { uniqueName } from '../../support/names.js';
@@ -91,6 +92,38 @@ describe('tracker status store against PostgreSQL', () => {
     expect((await store.list({ subjectType: 'member', subjectId: 'tenant%2F7' })).map((s) => s.eventId)).toEqual(['e-1']);
     expect((await store.list({ status: ['complete'] })).map((s) => s.eventId)).toEqual(['e-1']);
     expect(Object.fromEntries(await store.countByStatus())).toEqual({ complete: 1, overdue: 1 });
+  });
+
+  it('refolds a complete erasure when a backup expires, so the report never shows a past "until"; an upgraded store refolds its old rows once', async () => {
+    await using db = await pgContext();
+    const schema = uniqueName('lethe_store');
+    await using _drop = { [Symbol.asyncDispose]: async () => void (await db.client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) };
+    const DAY = 86_400_000;
+    const withBackup: ExpectedTarget[] = [expected[0]!, { kind: 'backup', sink: 'backup', target: 'pg-nightly', retentionMs: 30 * DAY }];
+    const store = new StatusStore(endpoints().databaseUrl, schema, () => withBackup, 3_600_000);
+    await using _close = { [Symbol.asyncDispose]: () => store.close() };
+    await store.ensureSchema();
+
+    const done = await store.record([facts('e-b', '9')], [ack('e-b', '9', 1)], T0 + 1000);
+    expect(done.changed[0]).toMatchObject({ status: 'complete' });
+    expect(buildReport(done.changed[0]!, T0 + 1000).backups[0]!.done).toBe('not erased: holds the data until 2026-12-22');
+    await store.markPublished(done.changed);
+    // Complete, not due: nothing to refold until the backup's retention ends.
+    expect(await store.refoldDue(T0 + 29 * DAY)).toEqual([]);
+    const expired = await store.refoldDue(T0 + 30 * DAY + 1);
+    expect(expired.map((s) => [s.eventId, s.status, s.targets.find((t) => t.kind === 'backup')?.state])).toEqual([['e-b', 'complete', 'expired']]);
+    expect(buildReport(expired[0]!, T0 + 30 * DAY + 1).backups[0]!.done).toBe('expired on 2026-12-22');
+    expect((await store.unpublished()).map((s) => s.eventId)).toEqual(['e-b']);
+    expect(await store.refoldDue(T0 + 31 * DAY)).toEqual([]);
+
+    // A store from before refold_at existed: its rows are refolded once after the upgrade.
+    await db.client.query(`DROP INDEX ${schema}.erasures_refold`);
+    await db.client.query(`ALTER TABLE ${schema}.erasures DROP COLUMN refold_at`);
+    await db.client.query(`UPDATE ${schema}.erasures SET state = jsonb_set(state, '{targets,1,state}', '"retained"')`);
+    await store.ensureSchema();
+    const later = Math.max(T0 + 31 * DAY, Date.now() + 1000); // the upgrade marks rows due now
+    expect((await store.refoldDue(later)).map((s) => s.targets.find((t) => t.kind === 'backup')?.state)).toEqual(['expired']);
+    expect(await store.refoldDue(later)).toEqual([]);
   });
 
   it('folds an erasure sent in parts into one, counting a redelivered part once; keeps erasures stored before parts', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { permutations } from '../../support/permutations.js';
 import { buildReport } from '../../../src/tracker/proof-report.js';
-import { foldErasure, type AckRecord, type ErasureFacts, type ExpectedTarget, type FoldInput } from '../../../src/tracker/erasure-status.js';
+import { foldErasure, nextChangeAt, type AckRecord, type ErasureFacts, type ExpectedTarget, type FoldInput } from '../../../src/tracker/erasure-status.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
@@ -158,6 +158,23 @@ describe('foldErasure', () => {
     expect(s.status).toBe('complete');
     expect(s.targets.find((t) => t.kind === 'backup')).toMatchObject({ state: 'retained', heldUntil: T0 + 30 * 24 * HOUR });
     expect(fold({ expected: withBackup, acks, now: T0 + 31 * 24 * HOUR }).targets.find((t) => t.kind === 'backup')!.state).toBe('expired');
+  });
+
+  it('knows when it next changes with time alone: the SLA while open, each backup while it holds the data', () => {
+    const withBackup: ExpectedTarget[] = [...expected, { kind: 'backup', sink: 'backup', target: 'pg-nightly', retentionMs: 30 * 24 * HOUR }];
+    const open = fold({ expected: withBackup });
+    expect(nextChangeAt(open, T0 + 5000)).toBe(T0 + 72 * HOUR);
+    const acks = [ack({}), ack({ sink: 'elasticsearch', target: 'index crm-*' })];
+    const done = fold({ expected: withBackup, acks });
+    expect(nextChangeAt(done, T0 + 5000)).toBe(T0 + 30 * 24 * HOUR);
+    const overdue = fold({ expected: withBackup, now: T0 + 73 * HOUR });
+    expect(overdue.status).toBe('overdue');
+    expect(nextChangeAt(overdue, T0 + 73 * HOUR)).toBe(T0 + 30 * 24 * HOUR);
+    const expired = fold({ expected: withBackup, acks, now: T0 + 31 * 24 * HOUR });
+    expect(nextChangeAt(expired, T0 + 31 * 24 * HOUR)).toBeNull();
+    expect(nextChangeAt(fold({ acks }), T0 + 5000)).toBeNull();
+    // A stored status read after its backup expired reads as expired, whatever it says.
+    expect(buildReport(done, T0 + 31 * 24 * HOUR).backups[0]!.done).toBe('expired on 2026-12-20');
   });
 
   it('replay acks are recorded beside the live outcome, never replacing it', () => {
