@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { escapeGlob, expand, isPattern } from '../src/catalog/key-template.js';
+import { delimiterClash, escapeGlob, expand, isPattern, placeholders } from '../src/catalog/key-template.js';
 import { formatQualifiedName } from '../src/catalog/identifiers.js';
 import type { SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
@@ -52,13 +52,23 @@ export class RedisConnector implements SinkConnector {
       const s = this.config.subjects.get(event.subjectType);
       if (!s) return;
       const slot = (target: string) => slots.push({ event: i, result: { target, affected: 0, residual: 0 } }) - 1;
+      const failer = (n: number) => (reason: string) => {
+        const result = slots[n]!.result;
+        result.failed = result.failed ?? `${result.target}: ${reason}`;
+      };
       const values = subjectValues(event);
-      for (const template of s.keys) this.keyOps(slot(targetName.redisKey(template)), template, [values], ops);
+      for (const template of s.keys) {
+        const n = slot(targetName.redisKey(template));
+        this.keyOps(n, template, [values], ops, failer(n));
+      }
       for (const { key, field } of s.hashFields) ops.push({ slot: slot(targetName.redisHashField(key, field)), kind: 'hash', key: expand(key, values)!, field: expand(field, values)! });
       for (const { key, member } of s.setMembers) ops.push({ slot: slot(targetName.redisSetMember(key, member)), kind: 'member', key: expand(key, values)!, member: expand(member, values)! });
       for (const { table, templates } of s.related) {
         const rows = event.related.filter((r) => r.table === formatQualifiedName(table)).map((r) => rowValues(event, r));
-        for (const template of templates) this.keyOps(slot(targetName.redisRelatedKey(table, template)), template, rows, ops);
+        for (const template of templates) {
+          const n = slot(targetName.redisRelatedKey(table, template));
+          this.keyOps(n, template, rows, ops, failer(n));
+        }
       }
     });
     try {
@@ -71,15 +81,28 @@ export class RedisConnector implements SinkConnector {
     return out;
   }
 
-  private keyOps(slot: number, template: string, valueSets: ReturnType<typeof subjectValues>[], ops: Op[]): void {
+  /**
+   * The operations of one key template for each value set (the subject, or each related row). A
+   * value set the template cannot name exactly fails the target, naming why, while the others
+   * still apply: a related row whose event carries no key (its table has no primary key), or a
+   * value holding the delimiter beside its placeholder in a pattern (it would reach another
+   * subject's keys).
+   */
+  private keyOps(slot: number, template: string, valueSets: ReturnType<typeof subjectValues>[], ops: Op[], fail: (reason: string) => void): void {
     for (const values of valueSets) {
-      if (isPattern(template)) {
-        const pattern = expand(template, values, escapeGlob);
-        if (pattern !== undefined) ops.push({ slot, kind: 'pattern', pattern, template });
-      } else {
-        const key = expand(template, values);
-        if (key !== undefined) ops.push({ slot, kind: 'key', key });
+      const pattern = isPattern(template);
+      const expanded = expand(template, values, pattern ? escapeGlob : undefined);
+      if (expanded === undefined) {
+        const missing = placeholders(template, true).filter((p) => p.startsWith('row.') && values.row?.[p.slice(4)] === undefined);
+        fail(`a related row carries no ${missing.map((p) => p.slice(4)).join(', ')} (the event names related rows by their primary key only; does the table have one?)`);
+        continue;
       }
+      const clash = pattern ? delimiterClash(template, values) : undefined;
+      if (clash) {
+        fail(`a value of ${clash.placeholder} holds '${clash.delimiter}', the delimiter beside it in the pattern, so the pattern would reach other subjects' keys; not scanned`);
+        continue;
+      }
+      ops.push(pattern ? { slot, kind: 'pattern', pattern: expanded, template } : { slot, kind: 'key', key: expanded });
     }
   }
 

@@ -33,7 +33,10 @@ const erasureRule = z.union([
     .transform((r) => ({ kind: 'update' as const, column: r.update.column, becomes: r.update.becomes })),
 ]);
 
-const relatedEntry = z.object({ table: tableName, subjectColumn: columns }).strict();
+// `key`: the related table's primary key, declared when a sink's template names its rows'
+// columns ({row.<column>}): events carry exactly those columns of a related row (doctor and the
+// reader check them against the database).
+const relatedEntry = z.object({ table: tableName, subjectColumn: columns, key: columns.optional() }).strict();
 
 const subject = z
   .object({

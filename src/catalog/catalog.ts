@@ -19,6 +19,8 @@ export interface RelatedTable {
   table: TableRef;
   /** The columns holding the subject's key, in the order of the subject's key columns. */
   subjectColumns: string[];
+  /** The table's primary key as the catalog declares it: the columns events carry of its rows. */
+  rowKey?: string[];
   /** Where it is declared, e.g. `subjects.user.related[1]`. */
   path: string;
 }
@@ -198,7 +200,7 @@ function resolve(file: CatalogFile, problems: CatalogProblem[]): Catalog {
     table: s.table,
     key: s.key,
     erasedWhen: s.erasedWhen,
-    related: s.related.map((r, i) => ({ table: r.table, subjectColumns: r.subjectColumn, path: `subjects.${type}.related[${i}]` })),
+    related: s.related.map((r, i) => ({ table: r.table, subjectColumns: r.subjectColumn, ...(r.key ? { rowKey: r.key } : {}), path: `subjects.${type}.related[${i}]` })),
     path: `subjects.${type}`,
   }));
   return {

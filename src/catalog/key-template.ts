@@ -42,6 +42,72 @@ export function isPattern(template: string): boolean {
   return template.replace(PLACEHOLDER, '').includes('*');
 }
 
+/** The characters a Redis SCAN pattern gives a meaning (`*`, `?`, `[`…`]`). */
+const GLOB = new Set(['*', '?', '[', ']']);
+
+/** Where a template names a subject: `{subject}`, `{key.<column>}`, or for a related row `{row.<column>}`. */
+export interface NarrowOptions {
+  /** Whether the template is used as a SCAN pattern (a key template holding a `*`). */
+  pattern: boolean;
+  /** Whether `{row.<column>}` counts as naming the subject (a related row's template). */
+  allowRow: boolean;
+  /** False for a part that may be shared (a hash's key, when its field names the subject). */
+  requireSubject?: boolean;
+}
+
+/**
+ * Why a template could reach data of other subjects, or undefined when it cannot. A template must
+ * name the subject (no placeholder: every erasure would hit one shared key); two placeholders
+ * side by side are ambiguous (`{key.a}{key.b}`: 1+23 and 12+3 give one key); in a pattern, a glob
+ * right before or after a placeholder runs past the value (`session:{subject}*`: subject 4
+ * matches 42's keys), so a delimiter must stand between them. Pure; the catalog refuses these.
+ */
+export function wideningOf(template: string, options: NarrowOptions): string | undefined {
+  const names = placeholders(template, options.allowRow);
+  if (names.length === 0 && options.requireSubject !== false) {
+    return `"${template}" names no subject: every erasure would reach the same data; use {subject}, {key.<column>}${options.allowRow ? ' or {row.<column>}' : ''}`;
+  }
+  const parts = template.split(PLACEHOLDER_SPLIT);
+  // parts alternate: literal, placeholder, literal, …; a placeholder's neighbours are the literals beside it.
+  for (let i = 1; i < parts.length; i += 2) {
+    const before = parts[i - 1]!;
+    const after = parts[i + 1]!;
+    const name = parts[i]!;
+    if (after === '' && i + 2 < parts.length) {
+      return `"${template}": {${name}} and {${parts[i + 2]}} stand side by side, so different values give the same text; put a delimiter between them`;
+    }
+    if (!options.pattern) continue;
+    if (after !== '' && GLOB.has(after[0]!)) {
+      return `"${template}": the ${after[0]} right after {${name}} runs past the value (for 4 it also matches 42); put a delimiter between them, e.g. {${name}}:${after}`;
+    }
+    if (before !== '' && GLOB.has(before.at(-1)!)) {
+      return `"${template}": the ${before.at(-1)} right before {${name}} runs into the value (for 2 it also matches 42); put a delimiter between them`;
+    }
+  }
+  return undefined;
+}
+
+const PLACEHOLDER_SPLIT = /\{([^{}]*)\}/;
+
+/**
+ * In a pattern, the literal characters beside each placeholder delimit its value. A value holding
+ * one makes the pattern reach keys of another subject (for `s:{subject}:*`, the subject `4:x`
+ * matches subject 4's key `s:4:x:1`; for `*:s:{subject}`, `a:s:4` matches 4's `x:s:a:s:4`), so
+ * such a value cannot be erased by that pattern. Returns the placeholder and delimiter at fault,
+ * or undefined. Pure; only for pattern templates.
+ */
+export function delimiterClash(template: string, values: TemplateValues): { placeholder: string; delimiter: string } | undefined {
+  const parts = template.split(PLACEHOLDER_SPLIT);
+  for (let i = 1; i < parts.length; i += 2) {
+    const name = parts[i]!;
+    const value = name === 'subject' ? values.subject : name.startsWith('key.') ? values.key[name.slice(4)] : values.row?.[name.slice(4)];
+    for (const delimiter of [parts[i - 1]!.at(-1), parts[i + 1]![0]]) {
+      if (delimiter !== undefined && value?.includes(delimiter)) return { placeholder: `{${name}}`, delimiter };
+    }
+  }
+  return undefined;
+}
+
 /**
  * Expands a template. `escape` is applied to substituted values only, so a pattern template can
  * escape glob characters inside a subject id while keeping its own `*`. Returns undefined when a

@@ -1,6 +1,6 @@
 import type { CatalogProblem } from './catalog-error.js';
 import { formatQualifiedName, IdentifierError, parseColumnName, parseQualifiedName, tableKey, type TableRef } from './identifiers.js';
-import { placeholders } from './key-template.js';
+import { isPattern, placeholders, wideningOf, type NarrowOptions } from './key-template.js';
 import { SINK_SETTING_KEYS, type SinksFile } from './sinks-schema.js';
 
 export interface RedisSubject {
@@ -54,7 +54,7 @@ export const SINK_NAMES: readonly SinkName[] = ['redis', 'elasticsearch', 'bigqu
  */
 export function resolveSinks(
   file: SinksFile | undefined,
-  subjects: ReadonlyMap<string, { key: readonly string[]; related: ReadonlyArray<{ table: TableRef }> }>,
+  subjects: ReadonlyMap<string, { key: readonly string[]; related: ReadonlyArray<{ table: TableRef; rowKey?: readonly string[]; path: string }> }>,
   problems: CatalogProblem[],
 ): SinksConfig {
   const settings = file?.settings ?? { retryInitialMs: 200, retryMaxMs: 5_000, maxBatchEvents: 200, deferredRetryMs: 600_000 };
@@ -82,7 +82,13 @@ export function resolveSinks(
       return undefined;
     }
     const known = subjects.get(subject)?.related.some((r) => tableKey(r.table) === tableKey(ref));
-    if (!known) problems.push({ path, message: `${formatQualifiedName(ref)} is not a related table of subject ${subject}` });
+    if (!known) {
+      const declared = subjects.get(subject)?.related.map((r) => formatQualifiedName(r.table)) ?? [];
+      problems.push({
+        path,
+        message: `${formatQualifiedName(ref)} is not a related table of subject ${subject}: subjects.${subject}.related declares ${declared.length > 0 ? declared.join(', ') : 'none'} (a misspelt table there, or here?)`,
+      });
+    }
     return known ? ref : undefined;
   };
 
@@ -120,12 +126,32 @@ export function resolveSinks(
         targets.map((t, i) => ({ ...t, match: matchOf(type, t.match, `sinks.${sink}.${type}[${i}].match`) }) as T),
       ]),
     );
-  /** `{key.<column>}` must name one of the subject's key columns: a misspelt one would match nothing. */
-  const checkTemplate = (subject: string, template: string, path: string): void => {
-    const key = subjects.get(subject)!.key;
+  /**
+   * A template names exactly the subject's data: `{key.<column>}` names one of the subject's key
+   * columns, `{row.<column>}` one of the related table's declared `key` columns (what its rows
+   * carry in an event), and nothing in it can widen to another subject's data (`wideningOf`).
+   */
+  const checkTemplate = (subject: string, template: string, path: string, options: NarrowOptions, related?: TableRef): void => {
+    const entry = subjects.get(subject)!;
+    const widening = wideningOf(template, options);
+    if (widening) problems.push({ path, message: widening });
+    const relatedEntry = related && entry.related.find((r) => tableKey(r.table) === tableKey(related));
     for (const name of placeholders(template, true)) {
-      if (name.startsWith('key.') && !key.includes(name.slice(4))) {
-        problems.push({ path, message: `{${name}} in "${template}": ${name.slice(4)} is not a key column of subject ${subject} (key: ${key.join(', ')})` });
+      if (name.startsWith('key.') && !entry.key.includes(name.slice(4))) {
+        problems.push({ path, message: `{${name}} in "${template}": ${name.slice(4)} is not a key column of subject ${subject} (key: ${entry.key.join(', ')})` });
+      }
+      if (!name.startsWith('row.') || !relatedEntry) continue;
+      const column = name.slice(4);
+      if (!relatedEntry.rowKey) {
+        problems.push({
+          path,
+          message: `{${name}} in "${template}": declare the primary key of ${formatQualifiedName(relatedEntry.table)} as \`key\` at ${relatedEntry.path} (e.g. key: ${column}); events carry a related row's primary key only`,
+        });
+      } else if (!relatedEntry.rowKey.includes(column)) {
+        problems.push({
+          path,
+          message: `{${name}} in "${template}": events carry only the key of ${formatQualifiedName(relatedEntry.table)} (${relatedEntry.rowKey.join(', ')}, declared at ${relatedEntry.path}.key), not ${column}`,
+        });
       }
     }
   };
@@ -137,13 +163,21 @@ export function resolveSinks(
       const related: RedisSubject['related'] = [];
       for (const [tableText, templates] of Object.entries(s.related)) {
         const table = relatedOf(type, tableText, `sinks.redis.${type}.related.${tableText}`);
-        if (table) related.push({ table, templates });
+        if (!table) continue;
+        related.push({ table, templates });
+        templates.forEach((t, i) => checkTemplate(type, t, `sinks.redis.${type}.related.${tableText}[${i}]`, { pattern: isPattern(t), allowRow: true }, table));
       }
       const base = `sinks.redis.${type}`;
-      s.keys.forEach((t, i) => checkTemplate(type, t, `${base}.keys[${i}]`));
-      s.hashFields.forEach((h, i) => [h.key, h.field].forEach((t) => checkTemplate(type, t, `${base}.hashFields[${i}]`)));
-      s.setMembers.forEach((m, i) => [m.key, m.member].forEach((t) => checkTemplate(type, t, `${base}.setMembers[${i}]`)));
-      for (const [tableText, templates] of Object.entries(s.related)) templates.forEach((t, i) => checkTemplate(type, t, `${base}.related.${tableText}[${i}]`));
+      s.keys.forEach((t, i) => checkTemplate(type, t, `${base}.keys[${i}]`, { pattern: isPattern(t), allowRow: false }));
+      // A hash or set may be shared by every subject: its field or member names the subject.
+      s.hashFields.forEach((h, i) => {
+        checkTemplate(type, h.key, `${base}.hashFields[${i}].key`, { pattern: false, allowRow: false, requireSubject: false });
+        checkTemplate(type, h.field, `${base}.hashFields[${i}].field`, { pattern: false, allowRow: false });
+      });
+      s.setMembers.forEach((m, i) => {
+        checkTemplate(type, m.key, `${base}.setMembers[${i}].key`, { pattern: false, allowRow: false, requireSubject: false });
+        checkTemplate(type, m.member, `${base}.setMembers[${i}].member`, { pattern: false, allowRow: false });
+      });
       resolved.set(type, { keys: s.keys, hashFields: s.hashFields, setMembers: s.setMembers, related });
     }
     out.redis = { url: file.redis.url, subjects: resolved };
@@ -166,8 +200,8 @@ export function resolveSinks(
       resolved.set(
         type,
         targets.map((t, i) => {
-          checkTemplate(type, t.key, `sinks.compacted.${type}[${i}].key`);
           const related = t.related ? relatedOf(type, t.related, `sinks.compacted.${type}[${i}].related`) : undefined;
+          checkTemplate(type, t.key, `sinks.compacted.${type}[${i}].key`, { pattern: false, allowRow: t.related !== undefined }, related);
           return { topic: t.topic, key: t.key, ...(related ? { related } : {}) };
         }),
       );

@@ -133,13 +133,11 @@ export function foldTransaction(tx: DecodedTransaction, index: CatalogIndex): Fo
         if (notCarried.length > 0) throw new ErasureNotReadableError(tx, change, subject.type, notCarried);
         continue;
       }
-      // The row's primary key when the old row carries it, else its identity index; never all
-      // columns of a FULL identity, which would copy personal data into the event.
-      const keyColumns = roles.rowKey && pick(roles.rowKey, change.old) ? roles.rowKey : change.identityColumns;
-      const key = keyColumns.flatMap((column) => {
-        const value = change.old?.[column];
-        return value === undefined || value === null ? [] : [{ column, value }];
-      });
+      // The row's primary key, and only that: an event is kept as long as the erasure log, so
+      // no other column (an identity index on an email, a FULL identity's row) may enter it.
+      // Without a primary key, or an old row that does not carry it, the row is listed keyless:
+      // a sink template that needs its key reports it failed rather than guessing.
+      const key = roles.rowKey && pick(roles.rowKey, change.old) ? roles.rowKey.map((column) => ({ column, value: change.old![column]! })) : [];
       relatedCandidates.push({
         subjectType: subject.type,
         subjectId: subjectIdOf(values),

@@ -64,6 +64,28 @@ export function checkSource(catalog: Catalog, facts: SourceFacts): Finding[] {
     }
     for (const related of subject.related) {
       for (const column of related.subjectColumns) need(related.table, column, `${related.path}.subjectColumn`);
+      // A declared key is what events carry of a related row: it must be the primary key, and a
+      // delete must carry it.
+      for (const column of related.rowKey ?? []) need(related.table, column, `${related.path}.key`);
+      const table = facts.tables.get(tableKey(related.table));
+      if (related.rowKey && table?.exists) {
+        const declared = related.rowKey;
+        const actual = table.primaryKey;
+        if (actual.length === 0) {
+          findings.push({
+            level: 'problem',
+            subject: `${related.path}.key`,
+            message: `${formatQualifiedName(related.table)} has no primary key: events name a related row by its primary key only, so its rows cannot be named`,
+            fix: `ALTER TABLE ${sqlTable(related.table)} ADD PRIMARY KEY (${declared.map(quoteIdent).join(', ')});`,
+          });
+        } else if (actual.length !== declared.length || actual.some((c) => !declared.includes(c))) {
+          findings.push({
+            level: 'problem',
+            subject: `${related.path}.key`,
+            message: `declares (${declared.map(displayIdent).join(', ')}) but the primary key of ${formatQualifiedName(related.table)} is (${actual.map(displayIdent).join(', ')}); events carry the primary key only`,
+          });
+        }
+      }
     }
   }
 

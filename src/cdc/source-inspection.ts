@@ -30,6 +30,8 @@ export interface IdentityFacts {
 export interface TableFacts extends IdentityFacts {
   exists: boolean;
   columns: Set<string>;
+  /** The primary key's columns in key order; empty without one. */
+  primaryKey: string[];
   /** pg_class.relkind = 'p'. */
   partitioned: boolean;
   /**
@@ -48,7 +50,11 @@ const RELATION_COLUMNS = `
      FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) AS k(attnum)
      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
     WHERE i.indrelid = c.oid
-      AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))) AS identity`;
+      AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))) AS identity,
+  (SELECT array_agg(a.attname::text ORDER BY k.ord)
+     FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+    WHERE i.indrelid = c.oid AND i.indisprimary) AS primary_key`;
 
 interface RelationRow {
   schema: string;
@@ -56,6 +62,7 @@ interface RelationRow {
   replident: IdentityFacts['replicaIdentity'];
   columns: string[] | null;
   identity: string[] | null;
+  primary_key: string[] | null;
 }
 
 function identityOf(row: RelationRow): IdentityFacts {
@@ -91,13 +98,14 @@ export async function inspectSource(db: pg.ClientBase, catalog: Catalog): Promis
   );
   const tables = new Map<string, TableFacts>();
   for (const ref of refs) {
-    tables.set(tableKey(ref), { table: ref, exists: false, columns: new Set(), replicaIdentity: undefined, identityColumns: new Set(), partitioned: false, partitions: [] });
+    tables.set(tableKey(ref), { table: ref, exists: false, columns: new Set(), primaryKey: [], replicaIdentity: undefined, identityColumns: new Set(), partitioned: false, partitions: [] });
   }
   for (const row of tableRows) {
     tables.set(tableKey(row), {
       ...identityOf(row),
       exists: true,
       columns: new Set(row.columns ?? []),
+      primaryKey: row.primary_key ?? [],
       partitioned: row.relkind === 'p',
       partitions: partitionRows.filter((p) => p.root_schema === row.schema && p.root_name === row.name).map(identityOf),
     });

@@ -82,7 +82,7 @@ subjects:
       - delete
       - update: { column: erased_at, becomes: not_null }
     related:
-      - { table: ${orders}, subjectColumn: user_id }
+      - { table: ${orders}, subjectColumn: user_id, key: id }
 sinks:
   redis:
     url: ${e.redisUrl}

@@ -104,7 +104,7 @@ subjects:
       - delete
       - update: { column: '"ErasedAt"', becomes: not_null }
     related:
-      - { table: '"${schema}"."Orders"', subjectColumn: '"UserRef"' }
+      - { table: '"${schema}"."Orders"', subjectColumn: '"UserRef"', key: id }
 ${options.sinks ? `sinks:\n${options.sinks(schema)}` : ''}
 ${options.extra ?? ''}`;
   const catalog = parseCatalog(yaml, {});

@@ -94,8 +94,8 @@ subjects:
     table: public.users
     key: id
     related:
-      - { table: public.orders, subjectColumn: user_id }
-      - { table: public.messages, subjectColumn: sender_id }
+      - { table: public.orders, subjectColumn: user_id, key: id }
+      - { table: public.messages, subjectColumn: sender_id, key: id }
   account:
     table: crm."Accounts"
     key: [tenant, '"AccountId"']

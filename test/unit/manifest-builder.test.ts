@@ -33,6 +33,7 @@ const index = new CatalogIndex(
   new Map([
     ['public.orders', ['id']],
     ['public.messages', ['id']],
+    ['"Billing"."Invoices"', ['id']],
   ]),
 );
 
@@ -232,6 +233,13 @@ describe('foldTransaction', () => {
     const result = foldTransaction(tx([], { truncatedTables: [orders, { schema: 'public', name: 'audit' }] }), index);
     expect(result.manifests).toEqual([]);
     expect(result.warnings.map((w) => [w.code, w.table])).toEqual([['TRUNCATE', 'public.orders']]);
+  });
+
+  it('identifies a related row by its primary key only, never by an identity index that may hold an email', () => {
+    // REPLICA IDENTITY USING INDEX on (email): the old row carries the email, not the primary key.
+    const result = foldTransaction(tx([del(users, { id: '4' }), del(messages, { email: 'ada@example.com', sender_id: '4' }, ['email'])]), index);
+    expect(result.manifests[0]!.related).toEqual([{ table: 'public.messages', key: [], operation: 'DELETE' }]);
+    expect(JSON.stringify(result.manifests)).not.toContain('ada@example.com');
   });
 
   it('never copies a FULL-identity row into a related key when the primary key is unknown', () => {

@@ -54,7 +54,7 @@ describe('key templates', () => {
     });
     // A misspelt key column would expand to nothing and erase nothing: refused at load.
     expect(problems(`sinks:\n  redis: { url: "redis://x", user: { hashFields: [{ key: h, field: "{key.idd}" }] } }\n`)[0]).toMatchObject({
-      path: 'sinks.redis.user.hashFields[0]',
+      path: 'sinks.redis.user.hashFields[0].field',
       message: expect.stringMatching(/idd is not a key column of subject user \(key: id\)/),
     });
     expect(problems(`sinks:\n  compacted: { user: [{ topic: t, key: "{key.id}" }] }\n`)).toEqual([]);

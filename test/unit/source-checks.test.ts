@@ -31,10 +31,11 @@ const identity = (table: TableRef, replicaIdentity: IdentityFacts['replicaIdenti
   replicaIdentity,
   identityColumns: new Set(columns),
 });
-const table = (ident: IdentityFacts, columns: string[], partitions: IdentityFacts[] = []): TableFacts => ({
+const table = (ident: IdentityFacts, columns: string[], partitions: IdentityFacts[] = [], primaryKey = ['id']): TableFacts => ({
   ...ident,
   exists: true,
   columns: new Set(columns),
+  primaryKey,
   partitioned: partitions.length > 0,
   partitions,
 });
@@ -62,6 +63,24 @@ const healthy = [
 ];
 
 describe('checkSource', () => {
+  it('checks a related table\'s declared key against its primary key, which deletes must carry', () => {
+    const keyed = parseCatalog(
+      `source: { url: x, publication: lethe_pub }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects:\n  user:\n    table: public.users\n    key: id\n    related:\n      - { table: public.events, subjectColumn: user_id, key: id }\n`,
+      {},
+    );
+    const withEvents = (events_: TableFacts) => checkSource(keyed, facts([healthy[0]!, events_])).filter((f) => f.level === 'problem');
+    expect(withEvents(table(identity(events, 'd', ['id']), ['id', 'user_id'], [], ['id'])).map((f) => f.subject)).toEqual(['public.events']); // user_id not carried
+    expect(withEvents(table(identity(events, 'f', ['id', 'user_id']), ['id', 'user_id'], [], ['id']))).toEqual([]);
+    expect(withEvents(table(identity(events, 'f', ['id', 'user_id']), ['id', 'user_id'], [], []))).toEqual([
+      expect.objectContaining({ subject: 'subjects.user.related[0].key', message: expect.stringMatching(/public.events has no primary key/), fix: 'ALTER TABLE "public"."events" ADD PRIMARY KEY ("id");' }),
+    ]);
+    expect(withEvents(table(identity(events, 'f', ['id', 'user_id', 'n']), ['id', 'user_id', 'n'], [], ['id', 'n']))).toEqual([
+      expect.objectContaining({ subject: 'subjects.user.related[0].key', message: 'declares (id) but the primary key of public.events is (id, n); events carry the primary key only' }),
+    ]);
+    // An identity index that does not hold the declared key: a delete could not name the row.
+    expect(withEvents(table(identity(events, 'i', ['user_id']), ['id', 'user_id'], [], ['id'])).map((f) => [f.subject, f.catalogPaths])).toEqual([['public.events', ['subjects.user.related[0].key']]]);
+  });
+
   it('passes a database whose identities carry what deletes need', () => {
     const findings = checkSource(catalog, facts(healthy));
     expect(findings.filter((f) => f.level !== 'ok')).toEqual([]);

@@ -59,6 +59,38 @@ describe('Redis sink', () => {
     if (leftovers.length > 0) await redis.unlink(...leftovers);
   });
 
+  it('refuses a pattern for a value holding its delimiter, and a related row without its key, leaving every neighbour', async () => {
+    const p = uniqueName('r');
+    await using fx = await sinkFixture(`  redis:
+    url: ${endpoints().redisUrl}
+    user:
+      keys: ["${p}:session:{subject}:*", "${p}:user:{subject}"]
+      related: { public.orders: ["${p}:order:{row.id}"] }
+`);
+    const redis = new Redis(endpoints().redisUrl);
+    await using _ = { [Symbol.asyncDispose]: async () => void redis.disconnect() };
+    // Subject 4's session keys include one that subject "4:x"'s pattern would match.
+    await redis.set(`${p}:session:4:x:1`, 'of subject 4');
+    await redis.set(`${p}:session:4:x`, 'of subject 4');
+    await redis.set(`${p}:user:4:x`, 'profile of 4:x');
+    await redis.set(`${p}:order:77`, 'an order');
+    const connector = new RedisConnector(fx.catalog.sinks.redis!);
+    await using _c = { [Symbol.asyncDispose]: () => connector.close() };
+
+    const [clash] = await connector.apply([userErased('4:x')]);
+    expect(clash![0]).toMatchObject({ target: `key ${p}:session:{subject}:*`, affected: 0, failed: expect.stringMatching(/holds ':', the delimiter beside it/) });
+    // The exact key of the same subject is still erased.
+    expect(clash![1]).toEqual({ target: `key ${p}:user:{subject}`, affected: 1, residual: 0 });
+    expect(await redis.exists(`${p}:session:4:x:1`, `${p}:session:4:x`)).toBe(2);
+
+    // A related row listed without its key (its table has no primary key): failed, not "nothing to do".
+    const [keyless] = await connector.apply([userErased('5', [{ table: 'public.orders', key: [], operation: 'DELETE' }])]);
+    expect(keyless!.find((r) => r.target.startsWith('related'))).toMatchObject({ affected: 0, failed: expect.stringMatching(/a related row carries no id/) });
+    expect(await redis.exists(`${p}:order:77`)).toBe(1);
+    const leftovers = await redis.keys(`${p}:*`);
+    if (leftovers.length > 0) await redis.unlink(...leftovers);
+  });
+
   it('runs as a consumer group: acks per target, poison to the DLQ with a failed ack, later events still applied', async () => {
     const p = uniqueName('r');
     await using fx = await sinkFixture(`  redis:
