@@ -23,7 +23,7 @@ const becomes = z.union([
   z.literal('not_null').transform(() => ({ kind: 'not_null' as const })),
   z.literal('null').transform(() => ({ kind: 'null' as const })),
   z.object({ equals: z.union([z.string(), z.number(), z.boolean()]) }).strict().transform((v) => ({ kind: 'equals' as const, value: v.equals })),
-]);
+], { error: 'becomes is not_null, null, or { equals: <value> }' });
 
 const erasureRule = z.union([
   z.literal('delete').transform(() => ({ kind: 'delete' as const })),
@@ -31,7 +31,7 @@ const erasureRule = z.union([
     .object({ update: z.object({ column: columnName, becomes }).strict() })
     .strict()
     .transform((r) => ({ kind: 'update' as const, column: r.update.column, becomes: r.update.becomes })),
-]);
+], { error: 'an erasedWhen rule is delete, or { update: { column: <column>, becomes: not_null | null | { equals: <value> } } }' });
 
 // `key`: the related table's primary key, declared when a sink's template names its rows'
 // columns ({row.<column>}): events carry exactly those columns of a related row (doctor and the

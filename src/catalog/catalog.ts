@@ -129,7 +129,8 @@ export function parseCatalog(text: string, env: Record<string, string | undefine
 function toProblem(issue: z.core.$ZodIssue): CatalogProblem {
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
-  if (issue.code === 'invalid_union') message = 'not one of the accepted forms';
+  // A union without its own message (each names its accepted forms) falls back to a generic one.
+  if (issue.code === 'invalid_union' && message === 'Invalid input') message = 'not one of the accepted forms';
   return { path: formatPath(issue.path), message };
 }
 

@@ -32,13 +32,15 @@ const redisSubject = z
 const esAction = z.union([
   z.literal('delete').transform(() => ({ kind: 'delete' as const })),
   z.object({ anonymize: z.array(z.string().min(1)).min(1) }).strict().transform((a) => ({ kind: 'anonymize' as const, fields: a.anonymize })),
-]);
+], { error: 'an Elasticsearch action is delete, or { anonymize: [<field>, …] } (the fields are set to null)' });
 /**
  * How a store names the subject: one field holding the key's value, or, for a composite key, a
  * field per key column (`{ tenant_id: tenant, AccountId: account_id }`).
  */
 function match(field: z.ZodString) {
-  return z.union([field, z.record(z.string().min(1), field).refine((m) => Object.keys(m).length > 0, 'names no key column')]);
+  return z.union([field, z.record(z.string().min(1), field).refine((m) => Object.keys(m).length > 0, 'names no key column')], {
+    error: 'a match is one field name, or { <key column>: <field>, … } for a composite key',
+  });
 }
 
 const esTarget = z.object({ index: z.string().min(1), match: match(z.string().min(1)), action: esAction }).strict();
@@ -50,7 +52,7 @@ const bqAction = z.union([
     .object({ anonymize: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a BigQuery column name'), bqReplacement).refine((r) => Object.keys(r).length > 0, 'names no column') })
     .strict()
     .transform((a) => ({ kind: 'anonymize' as const, columns: a.anonymize })),
-]);
+], { error: 'a BigQuery action is delete, or { anonymize: { <column>: <strategy>, … } }' });
 const bqTarget = z
   .object({
     table: z.string().regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_]+$/, 'a BigQuery table is dataset.table'),

@@ -65,3 +65,18 @@ describe('templates that cannot widen', () => {
     ]);
   });
 });
+
+describe('an unknown form names the accepted ones', () => {
+  it('for actions, matches and erasure rules', () => {
+    expect(problems(`sinks:\n  elasticsearch: { node: n, user: [{ index: i, match: id, action: remove }] }\n`)).toEqual([
+      { path: 'sinks.elasticsearch.user[0].action', message: 'an Elasticsearch action is delete, or { anonymize: [<field>, …] } (the fields are set to null)' },
+    ]);
+    expect(problems(`sinks:\n  bigquery: { projectId: p, user: [{ table: a.b, match: id, action: { anonymise: { x: null } } }] }\n`)[0]).toMatchObject({
+      path: 'sinks.bigquery.user[0].action',
+      message: expect.stringMatching(/^a BigQuery action is delete, or \{ anonymize:/),
+    });
+    expect(problems(`sinks:\n  elasticsearch: { node: n, user: [{ index: i, match: [id], action: delete }] }\n`)[0]).toMatchObject({ message: expect.stringMatching(/^a match is one field name/) });
+    const rule = `source: { url: x }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects:\n  user: { table: users, key: id, erasedWhen: [remove] }\n`;
+    expect(() => parseCatalog(rule, {})).toThrow(/subjects\.user\.erasedWhen\[0\]: an erasedWhen rule is delete, or \{ update:/);
+  });
+});
