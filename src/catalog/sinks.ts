@@ -83,10 +83,14 @@ export function resolveSinks(
     }
     const known = subjects.get(subject)?.related.some((r) => tableKey(r.table) === tableKey(ref));
     if (!known) {
-      const declared = subjects.get(subject)?.related.map((r) => formatQualifiedName(r.table)) ?? [];
+      const related = subjects.get(subject)?.related ?? [];
+      const declared = related.map((r) => formatQualifiedName(r.table));
+      const near = related.find((r) => editDistance(formatQualifiedName(r.table), formatQualifiedName(ref)) <= 2);
       problems.push({
         path,
-        message: `${formatQualifiedName(ref)} is not a related table of subject ${subject}: subjects.${subject}.related declares ${declared.length > 0 ? declared.join(', ') : 'none'} (a misspelt table there, or here?)`,
+        message:
+          `${formatQualifiedName(ref)} is not a related table of subject ${subject}: subjects.${subject}.related declares ${declared.length > 0 ? declared.join(', ') : 'none'}` +
+          (near ? `; ${near.path}.table names ${formatQualifiedName(near.table)}: a misspelling of ${formatQualifiedName(ref)} there, or of ${formatQualifiedName(near.table)} here?` : ''),
       });
     }
     return known ? ref : undefined;
@@ -214,4 +218,15 @@ export function resolveSinks(
 /** The sinks the catalog configures. */
 export function configuredSinks(sinks: SinksConfig): SinkName[] {
   return SINK_NAMES.filter((name) => sinks[name] !== undefined);
+}
+
+/** Levenshtein distance, for "did you mean" in catalog errors. Pure. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    previous = current;
+  }
+  return previous[b.length]!;
 }

@@ -61,7 +61,12 @@ describe('templates that cannot widen', () => {
 
   it('names the declared related tables when a sink names another (a misspelling on either side)', () => {
     expect(problems(redis('{ related: { ordrs: ["order:{row.order_no}"] } }'))).toEqual([
-      { path: 'sinks.redis.user.related.ordrs', message: expect.stringMatching(/public\.ordrs is not a related table of subject user: subjects\.user\.related declares public\.orders, public\.notes/) },
+      {
+        path: 'sinks.redis.user.related.ordrs',
+        message:
+          'public.ordrs is not a related table of subject user: subjects.user.related declares public.orders, public.notes; ' +
+          'subjects.user.related[0].table names public.orders: a misspelling of public.ordrs there, or of public.orders here?',
+      },
     ]);
   });
 });
