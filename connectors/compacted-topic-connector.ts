@@ -1,13 +1,18 @@
-import kafkajs, { type Admin, type Kafka, type Producer } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import kafkajs, { type Admin, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
 import { expand } from '../src/catalog/key-template.js';
 import { formatQualifiedName } from '../src/catalog/identifiers.js';
 import type { CompactedTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
-import { LetheError, reasonOf, ServiceUnavailableError } from '../src/errors.js';
+import { errorKind, LetheError, reasonOf, ServiceUnavailableError } from '../src/errors.js';
 import { rowValues, subjectValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import { sendsWithin } from '../src/kafka/record-size.js';
 import { describeTopicConfig } from '../src/kafka/topic-config.js';
+import { rangeId, readRanges, type PartitionRange } from '../src/kafka/range-reader.js';
+import { KeyFormats, type TopicKeys } from './compacted-key-format.js';
+import { keyFormatMismatch, TombstoneLedger, verdictOf, type PartitionCoverage, type WrittenTombstone } from './compacted-verification.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 // kafkajs is CommonJS; Node's ESM loader does not see every export of it by name.
@@ -16,6 +21,8 @@ const { Partitioners } = kafkajs;
 const CONFIG_NAMES = ['cleanup.policy', 'delete.retention.ms', 'max.compaction.lag.ms', 'min.compaction.lag.ms'];
 const CONFIG_TTL_MS = 60_000;
 const TOMBSTONES_PER_SEND = 5_000;
+/** How many of the latest records of each partition without tombstones are read for their keys' format. */
+const FORMAT_SAMPLE = 10n;
 
 interface TopicConfig {
   at: number;
@@ -23,12 +30,30 @@ interface TopicConfig {
   missing?: boolean;
 }
 
+/** One target of one event whose tombstones are written, to be verified. */
+interface Pending {
+  result: TargetResult;
+  target: CompactedTarget;
+  keys: TopicKeys;
+  texts: string[];
+  encoded: Buffer[];
+  tombstones: WrittenTombstone[];
+}
+
 /**
  * Compacted Kafka topics: a tombstone (null value) per key named by the templates, for the
- * subject or for each of the manifest's related rows. A tombstone only erases where the log
- * cleaner compacts, so each topic's cleanup.policy is checked (a failed ack otherwise), and the
- * ack reports delete.retention.ms and max.compaction.lag.ms: the older records are gone only
- * once compaction has run.
+ * subject or for each of the manifest's related rows, serialized as the target's `keyFormat`
+ * says (compaction compares key bytes). A tombstone only erases where the log cleaner compacts,
+ * so each topic's cleanup.policy is checked (a failed ack otherwise).
+ *
+ * Then the tombstones' partitions are read back, once per batch, from the log start (when at
+ * most `historyRecords` offsets precede the tombstones) to the high watermark taken after
+ * writing: a key is affected when a record with a value preceded its tombstone, and residual
+ * when its latest record from the tombstone on has a value (the application wrote it again).
+ * Keys in another serialization than the declared one fail the target. What the read could not
+ * establish is said in the result's details (`not-verified`, `affected-unknown`), never counted
+ * as clean. The older records are gone only once the cleaner has run: the ack reports
+ * delete.retention.ms and max.compaction.lag.ms.
  */
 export class CompactedTopicConnector implements SinkConnector {
   readonly sink = 'compacted' as const;
@@ -36,15 +61,19 @@ export class CompactedTopicConnector implements SinkConnector {
   private readonly admin: Admin;
   private connected: Promise<void> | undefined;
   private readonly configs = new Map<string, TopicConfig>();
+  private readonly keyFormats: KeyFormats;
+  private readonly partitioner = Partitioners.DefaultPartitioner();
 
   constructor(
     private readonly config: NonNullable<SinksConfig['compacted']>,
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     /** kafka.maxMessageBytes: what one send may put on a partition (one record batch). */
     private readonly maxMessageBytes: number,
+    registryUrl: string,
   ) {
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = kafka.admin();
+    this.keyFormats = new KeyFormats(registryUrl, new SchemaRegistry({ host: registryUrl }));
   }
 
   handles(subjectType: string): boolean {
@@ -61,46 +90,165 @@ export class CompactedTopicConnector implements SinkConnector {
       },
     );
     await this.connected;
-    const out: TargetResult[][] = events.map(() => []);
-    const tombstones = new Map<string, string[]>();
-    const pending: Array<{ event: number; result: TargetResult; topic: string; keys: string[] }> = [];
     try {
-      for (const [i, event] of events.entries()) {
-        for (const target of this.config.subjects.get(event.subjectType) ?? []) {
-          const config = await this.topicConfig(target.topic);
-          const name = targetName.compactedKey(target.topic, target.key);
-          if (config.missing) {
-            out[i]!.push({ target: name, affected: 0, residual: 0, failed: `no such topic ${target.topic}` });
-            continue;
-          }
-          const policy = config.values['cleanup.policy'] ?? 'delete';
-          if (!compacts(config)) {
-            out[i]!.push({ target: name, affected: 0, residual: 0, failed: `topic ${target.topic} has cleanup.policy=${policy}: a tombstone erases nothing there`, details: config.values });
-            continue;
-          }
-          const keys = keysFor(event, target);
-          const result: TargetResult = { target: name, affected: keys.length, residual: 0, details: config.values };
-          out[i]!.push(result);
-          pending.push({ event: i, result, topic: target.topic, keys });
-          tombstones.set(target.topic, [...(tombstones.get(target.topic) ?? []), ...keys]);
-        }
-      }
-      // A batch of events with large manifests (an erasure sent in parts) can mean 100,000
-      // tombstones: one send is one record batch per partition, refused over message.max.bytes,
-      // so the tombstones go in sends bounded by bytes; and by count, since kafkajs takes time
-      // growing faster than the records to encode one (22,000 tombstones: 3.6 s in one send,
-      // 0.4 s in sends of 5,000, measured here).
-      for (const [topic, keys] of tombstones) {
-        for (const messages of sendsWithin(keys.map((key) => ({ key, value: null })), this.maxMessageBytes, TOMBSTONES_PER_SEND)) {
-          await this.producer.send({ topic, acks: -1, messages });
-        }
-      }
+      const { out, pending } = await this.plan(events);
+      await this.write(pending);
+      await this.verify(pending);
+      return out;
     } catch (error) {
       // The broker unreachable, a leader election, a timeout: a wait. A tombstone (key, no value)
       // cannot be refused for its content.
       throw error instanceof LetheError ? error : new ServiceUnavailableError('kafka', `compacted topics: ${reasonOf(error)}`, { cause: error });
     }
-    return out;
+  }
+
+  /** Each event's target results; the targets to write, with their keys encoded. */
+  private async plan(events: readonly SubjectErased[]): Promise<{ out: TargetResult[][]; pending: Pending[] }> {
+    const out: TargetResult[][] = events.map(() => []);
+    const pending: Pending[] = [];
+    for (const [i, event] of events.entries()) {
+      for (const target of this.config.subjects.get(event.subjectType) ?? []) {
+        const config = await this.topicConfig(target.topic);
+        const name = targetName.compactedKey(target.topic, target.key);
+        if (config.missing) {
+          out[i]!.push({ target: name, affected: 0, residual: 0, failed: `no such topic ${target.topic}` });
+          continue;
+        }
+        const policy = config.values['cleanup.policy'] ?? 'delete';
+        if (!compacts(config)) {
+          out[i]!.push({ target: name, affected: 0, residual: 0, failed: `topic ${target.topic} has cleanup.policy=${policy}: a tombstone erases nothing there`, details: config.values });
+          continue;
+        }
+        const result: TargetResult = { target: name, affected: 0, residual: 0, details: { ...config.values } };
+        out[i]!.push(result);
+        const texts = keysFor(event, target);
+        try {
+          const keys = await this.keyFormats.forTopic(target.topic, target.keyFormat);
+          pending.push({ result, target, keys, texts, encoded: await Promise.all(texts.map((t) => keys.encode(t))), tombstones: [] });
+        } catch (error) {
+          // A key subject missing, of another kind, or a key its schema does not take: this target's failure.
+          if (errorKind(error) !== 'record') throw error;
+          result.failed = reasonOf(error);
+        }
+      }
+    }
+    return { out, pending };
+  }
+
+  /**
+   * Writes the tombstones, each on the partition the default partitioner (Java's murmur2, as the
+   * application's producer uses) gives its key, so the send result tells each one's offset.
+   */
+  private async write(pending: Pending[]): Promise<void> {
+    const topics = [...new Set(pending.map((p) => p.target.topic))];
+    if (topics.length === 0) return;
+    const metadata = new Map((await this.admin.fetchTopicMetadata({ topics })).topics.map((t) => [t.name, t.partitions]));
+    const written = new Map<string, WrittenTombstone>();
+    for (const topic of topics) {
+      const partitions: PartitionMetadata[] = metadata.get(topic) ?? [];
+      const keys = new Map<string, Buffer>();
+      for (const p of pending) if (p.target.topic === topic) for (const k of p.encoded) keys.set(k.toString('hex'), k);
+      const messages = [...keys.values()].map((key) => ({ key, value: null, partition: this.partitioner({ topic, partitionMetadata: partitions, message: { key, value: null } }) }));
+      // A batch of events with large manifests (an erasure sent in parts) can mean 100,000
+      // tombstones: one send is one record batch per partition, refused over message.max.bytes,
+      // so the tombstones go in sends bounded by bytes; and by count, since kafkajs takes time
+      // growing faster than the records to encode one (22,000 tombstones: 3.6 s in one send,
+      // 0.4 s in sends of 5,000, measured here).
+      for (const sent of sendsWithin(messages, this.maxMessageBytes, TOMBSTONES_PER_SEND)) {
+        const results = await this.producer.send({ topic, acks: -1, messages: sent });
+        const next = new Map(results.map((r) => [r.partition, r.baseOffset === undefined ? undefined : BigInt(r.baseOffset)]));
+        for (const m of sent) {
+          const offset = next.get(m.partition);
+          // Messages of one partition keep their order in its record batch: base offset + index.
+          if (offset === undefined) continue;
+          next.set(m.partition, offset + 1n);
+          written.set(`${topic}/${m.key.toString('hex')}`, { topic, partition: m.partition, offset, key: m.key });
+        }
+      }
+    }
+    for (const p of pending) {
+      p.tombstones = p.encoded.flatMap((k) => written.get(`${p.target.topic}/${k.toString('hex')}`) ?? []);
+    }
+  }
+
+  /** Reads the tombstones' partitions back and fills each pending result from what it shows. */
+  private async verify(pending: Pending[]): Promise<void> {
+    const written = pending.flatMap((p) => p.tombstones);
+    const { ranges, history, partitions } = await this.rangesFor(written);
+    const ledger = new TombstoneLedger();
+    for (const t of written) ledger.add(t);
+    const read = await readRanges(this.kafka, ranges, (m, topic, partition) => ledger.observe(topic, partition, BigInt(m.offset), m.key, m.value), {
+      timeoutMs: this.config.verification.timeoutMs,
+      groupId: `lethe-compacted-verify-${randomUUID()}`,
+      partitions,
+    });
+    const coverage = (topic: string, partition: number): PartitionCoverage => {
+      const id = rangeId(topic, partition);
+      if (!read.complete.has(id)) return { complete: false, reason: `${topic}/${partition} was not read back to its high watermark within ${this.config.verification.timeoutMs} ms` };
+      return { complete: true, history: history.get(id) ?? true };
+    };
+    for (const p of pending) {
+      const mismatch = keyFormatMismatch(p.target.topic, p.target.keyFormat, ledger.formatsSeen(p.target.topic));
+      if (mismatch !== null) {
+        p.result.failed = mismatch;
+        continue;
+      }
+      if (p.tombstones.length < p.encoded.length) {
+        p.result.details = { ...p.result.details, 'not-verified': `the broker's send result gave no offset for ${p.encoded.length - p.tombstones.length} tombstones` };
+      }
+      const verdict = verdictOf(p.tombstones, ledger, coverage, await this.sameKeyLive(p, ledger));
+      p.result.affected = verdict.affected;
+      p.result.residual = verdict.residual;
+      p.result.details = { ...verdict.details, ...p.result.details };
+    }
+  }
+
+  /**
+   * Per partition with tombstones, the range to read: from the log start when at most
+   * `historyRecords` offsets precede the first tombstone (else from the tombstone, the history
+   * reason kept), to the high watermark now; per other partition, its latest records.
+   */
+  private async rangesFor(written: readonly WrittenTombstone[]) {
+    const first = new Map<string, WrittenTombstone>();
+    for (const t of written) {
+      const id = rangeId(t.topic, t.partition);
+      if (!first.has(id) || t.offset < first.get(id)!.offset) first.set(id, t);
+    }
+    const ranges: PartitionRange[] = [];
+    const history = new Map<string, string>();
+    const partitions = new Map<string, number[]>();
+    const budget = this.config.verification.historyRecords;
+    for (const topic of new Set(written.map((t) => t.topic))) {
+      const offsets = await this.admin.fetchTopicOffsets(topic);
+      partitions.set(topic, offsets.map((o) => o.partition));
+      for (const o of offsets) {
+        const t = first.get(rangeId(topic, o.partition));
+        const low = BigInt(o.low);
+        if (!t) {
+          // The other partitions' latest keys, for the key format check: a key in another
+          // serialization hashes to another partition than the tombstone of the same key.
+          const high = BigInt(o.high);
+          const from = high - FORMAT_SAMPLE > low ? high - FORMAT_SAMPLE : low;
+          ranges.push({ topic, partition: o.partition, from, to: high });
+          continue;
+        }
+        const before = t.offset - low;
+        if (before > BigInt(budget)) history.set(rangeId(topic, o.partition), `${before} offsets precede the tombstones in ${topic}/${o.partition}, over the read budget of ${budget}`);
+        ranges.push({ topic, partition: o.partition, from: before > BigInt(budget) ? t.offset : low, to: BigInt(o.high) });
+      }
+    }
+    return { ranges, history, partitions };
+  }
+
+  /** Keys framed under another schema id that are one of the target's keys, and still have a value. */
+  private async sameKeyLive(p: Pending, ledger: TombstoneLedger): Promise<number> {
+    if (p.keys.format === 'string' || p.texts.length === 0) return 0;
+    const wanted = new Set(p.texts.map((t) => p.keys.logical(t)));
+    let live = 0;
+    for (const f of ledger.foreignKeys(p.target.topic)) {
+      if (f.live && wanted.has((await p.keys.logicalOf(f.key)) ?? '')) live += 1;
+    }
+    return live;
   }
 
   private async topicConfig(topic: string): Promise<TopicConfig> {

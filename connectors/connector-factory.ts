@@ -22,7 +22,7 @@ export function createConnector(sink: SinkName, catalog: Catalog, logger: Logger
     case 'compacted':
       if (sinks.compacted) {
         const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: 'lethe-sink-compacted', logger });
-        return new CompactedTopicConnector(sinks.compacted, kafka, catalog.kafka.maxMessageBytes);
+        return new CompactedTopicConnector(sinks.compacted, kafka, catalog.kafka.maxMessageBytes, catalog.kafka.schemaRegistry);
       }
       break;
     case 'bigquery':

@@ -62,7 +62,13 @@ const bqTarget = z
   .strict();
 
 const compactedTarget = z
-  .object({ topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'not a valid Kafka topic name'), key: template(true), related: table.optional() })
+  .object({
+    topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'not a valid Kafka topic name'),
+    key: template(true),
+    related: table.optional(),
+    // How the application serializes the topic's keys: compaction compares key bytes.
+    keyFormat: z.enum(['string', 'avro', 'json']).default('string'),
+  })
   .strict()
   .superRefine((t, ctx) => {
     if (t.key.includes('{row.') && !t.related) {
@@ -85,7 +91,18 @@ export const sinksSchema = z
       })
       .catchall(z.array(bqTarget).min(1))
       .optional(),
-    compacted: z.record(z.string(), z.array(compactedTarget).min(1)).optional(),
+    compacted: z
+      .object({
+        // The read-back after writing: from each tombstone's partition start (up to `historyRecords`
+        // offsets before the tombstones, to say which keys had a record) to its high watermark,
+        // within `timeoutMs`.
+        verification: z
+          .object({ historyRecords: integer(0).default(100_000), timeoutMs: integer(1).default(30_000) })
+          .strict()
+          .default({ historyRecords: 100_000, timeoutMs: 30_000 }),
+      })
+      .catchall(z.array(compactedTarget).min(1))
+      .optional(),
     /** Settings shared by every sink's consumer group. */
     settings: z
       .object({
@@ -110,6 +127,6 @@ export const SINK_SETTING_KEYS: Record<string, readonly string[]> = {
   redis: ['url'],
   elasticsearch: ['node'],
   bigquery: ['projectId', 'apiEndpoint', 'batch'],
-  compacted: [],
+  compacted: ['verification'],
 };
 

@@ -27,6 +27,7 @@ export interface CompactedTarget {
   topic: string;
   key: string;
   related?: TableRef;
+  keyFormat: 'string' | 'avro' | 'json';
 }
 
 export interface SinkSettings {
@@ -42,7 +43,7 @@ export interface SinksConfig {
   redis?: { url: string; subjects: Map<string, RedisSubject> };
   elasticsearch?: { node: string; subjects: Map<string, EsTarget[]> };
   bigquery?: { projectId: string; apiEndpoint?: string; batch: { maxSubjects: number; maxWaitMs: number }; subjects: Map<string, BqTarget[]> };
-  compacted?: { subjects: Map<string, CompactedTarget[]> };
+  compacted?: { verification: { historyRecords: number; timeoutMs: number }; subjects: Map<string, CompactedTarget[]> };
 }
 
 export type SinkName = 'redis' | 'elasticsearch' | 'bigquery' | 'compacted';
@@ -198,7 +199,7 @@ export function resolveSinks(
     };
   }
   if (file.compacted) {
-    const raw = perSubject<Array<{ topic: string; key: string; related?: TableRef }>>('compacted', file.compacted);
+    const raw = perSubject<Array<{ topic: string; key: string; related?: TableRef; keyFormat: CompactedTarget['keyFormat'] }>>('compacted', file.compacted);
     const resolved = new Map<string, CompactedTarget[]>();
     for (const [type, targets] of raw) {
       resolved.set(
@@ -206,11 +207,11 @@ export function resolveSinks(
         targets.map((t, i) => {
           const related = t.related ? relatedOf(type, t.related, `sinks.compacted.${type}[${i}].related`) : undefined;
           checkTemplate(type, t.key, `sinks.compacted.${type}[${i}].key`, { pattern: false, allowRow: t.related !== undefined }, related);
-          return { topic: t.topic, key: t.key, ...(related ? { related } : {}) };
+          return { topic: t.topic, key: t.key, keyFormat: t.keyFormat, ...(related ? { related } : {}) };
         }),
       );
     }
-    out.compacted = { subjects: resolved };
+    out.compacted = { verification: file.compacted.verification, subjects: resolved };
   }
   return out;
 }

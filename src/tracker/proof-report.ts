@@ -46,7 +46,29 @@ function unitOf(t: TargetStatus): string {
   return 'item';
 }
 
+/**
+ * A compacted topic's row from its ack's details (`tombstones`, `verified`, `not-verified`,
+ * `affected-unknown`): what the read-back established, and nothing more. Acks from before the
+ * read-back carry none of them.
+ */
+function compactedRow(t: TargetStatus): { done: string; verification: string } | undefined {
+  const d = t.details;
+  if (d.tombstones === undefined || (t.state !== 'applied' && t.state !== 'nothing_to_do')) return undefined;
+  const wrote = t.parts ? `wrote tombstones for every key of its ${t.parts.total} parts` : `wrote ${plural(Number(d.tombstones), 'tombstone')}`;
+  const had = d['affected-unknown'] !== undefined ? `whether the keys had a record is not known: ${d['affected-unknown']}` : `${t.affected} had a record`;
+  const done = `${wrote}; ${d['affected-unknown'] !== undefined ? had : t.affected === 0 ? 'no key had a record' : had}`;
+  if (d['not-verified'] !== undefined) return { done, verification: `written, not verified: ${d['not-verified']}` };
+  const lag = d['max.compaction.lag.ms'];
+  const within = lag !== undefined && lag !== '9223372036854775807' ? `within max.compaction.lag.ms (${lag} ms)` : 'within max.compaction.lag.ms (unbounded on this topic)';
+  const keys = t.parts ? 'every key' : plural(Number(d.verified ?? 0), 'key');
+  return { done, verification: `tombstone is the latest record for ${keys} (${had}); older records are removed when the log cleaner runs, ${within}` };
+}
+
 function doneOf(t: TargetStatus): string {
+  if (t.sink === 'compacted') {
+    const row = compactedRow(t);
+    if (row) return row.done;
+  }
   const anonymize = t.action?.startsWith('anonymize ') ? t.action.slice('anonymize '.length) : undefined;
   switch (t.state) {
     case 'applied':
@@ -67,6 +89,10 @@ function verificationOf(t: TargetStatus): string {
   if (t.state === 'pending' || t.state === 'deferred') return 'not verified yet';
   if (t.residual > 0) return `${t.residual} still found`;
   if (t.state === 'failed') return 'not verified';
+  if (t.sink === 'compacted') {
+    const row = compactedRow(t);
+    if (row) return row.verification;
+  }
   return t.sink === 'compacted' ? 'tombstones written; the log cleaner removes older records' : '0 remaining';
 }
 
@@ -90,7 +116,9 @@ export function summaryLine(s: ErasureStatus, now: number): string {
   // A tombstone hides a record at once; the superseded records go when the log cleaner runs.
   const compacted = active.filter((t) => t.sink === 'compacted' && t.state === 'applied');
   const cleaning = compacted.length > 0 ? ` Compacted topics drop the superseded records at their next log cleaning (${compacted.map((t) => t.target).join('; ')}).` : '';
-  return `${removedLine(s, now)}${cleaning}`;
+  const unverified = active.filter((t) => t.sink === 'compacted' && t.details['not-verified'] !== undefined);
+  const unchecked = unverified.length > 0 ? ` Tombstones written, not verified: ${unverified.map((t) => t.target).join('; ')}.` : '';
+  return `${removedLine(s, now)}${cleaning}${unchecked}`;
 }
 
 function removedLine(s: ErasureStatus, now: number): string {

@@ -30,7 +30,7 @@ describe('compacted topics sink', () => {
     await producer.send({ topic: orders!, messages: [{ key: 'order-1', value: 'o1' }, { key: 'order-2', value: 'o2' }, { key: 'order-3', value: 'o3 of 43' }] });
     await producer.disconnect();
 
-    const connector = new CompactedTopicConnector(fx.catalog.sinks.compacted!, fx.kafka.kafka, fx.catalog.kafka.maxMessageBytes);
+    const connector = new CompactedTopicConnector(fx.catalog.sinks.compacted!, fx.kafka.kafka, fx.catalog.kafka.maxMessageBytes, fx.catalog.kafka.schemaRegistry);
     const event = userErased('42', [
       { table: 'public.orders', key: [{ column: 'id', value: '1' }], operation: 'DELETE' },
       { table: 'public.orders', key: [{ column: 'id', value: '2' }], operation: 'DELETE' },
