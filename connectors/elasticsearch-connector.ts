@@ -4,6 +4,9 @@ import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { errorKind, InvariantError, LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
 import { keyValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
+import { readTargetFields, type Resolution, type TargetFields } from './elasticsearch-fields.js';
+import { exactSubjects, planSearch, searchBody, tupleKey, type KeyTuple } from './elasticsearch-query.js';
+import { ExactSerializer, JsonNumber } from './exact-json.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 const PAGE = 1000;
@@ -11,33 +14,45 @@ const PAGE = 1000;
 interface Hit {
   index: string;
   id: string;
-  /** The subjects (tupleKey of their key values) the document belongs to. */
+  /** The subjects (tupleKey of their key values) the document exactly belongs to. */
   matches: string[];
 }
-
-/** A subject's key values, one per match field. */
-type KeyTuple = readonly string[];
-const tupleKey = (t: KeyTuple) => JSON.stringify(t);
+interface Found {
+  hits: Hit[];
+  /** Candidates the index matched whose own value is not exactly any subject's key: left alone. */
+  inexact: number;
+  /** Subjects whose key an index cannot match exactly, with the reason. */
+  refused: Map<string, string>;
+}
+interface RawHit {
+  _index: string;
+  _id?: string;
+  _source?: unknown;
+  sort?: unknown[];
+}
 
 /**
- * Elasticsearch, core APIs only: find the subjects' documents by a terms query on the match
- * field, or for a composite key a term per key column's field (point in time + search_after, so
- * any number of documents is paged consistently), then
- * `_bulk` delete them or `_bulk` update the anonymized fields to null; refresh the touched
- * indices; verify with a count per subject (documents left, or still carrying an anonymized
- * field). Index names may be patterns or aliases. A batch of events costs one search per target,
- * not one per subject. "Nothing to do" is only claimed for an index that exists (a pattern may
- * match none) and maps the match fields: a misspelt index or field is a failure, not a silent
- * success.
+ * Elasticsearch, core APIs only. The match fields are resolved from the mapping of every concrete
+ * index the target names (elasticsearch-fields.ts): a keyword, number or boolean field itself, a
+ * text field's keyword subfield, and a text field without one is refused. One search per target
+ * and batch finds the candidates by term queries on those fields (point in time + search_after
+ * past one page); each candidate is then compared with its own `_source` value and only exact
+ * matches are deleted (`_bulk`) or anonymized (`_bulk` update to null). Verification runs the same
+ * search and comparison after a refresh. A key a numeric field would coerce (`01`), or one longer
+ * than a keyword's ignore_above, fails that subject's result for the target. "Nothing to do" is
+ * only claimed for an index that exists (a pattern may match none) and maps the match fields.
  */
 export class ElasticsearchConnector implements SinkConnector {
   readonly sink = 'elasticsearch' as const;
   private readonly client: Client;
-  /** Targets whose match fields were seen in the mapping (a mapped field stays mapped). */
-  private readonly mapped = new Set<EsTarget>();
+  /** Searches, with numbers in documents kept as written (a long beyond 2^53 compares exactly). */
+  private readonly searcher: Client;
+  /** Resolved match fields per target; read again when a search meets an index or field they do not cover. */
+  private readonly fields = new Map<EsTarget, Resolution>();
 
   constructor(private readonly config: NonNullable<SinksConfig['elasticsearch']>) {
     this.client = new Client({ node: config.node, maxRetries: 2, requestTimeout: 60_000 });
+    this.searcher = new Client({ node: config.node, maxRetries: 2, requestTimeout: 60_000, Serializer: ExactSerializer });
   }
 
   handles(subjectType: string): boolean {
@@ -71,145 +86,124 @@ export class ElasticsearchConnector implements SinkConnector {
 
   /** Applies one target to a batch of subjects; returns affected and residual per subject. */
   private async eraseTarget(target: EsTarget, values: KeyTuple[]): Promise<Array<Omit<TargetResult, 'target'>>> {
-    const hits = await this.find(target, values);
-    if (hits.length === 0) {
-      // A wrong index or field fails this target only; the event's other targets still apply.
-      const wrong = await this.checkMapping(target);
-      if (wrong) return values.map(() => ({ affected: 0, residual: 0, failed: wrong }));
-    }
-    const touched = new Set<string>();
+    const found = await this.find(target, values);
+    // A wrong index or field fails this target only; the event's other targets still apply.
+    if ('problem' in found) return values.map(() => ({ affected: 0, residual: 0, failed: found.problem }));
+    const hits = found.hits.filter((h) => h.matches.length > 0);
     if (hits.length > 0) {
-      const operations =
-        target.action.kind === 'delete'
-          ? hits.map((h) => ({ delete: { _index: h.index, _id: h.id } }))
-          : hits.flatMap((h) => [
-              { update: { _index: h.index, _id: h.id } },
-              { doc: Object.fromEntries((target.action as { fields: string[] }).fields.map((f) => [f, null])) },
-            ]);
-      const response = await this.client.bulk({ operations });
-      const failures = response.items
-        .map((item) => Object.values(item)[0]!)
-        // A document deleted meanwhile is what we wanted.
-        .filter((r) => r.error && r.status !== 404);
-      if (failures.length > 0) {
-        const first = failures[0]!;
-        const message = `bulk ${target.action.kind} in ${target.index}: ${failures.length} item(s) failed, first: ${first.error?.type}: ${first.error?.reason}`;
-        // Items the store refused for their content are the record's fault; overload or a shard
-        // being unavailable is a wait.
-        throw failures.every((f) => f.status === 409 || f.status === 429 || f.status >= 500)
-          ? new ServiceUnavailableError('elasticsearch', message, { code: 'ELASTICSEARCH_BULK' })
-          : new RecordError('ELASTICSEARCH_BULK', message);
-      }
-      for (const h of hits) touched.add(h.index);
-      await this.client.indices.refresh({ index: [...touched] });
+      await this.bulk(target, hits);
+      await this.client.indices.refresh({ index: [...new Set(hits.map((h) => h.index))] });
     }
-    const residual = await this.residual(target, values);
-    return values.map((value, n) => ({ affected: hits.filter((h) => h.matches.includes(tupleKey(value))).length, residual: residual[n]! }));
+    const left = await this.find(target, values);
+    if ('problem' in left) return values.map(() => ({ affected: 0, residual: 0, failed: left.problem }));
+    const details = found.inexact > 0 ? { inexact: `${found.inexact} document(s) the index matched for this batch hold no subject's exact key (another case, or another form of the number): left alone` } : undefined;
+    return values.map((value) => {
+      const key = tupleKey(value);
+      const refused = found.refused.get(key);
+      return {
+        affected: hits.filter((h) => h.matches.includes(key)).length,
+        residual: left.hits.filter((h) => h.matches.includes(key)).length,
+        ...(refused !== undefined ? { failed: refused } : {}),
+        ...(details ? { details } : {}),
+      };
+    });
+  }
+
+  private async bulk(target: EsTarget, hits: Hit[]): Promise<void> {
+    const operations =
+      target.action.kind === 'delete'
+        ? hits.map((h) => ({ delete: { _index: h.index, _id: h.id } }))
+        : hits.flatMap((h) => [
+            { update: { _index: h.index, _id: h.id } },
+            { doc: Object.fromEntries((target.action as { fields: string[] }).fields.map((f) => [f, null])) },
+          ]);
+    const response = await this.client.bulk({ operations });
+    const failures = response.items
+      .map((item) => Object.values(item)[0]!)
+      // A document deleted meanwhile is what we wanted.
+      .filter((r) => r.error && r.status !== 404);
+    if (failures.length === 0) return;
+    const first = failures[0]!;
+    const message = `bulk ${target.action.kind} in ${target.index}: ${failures.length} item(s) failed, first: ${first.error?.type}: ${first.error?.reason}`;
+    // Items the store refused for their content are the record's fault; overload or a shard
+    // being unavailable is a wait.
+    throw failures.every((f) => f.status === 409 || f.status === 429 || f.status >= 500)
+      ? new ServiceUnavailableError('elasticsearch', message, { code: 'ELASTICSEARCH_BULK' })
+      : new RecordError('ELASTICSEARCH_BULK', message);
+  }
+
+  /** The target's fields, resolved from the mapping once and kept while they cover every index. */
+  private async resolution(target: EsTarget): Promise<TargetFields> {
+    const cached = this.fields.get(target);
+    if (cached) return cached;
+    const resolved = await readTargetFields(this.client, target);
+    // A problem, or a pattern matching no index yet, is read again next time.
+    if (!('problem' in resolved) && resolved.indices.length > 0) this.fields.set(target, resolved);
+    return resolved;
   }
 
   /**
-   * When nothing was found: the index must exist (a concrete name; a pattern may match nothing)
-   * and one of its indices must map every match field, or the catalog names the wrong thing.
+   * The batch's candidates, each with the subjects it exactly belongs to. A search meeting
+   * documents the resolution does not cover, or refused by the store (a mapping changed under
+   * it), reads the mapping again and searches again.
    */
-  private async checkMapping(target: EsTarget): Promise<string | undefined> {
-    if (this.mapped.has(target)) return undefined;
-    let caps;
-    try {
-      caps = await this.client.fieldCaps({ index: target.index, fields: [...target.match] });
-    } catch (error) {
-      if (error instanceof errors.ResponseError && error.statusCode === 404) return `index ${target.index} does not exist (check the catalog's index name)`;
-      throw error;
+  private async find(target: EsTarget, values: KeyTuple[]): Promise<Found | { problem: string }> {
+    for (let attempt = 1; ; attempt++) {
+      const resolution = await this.resolution(target);
+      if ('problem' in resolution) return resolution;
+      const plan = planSearch(resolution, values);
+      if (plan.groups.length === 0) return { hits: [], inexact: 0, refused: plan.refused };
+      let result: { hits: RawHit[]; unresolved: boolean };
+      try {
+        result = await this.search(target, searchBody(target, resolution, plan));
+      } catch (error) {
+        if (attempt > 1 || !(error instanceof errors.ResponseError && error.statusCode === 400)) throw error;
+        this.fields.delete(target);
+        continue;
+      }
+      if (result.unresolved && attempt < 3) {
+        this.fields.delete(target);
+        continue;
+      }
+      const hits = result.hits.map((h) => ({ index: h._index, id: h._id!, matches: exactSubjects(plan, h) }));
+      return { hits, inexact: hits.filter((h) => h.matches.length === 0).length, refused: plan.refused };
     }
-    if (caps.indices.length === 0) return undefined; // a pattern that matches no index yet
-    const unmapped = target.match.filter((f) => !caps.fields[f]);
-    if (unmapped.length > 0) return `no index of ${target.index} maps the match field ${unmapped.join(', ')} (check the catalog's match)`;
-    this.mapped.add(target);
-    return undefined;
   }
 
-  private query(target: EsTarget, values: KeyTuple[]) {
-    const subjects =
-      target.match.length === 1
-        ? { terms: { [target.match[0]!]: values.map((v) => v[0]!) } }
-        : { bool: { should: values.map((v) => ({ bool: { filter: target.match.map((f, i) => ({ term: { [f]: v[i]! } })) } })), minimum_should_match: 1 } };
-    const filter = [subjects];
-    if (target.action.kind === 'delete') return { bool: { filter } };
-    // Only documents still carrying a value in an anonymized field need (or fail) anything.
-    return { bool: { filter, should: target.action.fields.map((f) => ({ exists: { field: f } })), minimum_should_match: 1 } };
-  }
-
-  private async find(target: EsTarget, values: KeyTuple[]): Promise<Hit[]> {
-    let pit: string;
+  /** One search; past one page, the whole result again through a point in time, in pages. */
+  private async search(target: EsTarget, body: ReturnType<typeof searchBody>): Promise<{ hits: RawHit[]; unresolved: boolean }> {
+    const where = { index: target.index, ignore_unavailable: true, allow_no_indices: true };
+    const first = await this.searcher.search({ ...where, ...body, size: PAGE, sort: ['_doc'], track_total_hits: false });
+    const unresolved = ((first.aggregations?.unresolved as { doc_count?: number } | undefined)?.doc_count ?? 0) > 0;
+    if (unresolved || first.hits.hits.length < PAGE) return { hits: first.hits.hits as RawHit[], unresolved };
+    const { aggs: _aggs, ...paged } = body;
+    let pit = (await this.searcher.openPointInTime({ ...where, keep_alive: '2m' })).id;
+    const hits: RawHit[] = [];
     try {
-      pit = (await this.client.openPointInTime({ index: target.index, keep_alive: '2m', ignore_unavailable: true })).id;
-    } catch (error) {
-      if (error instanceof errors.ResponseError && error.statusCode === 404) return [];
-      throw error;
-    }
-    const hits: Hit[] = [];
-    try {
-      let after: Array<string | number> | undefined;
+      let after: unknown[] | undefined;
       for (;;) {
-        const page = await this.client.search({
+        const page = await this.searcher.search({
           pit: { id: pit, keep_alive: '2m' },
-          query: this.query(target, values),
+          ...paged,
           size: PAGE,
           sort: [{ _shard_doc: 'asc' }],
-          _source: [...target.match],
-          ...(after ? { search_after: after } : {}),
+          track_total_hits: false,
+          ...(after ? { search_after: after as Array<string | number> } : {}),
         });
         if (page.pit_id) pit = page.pit_id;
-        for (const hit of page.hits.hits) {
-          // A field may hold one value or an array of them.
-          const held = target.match.map((f) => {
-            const raw = fieldValue(hit._source, f);
-            return (Array.isArray(raw) ? raw : [raw]).map((v) => String(v));
-          });
-          const found = values.filter((v) => v.every((value, i) => held[i]!.includes(value))).map(tupleKey);
-          hits.push({ index: hit._index, id: hit._id!, matches: found });
-        }
+        hits.push(...(page.hits.hits as RawHit[]));
         if (page.hits.hits.length < PAGE) break;
-        after = page.hits.hits.at(-1)!.sort as Array<string | number>;
+        after = page.hits.hits.at(-1)!.sort!.map((v) => (v instanceof JsonNumber ? v.text : v));
       }
     } finally {
-      await this.client.closePointInTime({ id: pit }).catch(() => undefined);
+      await this.searcher.closePointInTime({ id: pit }).catch(() => undefined);
     }
-    return hits;
-  }
-
-  /** Documents of each subject still matching (one msearch for the batch). */
-  private async residual(target: EsTarget, values: KeyTuple[]): Promise<number[]> {
-    const response = await this.client.msearch({
-      searches: values.flatMap((value) => [
-        { index: target.index, ignore_unavailable: true, allow_no_indices: true },
-        { size: 0, track_total_hits: true, query: this.query(target, [value]) },
-      ]),
-    });
-    return response.responses.map((r) => {
-      if ('error' in r) {
-        const message = `verifying ${target.index}: ${r.error.type}: ${r.error.reason}`;
-        // A query the index refuses (a mapping that cannot take it) is the target's fault, not an outage.
-        if (r.status !== undefined && r.status >= 400 && r.status < 500 && ![408, 409, 429].includes(r.status)) throw new RecordError('ELASTICSEARCH_VERIFY', message);
-        throw new ServiceUnavailableError('elasticsearch', message, { code: 'ELASTICSEARCH_VERIFY' });
-      }
-      const total = r.hits.total;
-      return typeof total === 'number' ? total : (total?.value ?? 0);
-    });
+    return { hits, unresolved };
   }
 
   async close(): Promise<void> {
-    await this.client.close();
+    await Promise.all([this.client.close(), this.searcher.close()]);
   }
-}
-
-function fieldValue(source: unknown, path: string): unknown {
-  let node: unknown = source;
-  if (node && typeof node === 'object' && path in node) return (node as Record<string, unknown>)[path];
-  for (const part of path.split('.')) {
-    if (!node || typeof node !== 'object') return undefined;
-    node = (node as Record<string, unknown>)[part];
-  }
-  return node;
 }
 
 /**

@@ -17,11 +17,11 @@ psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f demo/schema.sql
 step "lethe init: publication, slot, topics, schema registration"
 lethe init
 
+step "the shop's other copies: Redis, Elasticsearch indices, BigQuery tables, compacted topics (before doctor, which checks the indices' mappings)"
+node demo/stores.mjs setup
+
 step "lethe doctor"
 lethe doctor
-
-step "the shop's other copies: Redis, Elasticsearch indices, BigQuery tables, compacted topics"
-node demo/stores.mjs setup
 
 step "lethe run: the CDC reader, one consumer group per sink, and the tracker (in the background, log in $log_dir/lethe.log)"
 # A Lethe left running by an earlier demo is replaced; this one keeps running after the demo (for

@@ -1,21 +1,9 @@
-import { Client } from '@elastic/elasticsearch';
 import { describe, expect, it } from 'vitest';
 import { ElasticsearchConnector } from '../../../connectors/elasticsearch-connector.js';
 import { endpoints } from '../../support/endpoints.js';
+import { indicesOf } from '../../support/es-indices.js';
 import { uniqueName } from '../../support/names.js';
 import { accountErased, sinkFixture, userErased } from '../../support/sink-fixture.js';
-
-/** A client for a test's own indices (`<prefix>-*`), deleted on disposal. */
-function indicesOf(prefix: string): { es: Client } & AsyncDisposable {
-  const es = new Client({ node: endpoints().elasticsearchUrl });
-  return {
-    es,
-    async [Symbol.asyncDispose]() {
-      await es.indices.delete({ index: `${prefix}-*`, ignore_unavailable: true });
-      await es.close();
-    },
-  };
-}
 
 describe('Elasticsearch sink', () => {
   it('deletes through a wildcard pattern, anonymizes through an alias, pages past 1000, spares the neighbour', async () => {
