@@ -1,4 +1,5 @@
-import { Kafka, logLevel, type Admin, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type ITopicConfig, type KafkaMessage } from 'kafkajs';
+import { waitFor } from './wait-for.js';
 import { readTopic } from '../../src/kafka/topic-reader.js';
 import { endpoints } from './endpoints.js';
 import { uniqueName } from './names.js';
@@ -12,6 +13,12 @@ export interface KafkaContext extends AsyncDisposable {
   track(topic: string): void;
   /** Every record of a topic up to its end now. */
   records(topic: string): Promise<KafkaMessage[]>;
+  /**
+   * Creates topics and waits until every partition has a leader. kafkajs' own `waitForLeaders`
+   * gives up ("This server does not host this topic-partition") when a metadata answer does
+   * not know the new topic yet, as happens under a busy parallel suite.
+   */
+  createTopics(topics: ITopicConfig[]): Promise<void>;
 }
 
 export async function kafkaContext(): Promise<KafkaContext> {
@@ -38,6 +45,17 @@ export async function kafkaContext(): Promise<KafkaContext> {
       const out: KafkaMessage[] = [];
       await readTopic(kafka, topic, async (m) => void out.push(m));
       return out;
+    },
+    async createTopics(specs) {
+      await admin.createTopics({ waitForLeaders: false, topics: specs });
+      const wanted = new Map(specs.map((t) => [t.topic, t.numPartitions ?? 1]));
+      await waitFor(
+        async () => {
+          const { topics: found } = await admin.fetchTopicMetadata({ topics: [...wanted.keys()] });
+          return found.every((t) => t.partitions.length === wanted.get(t.name) && t.partitions.every((p) => p.leader >= 0));
+        },
+        { what: `leaders of ${[...wanted.keys()].join(', ')}` },
+      );
     },
     async [Symbol.asyncDispose]() {
       try {

@@ -110,7 +110,7 @@ ${extraYaml}
   const sink = configuredSinks(catalog.sinks)[0] ?? 'redis';
   const topics = { erasures, acks, dlq: topology.dlq(sink), retry: topology.retry(sink), health: topology.health };
   for (const t of [topics.dlq, topics.retry, topics.health]) kafka.track(t);
-  await kafka.admin.createTopics({ waitForLeaders: true, topics: [erasures, acks].map((topic) => ({ topic, numPartitions: 3 })) });
+  await kafka.createTopics([erasures, acks].map((topic) => ({ topic, numPartitions: 3 })));
   await ensureTopics(kafka.admin, topology.specs().filter((s) => [topics.dlq, topics.retry, topics.health].includes(s.topic)).map((s) => ({ ...s, partitions: Math.min(s.partitions, 3) })));
   const registry = new SchemaRegistry({ host: e.schemaRegistryUrl });
   const codec = new EventCodec<SubjectErased>(registry, topics.erasures, 'subject-erased');
