@@ -4,7 +4,9 @@ import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
 import { errorKind, InvariantError, LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
 import { keyValues } from '../src/events/subject-values.js';
 import { createBigQueryClient } from './bigquery-client.js';
-import { bigQueryId, planBigQuery, type BigQueryPlan } from './bigquery-plan.js';
+import { bigQueryId, columnProblem, planBigQuery, type BigQueryPlan, type BigQuerySubject } from './bigquery-plan.js';
+import { standardType } from './bigquery-values.js';
+import { pseudonymOf, readHmacKey } from '../src/catalog/pseudonymization.js';
 import { targetName } from '../src/catalog/targets.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
@@ -13,22 +15,35 @@ const MAX_CONCURRENT_DML_PER_TABLE = 2;
 const APPROX_EVENT_BYTES = 200;
 
 /**
- * BigQuery: batched DML per target table, `DELETE … WHERE match IN UNNEST(@ids)` or `UPDATE …
- * SET …` (null, a literal, or a SHA-256 hex hash of the old value), verified by counting before
- * and after (the emulator does not report affected rows). Rows still in the streaming buffer
- * cannot be changed yet: that is a deferred result, retried later, not a failure. Deleted data
- * stays reachable through time travel and fail-safe for days; the ack says so.
+ * BigQuery: batched DML per target table, `DELETE … WHERE match IN (…@k0…)` or `UPDATE … SET …`
+ * (null, a literal, a SHA-256 hex hash or an HMAC-SHA256 pseudonym of the old value), each match
+ * column compared in its own type with keys in their canonical form (bigquery-plan.ts), verified
+ * by counting before and after per subject (the emulator does not report affected rows). Rows
+ * still in the streaming buffer cannot be changed yet: that is a deferred result, retried later,
+ * not a failure. Deleted data stays reachable through time travel and fail-safe for days; the ack
+ * says so. Old values read to pseudonymize are never logged nor put in an ack.
  */
 export class BigQueryConnector implements SinkConnector {
   readonly sink = 'bigquery' as const;
   private readonly bq: BigQuery;
   private readonly running = new Map<string, number>();
   private readonly waiting = new Map<string, Array<() => void>>();
-  private readonly matchTypes = new Map<string, string>();
+  private readonly columnTypes = new Map<string, ReadonlyMap<string, string>>();
+  private readonly hmacKeys = new Map<string, Buffer>();
   readonly fetch: { minBytes: number; maxWaitMs: number };
   readonly batchEvents: number;
 
-  constructor(private readonly config: NonNullable<SinksConfig['bigquery']>) {
+  constructor(
+    private readonly config: NonNullable<SinksConfig['bigquery']>,
+    env: Record<string, string | undefined> = process.env,
+  ) {
+    // A target that pseudonymizes with a key that is not there refuses to start, naming the variable.
+    for (const targets of config.subjects.values()) {
+      for (const t of targets) {
+        if (t.action.kind !== 'anonymize') continue;
+        for (const r of Object.values(t.action.columns)) if (r.kind === 'hmac' && !this.hmacKeys.has(r.keyId)) this.hmacKeys.set(r.keyId, readHmacKey(r.keyId, env));
+      }
+    }
     this.bq = createBigQueryClient({ projectId: config.projectId, apiEndpoint: config.apiEndpoint });
     // A batch flushes when about maxSubjects events are fetched or maxWaitMs has passed: the
     // broker's own fetch batching (an event is a few hundred bytes).
@@ -47,18 +62,17 @@ export class BigQueryConnector implements SinkConnector {
       const positions = events.map((e, i) => [e, i] as const).filter(([e]) => e.subjectType === type);
       if (positions.length === 0) continue;
       const idOf = new Map(positions.map(([e]) => [e, bigQueryId(keyValues(e))] as const));
-      const ids = [...new Set([...idOf.values()].filter((id) => id !== undefined))];
+      const subjects = [...new Map(positions.map(([e]) => [idOf.get(e)!, { id: idOf.get(e)!, values: keyValues(e) }])).values()];
       for (const target of targets) {
-        const perId = ids.length > 0 ? await this.eraseTargetOrFail(target, ids) : new Map<string, Omit<TargetResult, 'target'>>();
+        const perId = await this.eraseTargetOrFail(target, subjects);
         // Events of one subject in a batch (the parts of one erasure) erased its rows once: the
         // first is credited with them, so the parts' counts add up.
         const credited = new Set<string>();
         for (const [event, i] of positions) {
-          const id = idOf.get(event);
-          const result = id === undefined ? { affected: 0, residual: 0, failed: `event ${event.eventId}: a key value holds the control character U+001F, which composite matches use as separator` } : perId.get(id)!;
-          const first = id === undefined || !credited.has(id);
-          if (id !== undefined) credited.add(id);
-          out[i]!.push({ target: targetName.bqTable(target.table), ...result, ...(first ? {} : { affected: 0 }) });
+          const id = idOf.get(event)!;
+          const first = !credited.has(id);
+          credited.add(id);
+          out[i]!.push({ target: targetName.bqTable(target.table), ...perId.get(id)!, ...(first ? {} : { affected: 0 }) });
         }
       }
     }
@@ -66,38 +80,42 @@ export class BigQueryConnector implements SinkConnector {
   }
 
   /** A target no retry can fix (no such table or column, a rejected statement) fails alone: the event's other targets still apply. */
-  private async eraseTargetOrFail(target: BqTarget, ids: string[]): Promise<Map<string, Omit<TargetResult, 'target'>>> {
+  private async eraseTargetOrFail(target: BqTarget, subjects: BigQuerySubject[]): Promise<Map<string, Omit<TargetResult, 'target'>>> {
     try {
-      return await this.eraseTarget(target, ids);
+      return await this.eraseTarget(target, subjects);
     } catch (error) {
       const e = translate(error);
       if (e.retriable) throw e;
-      return new Map(ids.map((id) => [id, { affected: 0, residual: 0, failed: e.message }]));
+      return new Map(subjects.map((s) => [s.id, { affected: 0, residual: 0, failed: e.message }]));
     }
   }
 
-  private async eraseTarget(target: BqTarget, ids: string[]): Promise<Map<string, Omit<TargetResult, 'target'>>> {
+  private async eraseTarget(target: BqTarget, subjects: BigQuerySubject[]): Promise<Map<string, Omit<TargetResult, 'target'>>> {
     const results = new Map<string, Omit<TargetResult, 'target'>>();
     const details = { retention: 'deleted rows stay reachable through time travel (up to 7 days) and fail-safe (7 more days)' };
-    const plans = planBigQuery(this.config.projectId, target, ids, this.config.batch.maxSubjects, await this.matchType(target));
+    const types = await this.tableColumns(target.table);
+    const problem = columnProblem(target, types);
+    if (problem) throw new RecordError('BIGQUERY_SCHEMA', problem);
+    const { plans, refused } = planBigQuery(this.config.projectId, target, subjects, this.config.batch.maxSubjects, types);
+    for (const [id, error] of refused) results.set(id, { affected: 0, residual: 0, failed: error });
     await Promise.all(
       plans.map(async (plan) => {
-        const chunk = plan.params.ids as string[];
         const before = await this.counts(plan);
         try {
-          await this.withTableSlot(plan.table, () => this.query(plan.dml, plan.params));
+          const params = await this.withPseudonyms(plan);
+          await this.withTableSlot(plan.table, () => this.query(plan.dml, params, plan.types));
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
           if (/streaming buffer/i.test(message)) {
-            for (const id of chunk) results.set(id, { affected: 0, residual: before.get(id) ?? 0, deferred: `rows in the streaming buffer cannot be changed yet: ${message}`, details });
+            for (const [i, id] of plan.ids.entries()) results.set(id, { affected: 0, residual: before[i] ?? 0, deferred: `rows in the streaming buffer cannot be changed yet: ${message}`, details });
             return;
           }
           throw translate(error);
         }
         const after = await this.counts(plan);
-        for (const id of chunk) {
-          const b = before.get(id) ?? 0;
-          const a = after.get(id) ?? 0;
+        for (const [i, id] of plan.ids.entries()) {
+          const b = before[i] ?? 0;
+          const a = after[i] ?? 0;
           results.set(id, { affected: Math.max(0, b - a), residual: a, details });
         }
       }),
@@ -105,14 +123,33 @@ export class BigQueryConnector implements SinkConnector {
     return results;
   }
 
-  private async counts(plan: BigQueryPlan): Promise<Map<string, number>> {
-    const [rows] = await this.query(plan.count, plan.params);
-    return new Map((rows as Array<{ id: string; n: number }>).map((r) => [r.id, Number(r.n)]));
+  /** The plan's parameters with each hmac column's old values and their pseudonyms (computed here: BigQuery has no HMAC). */
+  private async withPseudonyms(plan: BigQueryPlan): Promise<Record<string, unknown>> {
+    const params = { ...plan.params };
+    for (const read of plan.reads) {
+      const [rows] = await this.query(read.query, plan.params, plan.types);
+      const olds = (rows as Array<{ lethe_old: string }>).map((r) => r.lethe_old);
+      const key = this.hmacKeys.get(read.keyId)!;
+      params[read.olds] = olds;
+      params[read.pseudonyms] = olds.map((old) => pseudonymOf(read.keyId, key, old));
+    }
+    return params;
   }
 
-  private async query(query: string, params: Record<string, unknown>): Promise<[unknown[]]> {
+  /** Rows still to erase, per subject by its offset in the plan's ids. */
+  private async counts(plan: BigQueryPlan): Promise<number[]> {
+    const [rows] = await this.query(plan.count, plan.params, plan.types);
+    const out: number[] = [];
+    for (const r of rows as Array<{ lethe_i: number; n: number }>) out[Number(r.lethe_i)] = Number(r.n);
+    return out;
+  }
+
+  /** Runs a query with the parameters its text names (a parameter a statement does not use is not sent). */
+  private async query(query: string, params: Record<string, unknown>, types: Record<string, unknown>): Promise<[unknown[]]> {
+    const used = new Set([...query.matchAll(/@([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!));
+    const pick = (from: Record<string, unknown>) => Object.fromEntries(Object.entries(from).filter(([name]) => used.has(name)));
     try {
-      const [rows] = await this.bq.query({ query, params });
+      const [rows] = await this.bq.query({ query, params: pick(params), types: pick(types) as Record<string, string[]> });
       return [rows];
     } catch (error) {
       if (/streaming buffer/i.test(String((error as Error)?.message))) throw error;
@@ -120,26 +157,22 @@ export class BigQueryConnector implements SinkConnector {
     }
   }
 
-  /** The (first) match column's type, read once per table from its schema, which must have every match column. */
-  private async matchType(target: BqTarget): Promise<string> {
-    const key = `${target.table}.${target.match.join(',')}`;
-    const known = this.matchTypes.get(key);
+  /** The table's columns and their standard SQL types, read once per table from its schema. */
+  private async tableColumns(tableName: string): Promise<ReadonlyMap<string, string>> {
+    const known = this.columnTypes.get(tableName);
     if (known) return known;
-    const [dataset, table] = target.table.split('.') as [string, string];
-    let type = 'STRING';
+    const [dataset, table] = tableName.split('.') as [string, string];
+    let types: Map<string, string>;
     try {
       const [metadata] = await this.bq.dataset(dataset).table(table).getMetadata();
-      const fields = (metadata.schema?.fields ?? []) as Array<{ name?: string; type?: string }>;
-      const missing = target.match.filter((m) => !fields.some((f) => f.name === m));
-      if (missing.length > 0) throw new LetheError('BIGQUERY_SCHEMA', `table ${target.table} has no column ${missing.join(', ')}`);
-      const field = fields.find((f) => f.name === target.match[0])!;
-      type = field.type === 'INTEGER' ? 'INT64' : field.type === 'FLOAT' ? 'FLOAT64' : (field.type ?? 'STRING');
+      const fields = (metadata.schema?.fields ?? []) as Array<{ name?: string; type?: string; mode?: string }>;
+      types = new Map(fields.filter((f) => f.name).map((f) => [f.name!, standardType(f.type, f.mode)]));
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return 'STRING'; // no table: the count finds nothing
+      if ((error as { code?: number }).code === 404) throw new RecordError('BIGQUERY_SCHEMA', `table ${tableName} not found`);
       throw translate(error);
     }
-    this.matchTypes.set(key, type);
-    return type;
+    this.columnTypes.set(tableName, types);
+    return types;
   }
 
   private async withTableSlot<T>(table: string, work: () => Promise<T>): Promise<T> {

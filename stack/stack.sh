@@ -24,8 +24,20 @@ write_env() {
   {
     echo "# Written by 'make up': endpoints of the native stack. Source it or let make/vitest read it."
     for s in "${SERVICES[@]}"; do "${s}_env"; done
+    demo_hmac_key_env
   } >"$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+# The demo catalog's hmac key (lethe.config.yaml: pseudonymization.hmacKey demo1): a random secret
+# made once per stack directory and kept across `make up`s (so the demo's pseudonyms stay stable),
+# never committed. .stack/env names the file, not the secret.
+demo_hmac_key_env() {
+  local file="$STACK_DIR/demo-hmac-key"
+  if [ ! -s "$file" ]; then
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file.tmp") && mv "$file.tmp" "$file"
+  fi
+  echo "LETHE_HMAC_KEY_DEMO1_FILE=$file"
 }
 
 version_at_least() { # version_at_least HAVE WANT (dotted numbers)

@@ -3,6 +3,7 @@ import { integer } from './zod-integer.js';
 import { durationText } from './duration.js';
 import { sinksSchema } from './sinks-schema.js';
 import { columnName, tableName } from './zod-identifier.js';
+import { HMAC_KEY_ID, HMAC_KEY_ID_RULE } from './pseudonymization.js';
 
 /**
  * The catalog file's one zod schema. Objects are strict, so a misspelt key is an error with its
@@ -121,6 +122,9 @@ export const catalogFileSchema = z
       .record(z.string().regex(SUBJECT_TYPE, 'a subject type starts with a letter, then letters, digits, - or _'), subject)
       .refine((s) => Object.keys(s).length > 0, 'at least one subject type is needed'),
     sinks: sinksSchema.optional(),
+    // Keyed pseudonymization (`hmac` replacements): the id of the key, whose secret comes from
+    // the environment (src/catalog/pseudonymization.ts), never from this file.
+    pseudonymization: z.object({ hmacKey: z.string().regex(HMAC_KEY_ID, HMAC_KEY_ID_RULE) }).strict().optional(),
     // Copies no consumer can reach: a person confirms them, or they expire.
     manual: z.array(manualSystem).default([]),
     backups: z.array(backup).default([]),

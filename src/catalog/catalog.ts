@@ -86,6 +86,8 @@ export interface Catalog {
   };
   subjects: SubjectType[];
   sinks: SinksConfig;
+  /** The key `hmac` replacements use, by id; its secret is read from the environment, never kept here. */
+  pseudonymization?: { hmacKey: string };
   manual: ManualSystem[];
   backups: Backup[];
   tracker: { slaMs: number; host: string; port: number; overdueCheckMs: number; database: string; schema: string };
@@ -208,7 +210,8 @@ function resolve(file: CatalogFile, problems: CatalogProblem[]): Catalog {
     source: file.source,
     kafka: { ...file.kafka, topics: topicsOf(file.kafka.topics) },
     subjects,
-    sinks: resolveSinks(file.sinks, new Map(subjects.map((s) => [s.type, s])), problems),
+    sinks: resolveSinks(file.sinks, new Map(subjects.map((s) => [s.type, s])), problems, file.pseudonymization),
+    ...(file.pseudonymization ? { pseudonymization: file.pseudonymization } : {}),
     manual: file.manual.map((m) => ({ name: m.name, owner: m.owner, action: m.action, ...(m.subjects ? { subjects: m.subjects } : {}) })),
     backups: file.backups.map((b) => ({
       name: b.name,

@@ -45,14 +45,37 @@ function match(field: z.ZodString) {
 
 const esTarget = z.object({ index: z.string().min(1), match: match(z.string().min(1)), action: esAction }).strict();
 
-const bqReplacement = z.union([z.null(), z.literal('hash'), z.string(), z.number(), z.boolean()]);
-const bqAction = z.union([
-  z.literal('delete').transform(() => ({ kind: 'delete' as const })),
-  z
-    .object({ anonymize: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a BigQuery column name'), bqReplacement).refine((r) => Object.keys(r).length > 0, 'names no column') })
-    .strict()
-    .transform((a) => ({ kind: 'anonymize' as const, columns: a.anonymize })),
-], { error: 'a BigQuery action is delete, or { anonymize: { <column>: <strategy>, … } }' });
+/** What an anonymized BigQuery column becomes; `hmac`'s key id is filled in from `pseudonymization` (sinks.ts). */
+export type BqReplacementFile = { kind: 'null' } | { kind: 'literal'; value: string | number | boolean } | { kind: 'hash' } | { kind: 'hmac' };
+const REPLACEMENT_FORMS = 'null, hash (SHA-256, unkeyed), hmac (HMAC-SHA256 with pseudonymization.hmacKey), { literal: <text, number or boolean> }';
+/** Strategies are closed words and literals are explicit, so a misspelt strategy is an error rather than a literal. */
+const bqReplacement = z.unknown().transform((value, ctx): BqReplacementFile => {
+  if (value === null) return { kind: 'null' };
+  if (value === 'hash' || value === 'hmac') return { kind: value };
+  if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 1 && 'literal' in value) {
+    const literal = (value as { literal: unknown }).literal;
+    if (typeof literal === 'string' || typeof literal === 'number' || typeof literal === 'boolean') return { kind: 'literal', value: literal };
+  }
+  const hint = typeof value === 'string' ? ` (a fixed text is written { literal: ${JSON.stringify(value)} })` : '';
+  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a replacement; the accepted forms are ${REPLACEMENT_FORMS}${hint}` });
+  return z.NEVER;
+});
+const bqAnonymize = z
+  .object({ anonymize: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a BigQuery column name'), bqReplacement).refine((r) => Object.keys(r).length > 0, 'names no column') })
+  .strict()
+  .transform((a) => ({ kind: 'anonymize' as const, columns: a.anonymize }));
+/** Not a union: a union's error would hide which column's replacement is wrong. */
+const bqAction = z.unknown().transform((value, ctx) => {
+  if (value === 'delete') return { kind: 'delete' as const };
+  if (typeof value !== 'object' || value === null || Object.keys(value).join() !== 'anonymize') {
+    ctx.addIssue({ code: 'custom', message: 'a BigQuery action is delete, or { anonymize: { <column>: <strategy>, … } } (strategies: null, hash, hmac, { literal: <value> })' });
+    return z.NEVER;
+  }
+  const parsed = bqAnonymize.safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+  return z.NEVER;
+});
 const bqTarget = z
   .object({
     table: z.string().regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_]+$/, 'a BigQuery table is dataset.table'),

@@ -18,10 +18,12 @@ export interface EsTarget {
   match: MatchFields;
   action: { kind: 'delete' } | { kind: 'anonymize'; fields: string[] };
 }
+/** What an anonymized column becomes: null or a literal (anonymized), a hash or an hmac (pseudonymized). */
+export type BqReplacement = { kind: 'null' } | { kind: 'literal'; value: string | number | boolean } | { kind: 'hash' } | { kind: 'hmac'; keyId: string };
 export interface BqTarget {
   table: string;
   match: MatchFields;
-  action: { kind: 'delete' } | { kind: 'anonymize'; columns: Record<string, string | number | boolean | null> };
+  action: { kind: 'delete' } | { kind: 'anonymize'; columns: Record<string, BqReplacement> };
 }
 export interface CompactedTarget {
   topic: string;
@@ -57,6 +59,7 @@ export function resolveSinks(
   file: SinksFile | undefined,
   subjects: ReadonlyMap<string, { key: readonly string[]; related: ReadonlyArray<{ table: TableRef; rowKey?: readonly string[]; path: string }> }>,
   problems: CatalogProblem[],
+  pseudonymization?: { hmacKey: string },
 ): SinksConfig {
   const settings = file?.settings ?? { retryInitialMs: 200, retryMaxMs: 5_000, maxBatchEvents: 200, deferredRetryMs: 600_000 };
   const out: SinksConfig = { settings };
@@ -195,7 +198,7 @@ export function resolveSinks(
       projectId: file.bigquery.projectId,
       ...(file.bigquery.apiEndpoint ? { apiEndpoint: file.bigquery.apiEndpoint } : {}),
       batch: file.bigquery.batch,
-      subjects: withMatches<BqTarget>('bigquery', file.bigquery),
+      subjects: withHmacKey(withMatches<BqTarget>('bigquery', file.bigquery), pseudonymization?.hmacKey, problems),
     };
   }
   if (file.compacted) {
@@ -230,4 +233,20 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length]!;
+}
+
+/** Gives each `hmac` replacement the catalog's key id; `hmac` without `pseudonymization.hmacKey` is a problem at its path. */
+function withHmacKey(subjects: Map<string, BqTarget[]>, keyId: string | undefined, problems: CatalogProblem[]): Map<string, BqTarget[]> {
+  for (const [type, targets] of subjects) {
+    targets.forEach((t, i) => {
+      if (t.action.kind !== 'anonymize') return;
+      const columns = t.action.columns as Record<string, BqReplacement | { kind: 'hmac'; keyId?: string }>;
+      for (const [column, r] of Object.entries(columns)) {
+        if (r.kind !== 'hmac') continue;
+        if (keyId === undefined) problems.push({ path: `sinks.bigquery.${type}[${i}].action.anonymize.${column}`, message: 'hmac needs the key id: add pseudonymization: { hmacKey: <id> } (the key itself comes from LETHE_HMAC_KEY_<ID>)' });
+        else columns[column] = { kind: 'hmac', keyId };
+      }
+    });
+  }
+  return subjects;
 }

@@ -1,5 +1,5 @@
 import { formatQualifiedName, type TableRef } from './identifiers.js';
-import { configuredSinks, type SinkName, type SinksConfig } from './sinks.js';
+import { configuredSinks, type BqReplacement, type SinkName, type SinksConfig } from './sinks.js';
 
 /**
  * The name of each target within a sink, as acks carry it. Connectors name their results with
@@ -23,6 +23,18 @@ export interface SinkTarget {
   action: string;
 }
 
+/**
+ * A BigQuery anonymize action for the proof report: null and literal columns are anonymized, hash
+ * and hmac columns pseudonymized (the value can be linked, or by guessing recovered), with the
+ * method and key id: `anonymize email, name; pseudonymize phone: HMAC-SHA256 key k2026`. Pure.
+ */
+export function bqActionText(columns: Record<string, BqReplacement>): string {
+  const entries = Object.entries(columns);
+  const anonymized = entries.filter(([, r]) => r.kind === 'null' || r.kind === 'literal').map(([c]) => c);
+  const pseudonymized = entries.flatMap(([c, r]) => (r.kind === 'hash' ? [`${c}: SHA-256 unkeyed`] : r.kind === 'hmac' ? [`${c}: HMAC-SHA256 key ${r.keyId}`] : []));
+  return [...(anonymized.length > 0 ? [`anonymize ${anonymized.join(', ')}`] : []), ...(pseudonymized.length > 0 ? [`pseudonymize ${pseudonymized.join(', ')}`] : [])].join('; ');
+}
+
 /** Every sink target the catalog declares for a subject type, in sink order. Pure. */
 export function sinkTargetsOf(sinks: SinksConfig, subjectType: string): SinkTarget[] {
   const out: SinkTarget[] = [];
@@ -42,7 +54,7 @@ export function sinkTargetsOf(sinks: SinksConfig, subjectType: string): SinkTarg
       }
     } else if (sink === 'bigquery') {
       for (const t of sinks.bigquery!.subjects.get(subjectType) ?? []) {
-        found.push([targetName.bqTable(t.table), t.action.kind === 'delete' ? 'delete' : `anonymize ${Object.keys(t.action.columns).join(', ')}`]);
+        found.push([targetName.bqTable(t.table), t.action.kind === 'delete' ? 'delete' : bqActionText(t.action.columns)]);
       }
     } else {
       for (const t of sinks.compacted!.subjects.get(subjectType) ?? []) found.push([targetName.compactedKey(t.topic, t.key), 'delete']);

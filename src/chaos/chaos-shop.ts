@@ -102,7 +102,7 @@ sinks:
     batch: { maxSubjects: 500, maxWaitMs: 2000 }
     user:
       - { table: ${n.run}.events, match: user_id, action: delete }
-      - { table: ${n.run}.orders, match: user_id, action: { anonymize: { email: null, name: "Deleted user", phone: hash } } }
+      - { table: ${n.run}.orders, match: user_id, action: { anonymize: { email: null, name: { literal: "Deleted user" }, phone: hash } } }
   compacted:
     user:
       - { topic: ${n.topics.profiles}, key: "{subject}" }

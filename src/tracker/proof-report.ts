@@ -64,16 +64,31 @@ function compactedRow(t: TargetStatus): { done: string; verification: string } |
   return { done, verification: `tombstone is the latest record for ${keys} (${had}); older records are removed when the log cleaner runs, ${within}` };
 }
 
+/**
+ * What an applied target did, from its action (src/catalog/targets.ts): "anonymized" only for
+ * null and literal replacements, "pseudonymized" for hash and hmac (`anonymize email, name;
+ * pseudonymize phone: HMAC-SHA256 key k2026`).
+ */
+function appliedOf(t: TargetStatus): string {
+  const parts = (t.action ?? '').split('; ');
+  const anonymize = parts.find((p) => p.startsWith('anonymize '))?.slice('anonymize '.length);
+  const pseudonymize = parts.find((p) => p.startsWith('pseudonymize '))?.slice('pseudonymize '.length);
+  const rows = plural(t.affected, unitOf(t));
+  if (anonymize && pseudonymize) return `anonymized ${rows} (${anonymize}); pseudonymized (${pseudonymize})`;
+  if (anonymize) return `anonymized ${rows} (${anonymize})`;
+  if (pseudonymize) return `pseudonymized ${rows} (${pseudonymize})`;
+  return `deleted ${rows}`;
+}
+
 function doneOf(t: TargetStatus): string {
   if (t.sink === 'compacted') {
     const row = compactedRow(t);
     if (row) return row.done;
   }
-  const anonymize = t.action?.startsWith('anonymize ') ? t.action.slice('anonymize '.length) : undefined;
   switch (t.state) {
     case 'applied':
       if (t.sink === 'compacted') return `wrote ${plural(t.affected, 'tombstone')}`;
-      return anonymize ? `anonymized ${plural(t.affected, unitOf(t))} (${anonymize})` : `deleted ${plural(t.affected, unitOf(t))}`;
+      return appliedOf(t);
     case 'nothing_to_do':
       return 'nothing to do: no copy of the subject found';
     case 'deferred':

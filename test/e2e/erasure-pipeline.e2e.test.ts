@@ -41,7 +41,7 @@ describe('erasure pipeline, end to end', () => {
     apiEndpoint: ${e.bigqueryApiEndpoint}
     customer:
       - { table: ${dataset}.events, match: customer_id, action: delete }
-      - { table: ${dataset}.orders, match: customer_id, action: { anonymize: { email: null, name: "Deleted customer" } } }
+      - { table: ${dataset}.orders, match: customer_id, action: { anonymize: { email: null, name: { literal: "Deleted customer" } } } }
   compacted:
     customer:
       - { topic: ${profilesTopic}, key: "{subject}" }

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { errors as esErrors } from '@elastic/elasticsearch';
 import { ReplyError } from 'ioredis';
 import { translate as bigQueryError } from '../../connectors/bigquery-connector.js';
-import { bigQueryId, planBigQuery } from '../../connectors/bigquery-plan.js';
 import { translate as elasticsearchError } from '../../connectors/elasticsearch-connector.js';
 import { translate as redisError } from '../../connectors/redis-connector.js';
 import { errorOf, outcomeOf } from '../../connectors/sink-connector.js';
@@ -95,42 +94,6 @@ describe('match fields', () => {
         expect.objectContaining({ path: 'sinks.bigquery.account[0].match', message: expect.stringMatching(/no field for key column AccountId/) }),
       ]),
     );
-  });
-});
-
-describe('BigQuery composite ids', () => {
-  it('join the key values with a separator, and refuse a value that holds it', () => {
-    expect(bigQueryId(['42'])).toBe('42');
-    expect(bigQueryId(['acme', '42'])).toBe('acme\u001f42');
-    expect(bigQueryId(['ac\u001fme', '42'])).toBeUndefined();
-    const [plan] = planBigQuery('p', { table: 'wh.t', match: ['tenant_code', 'acct_no'], action: { kind: 'delete' } }, ['acme\u001f42'], 500, 'INT64');
-    expect(plan!.dml).toBe('DELETE FROM `p.wh.t` WHERE CONCAT(CAST(`tenant_code` AS STRING), @sep, CAST(`acct_no` AS STRING)) IN UNNEST(@ids)');
-    expect(plan!.params).toEqual({ ids: ['acme\u001f42'], sep: '\u001f' });
-  });
-});
-
-describe('BigQuery planning', () => {
-  it('chunks subjects per statement and builds DELETE with the ids as one array parameter', () => {
-    const plans = planBigQuery('p', { table: 'wh.events', match: ['user_id'], action: { kind: 'delete' } }, ['1', '2', '3', '4', '5'], 2);
-    expect(plans.map((p) => p.params.ids)).toEqual([['1', '2'], ['3', '4'], ['5']]);
-    expect(plans[0]!.dml).toBe('DELETE FROM `p.wh.events` WHERE `user_id` IN UNNEST(@ids)');
-    expect(plans[0]!.count).toContain('GROUP BY id');
-  });
-
-  it('builds UPDATE for null, literal and hash with a guard, and casts ids for other column types', () => {
-    const [plan] = planBigQuery(
-      'p',
-      { table: 'wh.orders', match: ['user_id'], action: { kind: 'anonymize', columns: { email: null, name: 'Deleted user', phone: 'hash' } } },
-      ['7'],
-      500,
-      'INT64',
-    );
-    expect(plan!.dml).toBe(
-      'UPDATE `p.wh.orders` SET `email` = NULL, `name` = @v_name, `phone` = TO_HEX(SHA256(`phone`)) ' +
-        'WHERE `user_id` IN (SELECT CAST(id AS INT64) FROM UNNEST(@ids) AS id) AND ' +
-        "(`email` IS NOT NULL OR `name` IS DISTINCT FROM @v_name OR (`phone` IS NOT NULL AND NOT REGEXP_CONTAINS(`phone`, r'^[0-9a-f]{64}$')))",
-    );
-    expect(plan!.params).toEqual({ ids: ['7'], v_name: 'Deleted user' });
   });
 });
 

@@ -16,7 +16,7 @@ describe('BigQuery sink', () => {
     batch: { maxSubjects: 2, maxWaitMs: 0 }
     user:
       - { table: ${dataset}.events, match: user_id, action: delete }
-      - { table: ${dataset}.orders, match: user_id, action: { anonymize: { email: null, name: "Deleted user", phone: hash } } }
+      - { table: ${dataset}.orders, match: user_id, action: { anonymize: { email: null, name: { literal: "Deleted user" }, phone: hash } } }
 `);
     const bq = createBigQueryClient({ projectId, apiEndpoint });
     const [ds] = await bq.createDataset(dataset);

@@ -100,4 +100,14 @@ describe('proof report wording', () => {
     expect(html).toContain('x:&lt;script&gt;');
     expect(html).not.toContain('<script>');
   });
+
+  it('says pseudonymized for hash and hmac columns, anonymized only for null and literal ones', () => {
+    const targets: ExpectedTarget[] = [
+      { kind: 'sink', sink: 'bigquery', target: 'table wh.orders', action: 'anonymize email, name; pseudonymize phone: HMAC-SHA256 key k2026' },
+      { kind: 'sink', sink: 'bigquery', target: 'table wh.calls', action: 'pseudonymize phone: SHA-256 unkeyed' },
+    ];
+    const acks = [ack('bigquery', 'table wh.orders', { affected: 3 }), ack('bigquery', 'table wh.calls', { affected: 1 })];
+    const report = buildReport(foldErasure({ facts, expected: targets, acks, confirmations: [], slaMs: 3 * DAY, now: T0 + DAY }), T0 + DAY);
+    expect(report.targets.map((r) => r.done)).toEqual(['anonymized 3 rows (email, name); pseudonymized (phone: HMAC-SHA256 key k2026)', 'pseudonymized 1 row (phone: SHA-256 unkeyed)']);
+  });
 });
