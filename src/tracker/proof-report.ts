@@ -131,9 +131,12 @@ export function summaryLine(s: ErasureStatus, now: number): string {
   // A tombstone hides a record at once; the superseded records go when the log cleaner runs.
   const compacted = active.filter((t) => t.sink === 'compacted' && t.state === 'applied');
   const cleaning = compacted.length > 0 ? ` Compacted topics drop the superseded records at their next log cleaning (${compacted.map((t) => t.target).join('; ')}).` : '';
+  // Never "removed" where the store was not read back: it says what is known instead.
   const unverified = active.filter((t) => t.sink === 'compacted' && t.details['not-verified'] !== undefined);
-  const unchecked = unverified.length > 0 ? ` Tombstones written, not verified: ${unverified.map((t) => t.target).join('; ')}.` : '';
-  return `${removedLine(s, now)}${cleaning}${unchecked}`;
+  const removed = removedLine(s, now);
+  if (unverified.length === 0) return `${removed}${cleaning}`;
+  const claim = `Erasure applied in all active systems, but not verified in ${unverified.map(name).join('; ')} (tombstones written, not read back)`;
+  return `${removed.replace(/^Removed from all active systems/, claim)}${cleaning}`;
 }
 
 function removedLine(s: ErasureStatus, now: number): string {

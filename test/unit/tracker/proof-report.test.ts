@@ -53,6 +53,15 @@ describe('proof report wording', () => {
     expect(summaryLine(noBackups, T0)).toBe('Removed from all active systems; the catalog declares no backups.');
   });
 
+  it('never says removed where a compacted topic was written but not read back', () => {
+    const withTopic: ExpectedTarget[] = [...expected.slice(0, 2), { kind: 'sink', sink: 'compacted', target: 'topic app.members key {subject}', action: 'delete' }];
+    const unread = ack('compacted', 'topic app.members key {subject}', { affected: 0, outcome: 'NOTHING_TO_DO', details: { tombstones: '1', verified: '0', 'not-verified': 'partition 0 was not read back within 30000 ms' } });
+    const s = foldErasure({ facts, expected: withTopic, acks: [...allAcks, unread], confirmations: [], slaMs: DAY, now: T0 });
+    const line = summaryLine(s, T0);
+    expect(line).not.toMatch(/^Removed/);
+    expect(line).toMatch(/^Erasure applied in all active systems, but not verified in compacted topic app\.members key \{subject\} \(tombstones written, not read back\); the catalog declares no backups\.$/);
+  });
+
   it('says when superseded records of compacted topics go, after the tombstones', () => {
     const withTopic: ExpectedTarget[] = [...expected.slice(0, 2), { kind: 'sink', sink: 'compacted', target: 'topic app.members key {subject}', action: 'delete' }];
     const acks = [...allAcks, ack('compacted', 'topic app.members key {subject}', { affected: 1 })];
