@@ -14,6 +14,18 @@ step() { printf '\n== %s\n' "$*"; }
 step "the demo shop's schema (demo/schema.sql) and Lethe's catalog (lethe.config.yaml)"
 psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -f demo/schema.sql
 
+step "the tracker API's tokens (lethe token create): the hashes go to LETHE_API_TOKENS, the secrets to $log_dir (mode 600)"
+# New tokens each run: an operator (confirms through the API) and a reader (the dashboard, the
+# status checks below). The catalog lists none; the tracker reads the hashes from the environment.
+umask 077
+lethe token create --name demo-operator --role operator --json >"$log_dir/operator.json"
+lethe token create --name demo-reader --role reader --json >"$log_dir/reader.json"
+umask 022
+json() { node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[process.argv[2]])' "$@"; }
+export LETHE_API_TOKENS="$(json "$log_dir/operator.json" env),$(json "$log_dir/reader.json" env)"
+export LETHE_TRACKER_TOKEN="$(json "$log_dir/reader.json" token)"
+echo "LETHE_API_TOKENS=$LETHE_API_TOKENS"
+
 step "lethe init: publication, slot, topics, schema registration"
 lethe init
 
@@ -68,8 +80,9 @@ lethe doctor | grep -E 'slot|checks'
 step "the tracker: every sink acknowledged; the support inbox (a manual system) is still to confirm"
 node demo/tracker.mjs wait "user:$user" partial,complete
 
-step "support confirms: lethe confirm user:$user support-inbox --by support-desk --note 'no tickets found'"
-lethe confirm "user:$user" support-inbox --by support-desk --note "no tickets found"
+step "support confirms through the API with the operator token (a confirmation without one is refused: 401)"
+LETHE_TRACKER_TOKEN="" node demo/tracker.mjs confirm "user:$user" support-inbox "support desk" "no tickets found" || true
+LETHE_TRACKER_TOKEN="$(json "$log_dir/operator.json" token)" node demo/tracker.mjs confirm "user:$user" support-inbox "support desk" "no tickets found"
 node demo/tracker.mjs wait "user:$user" complete
 
 step "the proof of erasure (lethe report user:$user)"
@@ -77,6 +90,7 @@ lethe report "user:$user"
 
 tracker_url=http://127.0.0.1:8720   # lethe.config.yaml: tracker.host and tracker.port
 step "the dashboard: $tracker_url (also the status API under /api and Prometheus metrics at /metrics)"
+echo "It asks for a token: the reader's is in $log_dir/reader.json (\"token\"); the operator's in $log_dir/operator.json."
 echo "Lethe keeps running in the background (pid $lethe_pid, log $log_dir/lethe.log); 'make down' stops it with the stack."
 echo "After restoring a backup of a store: lethe replay --sink <name> --since <backup time>"
 

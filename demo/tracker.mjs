@@ -1,10 +1,35 @@
-// Waits, through the tracker's HTTP API, until a subject's newest erasure reaches one of the given
-// statuses, printing each status it passes through. Usage: tracker.mjs wait SUBJECT STATUS[,STATUS]
-const [command, subject, wanted] = process.argv.slice(2);
+// Through the tracker's HTTP API, with the token in LETHE_TRACKER_TOKEN (sent as a bearer token):
+//   tracker.mjs wait SUBJECT STATUS[,STATUS]   until a subject's newest erasure reaches one of the
+//                                              statuses, printing each status it passes through
+//   tracker.mjs confirm SUBJECT SYSTEM BY NOTE confirms a manual system of its newest erasure
+const [command, subject, wanted, ...rest] = process.argv.slice(2);
 const api = process.env.LETHE_TRACKER_URL ?? 'http://127.0.0.1:8720';
-if (command !== 'wait' || !subject || !wanted) {
-  console.error('usage: tracker.mjs wait <type>:<id> <status>[,<status>]');
+const token = process.env.LETHE_TRACKER_TOKEN;
+const headers = token ? { authorization: `Bearer ${token}` } : {};
+if (!['wait', 'confirm'].includes(command) || !subject || !wanted || (command === 'confirm' && rest.length !== 2)) {
+  console.error('usage: tracker.mjs wait <type>:<id> <status>[,<status>] | tracker.mjs confirm <type>:<id> <system> <by> <note>');
   process.exit(2);
+}
+const newest = async () => {
+  const response = await fetch(`${api}/api/subjects/${encodeURIComponent(subject)}/erasures`, { headers });
+  if (!response.ok) throw new Error(`${response.status} ${(await response.json()).error?.message ?? ''}`);
+  return (await response.json()).erasures.sort((a, b) => (b.facts?.commitTime ?? 0) - (a.facts?.commitTime ?? 0))[0];
+};
+if (command === 'confirm') {
+  const erasure = await newest();
+  const [by, note] = rest;
+  const response = await fetch(`${api}/api/erasures/${encodeURIComponent(erasure.eventId)}/confirm`, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: JSON.stringify({ system: wanted, by, note }),
+  });
+  const body = await response.json();
+  if (!response.ok) {
+    console.error(`  ${response.status}: ${body.error.code}: ${body.error.message}`);
+    process.exit(1);
+  }
+  console.log(`  ${response.status}: ${wanted} confirmed; status now ${body.status}`);
+  process.exit(0);
 }
 const statuses = wanted.split(',');
 const deadline = Date.now() + 90_000;
@@ -12,8 +37,7 @@ let last = '';
 for (;;) {
   let erasure;
   try {
-    const response = await fetch(`${api}/api/subjects/${encodeURIComponent(subject)}/erasures`);
-    if (response.ok) [erasure] = (await response.json()).erasures.sort((a, b) => (b.facts?.commitTime ?? 0) - (a.facts?.commitTime ?? 0));
+    erasure = await newest();
   } catch {
     // the tracker is still starting
   }

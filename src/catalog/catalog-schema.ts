@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { integer } from './zod-integer.js';
 import { durationText } from './duration.js';
 import { sinksSchema } from './sinks-schema.js';
+import { trackerAccessFields } from './api-access-schema.js';
 import { columnName, tableName } from './zod-identifier.js';
 import { HMAC_KEY_ID, HMAC_KEY_ID_RULE } from './pseudonymization.js';
 
@@ -139,9 +140,10 @@ export const catalogFileSchema = z
         // Where the tracker keeps status: the source database unless another is named.
         database: z.string().min(1).optional(),
         schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a schema name is lower-case letters, digits and underscores').default('lethe'),
+        ...trackerAccessFields,
       })
       .strict()
-      .default({ sla: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000, schema: 'lethe' }),
+      .default({ sla: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000, schema: 'lethe', tokens: [], allowedHosts: [] }),
   })
   .strict();
 

@@ -6,6 +6,7 @@ import { catalogFileSchema, type CatalogFile } from './catalog-schema.js';
 import { formatQualifiedName, tableKey, type TableRef } from './identifiers.js';
 import { interpolate } from './interpolate.js';
 import { resolveSinks, type SinksConfig } from './sinks.js';
+import { parseTokenList, TOKENS_ENV, type ApiToken } from '../tracker/api-tokens.js';
 
 export type ErasureRule =
   | { kind: 'delete' }
@@ -90,7 +91,18 @@ export interface Catalog {
   pseudonymization?: { hmacKey: string };
   manual: ManualSystem[];
   backups: Backup[];
-  tracker: { slaMs: number; host: string; port: number; overdueCheckMs: number; database: string; schema: string };
+  tracker: {
+    slaMs: number;
+    host: string;
+    port: number;
+    overdueCheckMs: number;
+    database: string;
+    schema: string;
+    /** The API's tokens: the catalog's tracker.tokens and those in LETHE_API_TOKENS. */
+    tokens: ApiToken[];
+    allowedHosts: string[];
+    tls?: { cert: string; key: string };
+  };
   /** Every catalogued table once, roots and related, with who refers to it. */
   tables(): CatalogTable[];
 }
@@ -123,7 +135,7 @@ export function parseCatalog(text: string, env: Record<string, string | undefine
   if (!parsed.success) problems.push(...parsed.error.issues.map(toProblem));
   if (!parsed.success) throw new CatalogError(origin, dedupe(problems));
   problems.push(...crossChecks(parsed.data));
-  const catalog = resolve(parsed.data, problems);
+  const catalog = resolve(parsed.data, problems, env);
   if (problems.length > 0) throw new CatalogError(origin, dedupe(problems));
   return catalog;
 }
@@ -187,6 +199,18 @@ function crossChecks(file: CatalogFile): CatalogProblem[] {
   return problems;
 }
 
+/** The catalog's tokens and the environment's; a name used twice is a problem either way. */
+function apiTokens(fromFile: ApiToken[], fromEnv: string | undefined, problems: CatalogProblem[]): ApiToken[] {
+  const parsed = parseTokenList(fromEnv ?? '');
+  for (const p of parsed.problems) problems.push({ path: `(environment ${TOKENS_ENV})`, message: p });
+  const names = new Set(fromFile.map((t) => t.name));
+  for (const t of parsed.tokens) {
+    if (names.has(t.name)) problems.push({ path: `(environment ${TOKENS_ENV})`, message: `${t.name} is already the name of another token` });
+    names.add(t.name);
+  }
+  return [...fromFile, ...parsed.tokens];
+}
+
 function dedupe(problems: CatalogProblem[]): CatalogProblem[] {
   const seen = new Set<string>();
   return problems.filter((p) => {
@@ -197,7 +221,7 @@ function dedupe(problems: CatalogProblem[]): CatalogProblem[] {
   });
 }
 
-function resolve(file: CatalogFile, problems: CatalogProblem[]): Catalog {
+function resolve(file: CatalogFile, problems: CatalogProblem[], env: Record<string, string | undefined>): Catalog {
   const subjects: SubjectType[] = Object.entries(file.subjects).map(([type, s]) => ({
     type,
     table: s.table,
@@ -226,6 +250,9 @@ function resolve(file: CatalogFile, problems: CatalogProblem[]): Catalog {
       overdueCheckMs: file.tracker.overdueCheckMs,
       database: file.tracker.database ?? file.source.url,
       schema: file.tracker.schema,
+      tokens: apiTokens(file.tracker.tokens, env[TOKENS_ENV], problems),
+      allowedHosts: file.tracker.allowedHosts,
+      ...(file.tracker.tls ? { tls: file.tracker.tls } : {}),
     },
     tables() {
       const byKey = new Map<string, CatalogTable>();

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { checkElasticsearch } from '../setup/elasticsearch-checks.js';
 import { checkKafka } from '../setup/kafka-checks.js';
 import { checkPseudonymization } from '../setup/pseudonymization-checks.js';
+import { checkTrackerExposure } from '../setup/tracker-checks.js';
 import { diagnose, connectSource } from '../setup/source-session.js';
 import { catalogFrom } from './catalog-option.js';
 
@@ -9,12 +10,12 @@ import { catalogFrom } from './catalog-option.js';
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('check the primary database against the catalog (wal_level, publication, replica identity, slot and its lag), the erasure log\'s retention against the backups, how each Elasticsearch target\'s match field is matched, and the hmac key')
+    .description('check the primary database against the catalog (wal_level, publication, replica identity, slot and its lag), the erasure log\'s retention against the backups, how each Elasticsearch target\'s match field is matched, the hmac key, and who can reach the tracker\'s API')
     .action(async (_options: unknown, command: Command) => {
       const catalog = await catalogFrom(command);
       const db = await connectSource(catalog);
       try {
-        const findings = [...(await diagnose(db, catalog)), ...(await checkKafka(catalog)), ...(await checkElasticsearch(catalog)), ...checkPseudonymization(catalog)];
+        const findings = [...(await diagnose(db, catalog)), ...(await checkKafka(catalog)), ...(await checkElasticsearch(catalog)), ...checkPseudonymization(catalog), ...checkTrackerExposure(catalog)];
         for (const f of findings) {
           const mark = f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'warn' : 'FAIL';
           const fix = f.fix ? ` -- fix: ${f.fix}${f.initFixes ? ' (lethe init does this)' : ''}` : '';

@@ -9,6 +9,7 @@ import { registerPing } from './ping-command.js';
 import { registerReplay } from './replay-command.js';
 import { registerDlq } from './dlq-command.js';
 import { registerRun } from './run-command.js';
+import { registerToken } from './token-command.js';
 import { registerTrackerCommands } from './tracker-commands.js';
 
 /**
@@ -38,6 +39,7 @@ export function buildCli(): Command {
   registerReplay(program);
   registerDlq(program);
   registerPing(program);
+  registerToken(program);
   return program;
 }
 

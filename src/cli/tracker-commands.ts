@@ -1,8 +1,10 @@
+import { userInfo } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Catalog } from '../catalog/catalog.js';
 import { LetheError, UsageError } from '../errors.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { createLogger } from '../logger.js';
+import { assertManualSystem, confirmationInput, describeIssues } from '../tracker/confirmation-input.js';
 import { ERASURE_STATES, expectedTargetsOf, type ErasureState, type ErasureStatus } from '../tracker/erasure-status.js';
 import { buildReport, renderReport, REPORT_FORMATS, type ReportFormat } from '../tracker/proof-report.js';
 import { StatusPublisher } from '../tracker/status-publisher.js';
@@ -73,11 +75,17 @@ export function registerTrackerCommands(program: Command): void {
     .requiredOption('--by <who>', 'who did it')
     .option('--note <text>', 'what was done', '')
     .action(async (ref: string, system: string, options: { by: string; note: string }, command: Command) => {
+      const input = confirmationInput.safeParse({ system, by: options.by, note: options.note });
+      if (!input.success) throw new UsageError(describeIssues(input.error).replace(/(^|; )(by|note):/g, '$1--$2:'));
       const catalog = await catalogFrom(command);
+      assertManualSystem(catalog, system);
       const store = await openStore(catalog);
       try {
+        // A tracker not restarted since an upgrade may not have added the newer columns yet.
+        await store.ensureSchema();
         const erasure = await findErasure(store, ref);
-        const { status, created } = await store.confirm({ eventId: erasure.eventId, system, by: options.by, note: options.note, at: Date.now() });
+        const { by, note } = input.data;
+        const { status, created } = await store.confirm({ eventId: erasure.eventId, system, by, via: `cli:${osUser()}`, note, at: Date.now() });
         const manual = status.targets.find((t) => t.kind === 'manual' && t.target === system)!;
         process.stdout.write(
           created
@@ -116,6 +124,18 @@ export function registerTrackerCommands(program: Command): void {
         await store.close();
       }
     });
+}
+
+/**
+ * Who runs `lethe confirm`: its trust is access to the tracker's database, so the OS account is
+ * what is known of them (a container without a passwd entry has only its uid).
+ */
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
 }
 
 /** Puts the new status on the status topic now; if Kafka is away, the tracker does it later. */

@@ -3,6 +3,11 @@
  * announces a change (server-sent events), with a slow poll as a fallback. The server sorts
  * erasures by urgency, so overdue and failed ones come first. A sink waiting for its store is a
  * banner on top, and its targets say "waiting: … unreachable since …".
+ *
+ * When the API answers 401 the page asks for a token, keeps it in sessionStorage (this tab only)
+ * and sends it as `Authorization: Bearer`. The event stream is read with fetch rather than
+ * EventSource, which cannot send headers, so the token never goes into a URL (or a proxy's log);
+ * a report opens from a blob fetched the same way.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Lethe: erasures</title>
@@ -18,11 +23,13 @@ th{background:#eef0f5;font-weight:600}.badge{display:inline-block;border-radius:
 .s-failed,.s-overdue{background:#b3261e}.t{display:inline-block;margin:.1rem .2rem .1rem 0;padding:0 .35rem;border-radius:.3rem;font-size:.78rem;border:1px solid #ccd}
 .t-applied,.t-nothing_to_do,.t-confirmed{background:#e5f3e7}.t-failed{background:#fbeaea}.t-deferred{background:#fdf3e1}.t-retained{background:#eef0f5}
 code{font-size:.85rem}.empty{padding:2rem;text-align:center;color:#667}
+#login{background:#fff;border:1px solid #ccd;border-radius:.3rem;padding:.6rem .8rem;margin:0 0 .8rem}#login input{width:28rem;max-width:60vw}#login-why{margin-left:.6rem;color:#b3261e}
 #waits{margin:0 0 .8rem}#waits div{background:#fdf3e1;border:1px solid #e8c27a;border-radius:.3rem;padding:.4rem .7rem;margin-bottom:.3rem}.t-waiting{background:#fdf3e1;border-style:dashed}
 </style></head>
 <body>
 <header><h1>Lethe: erasures</h1><span id="live">connecting…</span></header>
 <main>
+<form id="login" hidden><label>API token <input id="token" type="password" autocomplete="off" spellcheck="false"></label> <button type="submit">use it</button><span id="login-why"></span></form>
 <section id="waits"></section>
 <p id="counts"></p>
 <table><thead><tr><th>status</th><th>subject</th><th>erased in the database</th><th>due</th><th>completed</th><th>targets</th><th>proof</th></tr></thead>
@@ -41,12 +48,32 @@ function row(e) {
     '<td><code>' + esc(e.subjectType + ':' + e.subjectId) + '</code></td>' +
     '<td>' + esc(time(e.facts && e.facts.commitTime)) + '</td><td>' + esc(time(e.dueAt)) + '</td><td>' + esc(time(e.completedAt)) + '</td>' +
     '<td>' + targets + '</td>' +
-    '<td><a href="/api/erasures/' + encodeURIComponent(e.eventId) + '/report?format=html">report</a></td></tr>';
+    '<td><a class="report" href="/api/erasures/' + encodeURIComponent(e.eventId) + '/report?format=html">report</a></td></tr>';
+}
+const TOKEN_KEY = 'lethe.apiToken';
+let token = sessionStorage.getItem(TOKEN_KEY) || '';
+const headers = () => (token ? { authorization: 'Bearer ' + token } : {});
+const live = (text) => { document.getElementById('live').textContent = text; };
+class NeedsToken extends Error {}
+function askToken(why) {
+  live('token needed');
+  document.getElementById('login-why').textContent = why;
+  document.getElementById('login').hidden = false;
+  document.getElementById('token').focus();
+}
+async function call(path) {
+  const response = await fetch(path, { headers: headers() });
+  if (response.status === 401 || response.status === 403) {
+    askToken(response.status === 403 ? 'this token may not read statuses' : token ? 'the tracker refused this token' : 'this tracker needs a token');
+    throw new NeedsToken();
+  }
+  if (!response.ok) throw new Error(path + ': ' + response.status);
+  return response;
 }
 async function refresh() {
-  const sinks = await (await fetch('/api/sinks')).json();
+  const sinks = await (await call('/api/sinks')).json();
   document.getElementById('waits').innerHTML = sinks.waiting.map((w) => '<div data-waiting-sink="' + esc(w.sink) + '">sink <b>' + esc(w.sink) + '</b> ' + esc(w.message) + ' (' + esc(w.instances) + ' instance' + (w.instances === 1 ? '' : 's') + '): its erasures wait, nothing is failed</div>').join('');
-  const response = await fetch('/api/erasures?limit=200');
+  const response = await call('/api/erasures?limit=200');
   const { erasures } = await response.json();
   const counts = {};
   for (const e of erasures) counts[e.status] = (counts[e.status] || 0) + 1;
@@ -55,12 +82,54 @@ async function refresh() {
 }
 let pending;
 const soon = () => { clearTimeout(pending); pending = setTimeout(() => refresh().catch(() => {}), 150); };
-const stream = new EventSource('/api/stream');
-stream.onopen = () => { document.getElementById('live').textContent = 'live'; soon(); };
-stream.onerror = () => { document.getElementById('live').textContent = 'reconnecting…'; };
-stream.addEventListener('status', soon);
+let streaming;
+async function stream() {
+  streaming?.abort();
+  const mine = (streaming = new AbortController());
+  try {
+    const response = await call('/api/stream');
+    live('live');
+    soon();
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf('\\n\\n')) >= 0) {
+        if (/^event: status$/m.test(buffer.slice(0, end))) soon();
+        buffer = buffer.slice(end + 2);
+      }
+    }
+  } catch (error) {
+    if (error instanceof NeedsToken) return;
+  }
+  if (mine !== streaming) return;
+  live('reconnecting…');
+  setTimeout(stream, 2000);
+}
+document.getElementById('login').addEventListener('submit', (event) => {
+  event.preventDefault();
+  token = document.getElementById('token').value.trim();
+  sessionStorage.setItem(TOKEN_KEY, token);
+  document.getElementById('login').hidden = true;
+  live('connecting…');
+  stream();
+});
+// A link cannot send the token: fetch the report with it and open what came back.
+document.getElementById('rows').addEventListener('click', async (event) => {
+  const link = event.target.closest('a.report');
+  if (!link || !token) return;
+  event.preventDefault();
+  const opened = window.open('about:blank', '_blank');
+  const response = await call(link.getAttribute('href')).catch(() => null);
+  if (!response) return opened?.close();
+  const url = URL.createObjectURL(await response.blob());
+  if (opened) opened.location.href = url;
+});
 setInterval(soon, 10000);
-refresh().catch(() => {});
+stream();
 </script>
 </body></html>
 `;

@@ -61,9 +61,15 @@ export interface AckRecord {
 export interface Confirmation {
   eventId: string;
   system: string;
+  /** Who says they did it: free text. */
   by: string;
   note: string;
   at: number;
+  /**
+   * Who was authenticated when it was recorded: `token:<name>` (the API), `cli:<OS user>` (`lethe
+   * confirm`, trusted by its database access); null for confirmations from before that was kept.
+   */
+  via?: string | null;
 }
 
 export interface TargetStatus {
@@ -83,6 +89,8 @@ export interface TargetStatus {
   error: string | null;
   details: Record<string, string>;
   confirmedBy?: string;
+  /** Who was authenticated for the confirmation (see Confirmation.via). */
+  confirmedVia?: string | null;
   note?: string;
   /** A backup holds the subject's data until then. */
   heldUntil?: number;
@@ -108,6 +116,7 @@ export interface TimelineEntry {
   /** The part an ack is for, for an erasure sent in parts. */
   part?: number;
   by?: string;
+  via?: string | null;
   note?: string;
   error?: string | null;
 }
@@ -214,7 +223,7 @@ export function foldErasure(input: FoldInput): ErasureStatus {
   for (const c of confirmations) {
     const t = targets.get(key('manual', c.system));
     if (!t || t.state === 'confirmed') continue;
-    Object.assign(t, { state: 'confirmed', at: c.at, confirmedBy: c.by, note: c.note });
+    Object.assign(t, { state: 'confirmed', at: c.at, confirmedBy: c.by, confirmedVia: c.via ?? null, note: c.note });
   }
 
   const list = [...targets.values()];
@@ -296,7 +305,7 @@ function timelineOf(facts: ErasureFacts | null, acks: AckRecord[], confirmations
       error: a.error,
     });
   }
-  for (const c of confirmations) entries.push({ at: c.at, what: 'confirmed', sink: 'manual', target: c.system, by: c.by, note: c.note });
+  for (const c of confirmations) entries.push({ at: c.at, what: 'confirmed', sink: 'manual', target: c.system, by: c.by, via: c.via ?? null, note: c.note });
   const order = { committed: 0, ack: 1, replay: 2, confirmed: 3 };
   return entries.sort(
     (a, b) =>

@@ -1,9 +1,13 @@
 import type { EventEmitter } from 'node:events';
-import Fastify, { type FastifyReply } from 'fastify';
+import { readFile } from 'node:fs/promises';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.js';
 import { LetheError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { accessPolicy, decideAccess, type Access, type AccessPolicy } from './api-access.js';
+import type { ApiToken } from './api-tokens.js';
+import { assertManualSystem, confirmationInput, describeIssues } from './confirmation-input.js';
 import { DASHBOARD_HTML } from './dashboard-page.js';
 import { ERASURE_STATES, type ErasureState, type ErasureStatus } from './erasure-status.js';
 import { buildReport, renderReport, REPORT_FORMATS, type ReportFormat } from './proof-report.js';
@@ -48,9 +52,19 @@ const listQuery = z
   })
   .strict();
 
-const confirmBody = z
-  .object({ system: z.string().min(1), by: z.string().min(1, 'who confirms is required'), note: z.string().default('') })
-  .strict();
+/** The largest request body: a confirmation is a few hundred bytes. */
+export const BODY_LIMIT = 16_384;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route (api-access.ts); a route without one needs a reader. */
+    access?: Access | 'health';
+  }
+  interface FastifyRequest {
+    /** The token the request authenticated with, if any. */
+    apiToken?: ApiToken;
+  }
+}
 
 class ApiError extends Error {
   constructor(
@@ -62,8 +76,7 @@ class ApiError extends Error {
   }
 }
 
-const badRequest = (error: z.ZodError) =>
-  new ApiError(400, 'BAD_REQUEST', error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.code === 'unrecognized_keys' ? `unknown ${i.keys.join(', ')}` : i.message}`).join('; '));
+const badRequest = (error: z.ZodError) => new ApiError(400, 'BAD_REQUEST', describeIssues(error));
 
 /**
  * The tracker's HTTP side: JSON status API, proof reports, a live dashboard (server-sent
@@ -72,7 +85,11 @@ const badRequest = (error: z.ZodError) =>
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   const { store, metrics, waits, changes, publishPending, logger } = options;
   const annotate = <T extends ErasureStatus | ReturnType<typeof summaryOf>>(s: T) => withWaits(s, waits.current());
-  const app = Fastify({ logger: false, forceCloseConnections: true });
+  const { catalog } = options;
+  const policy = accessPolicy(catalog.tracker, options.listen.host);
+  const tls = catalog.tracker.tls ? await readTls(catalog.tracker.tls) : null;
+  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: BODY_LIMIT, https: tls });
+  app.addHook('onRequest', async (request, reply) => guard(policy, request, reply, logger));
 
   const found = async (id: string) => {
     const status = await store.get(id);
@@ -90,6 +107,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     if (error instanceof LetheError && error.code === 'NOT_FOUND') return reply.code(404).send({ error: { code: error.code, message: error.message } });
     if (error instanceof LetheError && error.code === 'NOT_A_MANUAL_SYSTEM') return reply.code(400).send({ error: { code: error.code, message: error.message } });
     const status = (error as { statusCode?: number }).statusCode;
+    if (status === 413) return reply.code(413).send({ error: { code: 'BODY_TOO_LARGE', message: `the request body is over ${BODY_LIMIT} bytes` } });
     if (status && status >= 400 && status < 500) {
       return reply.code(status).send({ error: { code: (error as { code?: string }).code ?? 'BAD_REQUEST', message: (error as Error).message } });
     }
@@ -124,12 +142,14 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     return { subject, erasures: erasures.map(annotate) };
   });
 
-  app.post<{ Params: { id: string } }>('/api/erasures/:id/confirm', async (request, reply) => {
-    const body = parse(confirmBody, request.body);
+  app.post<{ Params: { id: string } }>('/api/erasures/:id/confirm', { config: { access: 'operator' } }, async (request, reply) => {
+    const body = parse(confirmationInput, request.body);
+    assertManualSystem(catalog, body.system);
     await found(request.params.id);
-    const { status, created } = await store.confirm({ eventId: request.params.id, system: body.system, by: body.by, note: body.note, at: Date.now() });
+    const via = `token:${request.apiToken!.name}`;
+    const { status, created } = await store.confirm({ eventId: request.params.id, system: body.system, by: body.by, via, note: body.note, at: Date.now() });
     await publishPending();
-    logger.info({ eventId: request.params.id, system: body.system, created }, 'manual system confirmed');
+    logger.info({ eventId: request.params.id, system: body.system, token: request.apiToken!.name, created }, 'manual system confirmed');
     return reply.code(created ? 201 : 200).send(status);
   });
 
@@ -145,9 +165,10 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 
   app.get('/api/sinks', async () => ({ waiting: waits.current().map((w) => ({ ...w, since: new Date(w.since).toISOString(), message: describeWait(w) })) }));
   app.get('/api/stream', (request, reply) => streamChanges(reply, changes));
-  app.get('/metrics', async (request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/', async (request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
+  app.get('/metrics', { config: { access: policy.metricsOpen ? 'open' : 'reader' } }, async (request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/healthz', { config: { access: 'health' } }, async () => ({ ok: true }));
+  // The page holds no data: it asks for a token when the API answers 401.
+  app.get('/', { config: { access: 'open' } }, async (request, reply) => reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML));
 
   try {
     await app.listen({ host: options.listen.host, port: options.listen.port });
@@ -161,7 +182,32 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.listen.port;
-  return { url: `http://${options.listen.host}:${port}`, close: () => app.close() };
+  const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host;
+  return { url: `${tls ? 'https' : 'http'}://${host}:${port}`, close: () => app.close() };
+}
+
+async function readTls(files: { cert: string; key: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = (what: 'cert' | 'key') =>
+    readFile(files[what]).catch((error: unknown) => {
+      throw new LetheError('TRACKER_TLS', `tracker.tls.${what}: cannot read ${files[what]}: ${(error as Error).message}`, { cause: error });
+    });
+  return { cert: await read('cert'), key: await read('key') };
+}
+
+/**
+ * Runs before routing's handlers (and before a body is read): a refused request is answered here.
+ * A refused write is logged, with the route and why, never the token.
+ */
+async function guard(policy: AccessPolicy, request: FastifyRequest, reply: FastifyReply, logger: Logger): Promise<void> {
+  const access = request.routeOptions.config.access ?? 'reader';
+  const decision = decideAccess(policy, { host: request.headers.host, origin: request.headers.origin, authorization: request.headers.authorization }, access);
+  if (decision.ok) {
+    if (decision.token) request.apiToken = decision.token;
+    return;
+  }
+  if (access === 'operator') logger.warn({ route: request.routeOptions.url, method: request.method, code: decision.code }, 'API write refused');
+  if (decision.challenge) void reply.header('www-authenticate', decision.challenge);
+  await reply.code(decision.status).send({ error: { code: decision.code, message: decision.message } });
 }
 
 /**

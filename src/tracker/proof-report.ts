@@ -149,6 +149,13 @@ function removedLine(s: ErasureStatus, now: number): string {
   return 'Removed from all active systems; the catalog declares no backups.';
 }
 
+/** Who was authenticated for a confirmation: `by` is what they typed, this is what the tracker knew. */
+function authenticatedAs(via: string | null | undefined): string {
+  if (via?.startsWith('token:')) return `token ${via.slice('token:'.length)}`;
+  if (via?.startsWith('cli:')) return `lethe confirm as OS user ${via.slice('cli:'.length)}`;
+  return 'not authenticated: recorded before the tracker kept who confirmed';
+}
+
 export function buildReport(s: ErasureStatus, now: number): ProofReport {
   const f = s.facts;
   const change: string[] = [];
@@ -177,7 +184,7 @@ export function buildReport(s: ErasureStatus, now: number): ProofReport {
         row(
           t,
           'manual',
-          t.state === 'confirmed' ? `confirmed by ${t.confirmedBy}${t.note ? `: ${t.note}` : ''}` : `pending: ${t.owner} to ${t.action}`,
+          t.state === 'confirmed' ? `confirmed by ${t.confirmedBy} (${authenticatedAs(t.confirmedVia)})${t.note ? `: ${t.note}` : ''}` : `pending: ${t.owner} to ${t.action}`,
           t.state === 'confirmed' ? 'confirmed by its owner' : 'awaiting confirmation',
         ),
       ),

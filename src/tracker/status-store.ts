@@ -64,7 +64,9 @@ CREATE TABLE IF NOT EXISTS ${s}.confirmations (
   note text NOT NULL,
   at timestamptz NOT NULL,
   PRIMARY KEY (event_id, system)
-);`;
+);
+-- Who was authenticated (token:<name>, cli:<OS user>); added later, so null on older rows.
+ALTER TABLE ${s}.confirmations ADD COLUMN IF NOT EXISTS confirmed_via text;`;
 }
 
 export interface StoredAck extends AckRecord {
@@ -201,8 +203,8 @@ export class StatusStore {
         throw new LetheError('NOT_A_MANUAL_SYSTEM', `erasure ${c.eventId} has no manual system ${c.system} (its manual systems: ${manual.join(', ') || 'none'})`);
       }
       const inserted = await db.query(
-        `INSERT INTO ${this.s}.confirmations (event_id, system, confirmed_by, note, at) VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0)) ON CONFLICT DO NOTHING`,
-        [c.eventId, c.system, c.by, c.note, c.at],
+        `INSERT INTO ${this.s}.confirmations (event_id, system, confirmed_by, confirmed_via, note, at) VALUES ($1, $2, $3, $4, $5, to_timestamp($6 / 1000.0)) ON CONFLICT DO NOTHING`,
+        [c.eventId, c.system, c.by, c.via ?? null, c.note, c.at],
       );
       await this.refoldIn(db, [c.eventId], now);
       return { status: (await this.get(c.eventId, db))!, created: inserted.rowCount === 1 };
@@ -240,8 +242,8 @@ export class StatusStore {
     const acks = await db.query<{ event_id: string; ack: AckRecord }>(`SELECT event_id, ack FROM ${this.s}.acks WHERE event_id = ANY($1)`, [ids]);
     const parts = await db.query<{ event_id: string; facts: ErasureFacts }>(`SELECT event_id, facts FROM ${this.s}.erasure_parts WHERE event_id = ANY($1)`, [ids]);
     const partsOf = groupBy(parts.rows, (p) => p.event_id, (p) => p.facts);
-    const confirmations = await db.query<{ event_id: string; system: string; confirmed_by: string; note: string; at: Date }>(
-      `SELECT event_id, system, confirmed_by, note, at FROM ${this.s}.confirmations WHERE event_id = ANY($1)`,
+    const confirmations = await db.query<{ event_id: string; system: string; confirmed_by: string; confirmed_via: string | null; note: string; at: Date }>(
+      `SELECT event_id, system, confirmed_by, confirmed_via, note, at FROM ${this.s}.confirmations WHERE event_id = ANY($1)`,
       [ids],
     );
     const acksOf = groupBy(acks.rows, (a) => a.event_id, (a) => a.ack);
@@ -253,7 +255,7 @@ export class StatusStore {
         subject: { eventId: row.event_id, subjectType: row.subject_type, subjectId: row.subject_id },
         expected: row.expected ?? [],
         acks: acksOf.get(row.event_id) ?? [],
-        confirmations: (confirmationsOf.get(row.event_id) ?? []).map((c) => ({ eventId: c.event_id, system: c.system, by: c.confirmed_by, note: c.note, at: c.at.getTime() })),
+        confirmations: (confirmationsOf.get(row.event_id) ?? []).map((c) => ({ eventId: c.event_id, system: c.system, by: c.confirmed_by, via: c.confirmed_via, note: c.note, at: c.at.getTime() })),
         slaMs: this.slaMs,
         now,
       }),

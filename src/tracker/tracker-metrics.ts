@@ -9,34 +9,37 @@ import type { SinkWaits } from './sink-waits.js';
 import { ERASURE_STATES } from './erasure-status.js';
 import type { StatusStore } from './status-store.js';
 
+/** How often the gauges that read other systems are refreshed, at most. */
+export const METRICS_REFRESH_MS = 5_000;
+
 /**
  * The tracker's Prometheus metrics, on their own registry. Gauges that describe other systems
- * (consumer lag, dead letters, the slot's retained WAL) are read when scraped, so they are never
- * stale; a source that cannot be read leaves its gauge out of that scrape and logs why.
+ * (consumer lag, dead letters, the slot's retained WAL) and the count of erasures by status are
+ * read in the background every `refreshMs`, never per scrape: a scrape costs no admin call and no
+ * query, however often it comes. A source that cannot be read leaves its gauge out until it can
+ * be read again (a stale number would look current), and is logged once when it stops and once
+ * when it returns.
  */
 export class TrackerMetrics {
   readonly registry = new Registry();
   readonly ackLatency: Histogram<'sink'>;
   readonly undecodable: Counter<'topic'>;
   readonly sinkOutages: Counter<'sink'>;
+  private readonly sources: Array<{ what: string; gauge: Gauge<string>; read: () => Promise<void>; failing: boolean }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
 
-  constructor(options: { catalog: Catalog; store: StatusStore; admin: Admin; source: pg.Pool; logger: Logger; topology: Topology; waits: SinkWaits }) {
-    const { catalog, store, admin, source, logger, topology, waits } = options;
-    const trackerGroup = topology.trackerGroup;
-    const sinkGroup = topology.sinkGroup;
-    const dlqTopic = topology.dlq;
+  constructor(private readonly options: { catalog: Catalog; store: StatusStore; admin: Admin; source: pg.Pool; logger: Logger; topology: Topology; waits: SinkWaits; refreshMs?: number }) {
+    const { catalog, store, admin, source, topology, waits } = options;
     const registry = this.registry;
-    const guarded = (what: string, read: () => Promise<void>) => async () => {
-      try {
-        await read();
-      } catch (error) {
-        logger.warn({ metric: what, err: (error as Error).message }, 'metric not readable in this scrape');
-      }
+    const polled = (name: string, help: string, labelNames: string[], read: (gauge: Gauge<string>) => Promise<void>) => {
+      const gauge = new Gauge({ name, help, labelNames, registers: [registry] });
+      this.sources.push({ what: name, gauge, read: () => read(gauge), failing: false });
     };
-    const erasures: Gauge<string> = new Gauge({ name: 'lethe_erasures', help: 'Erasures by status.', labelNames: ['status'], registers: [registry], collect: guarded('lethe_erasures', async () => {
+    polled('lethe_erasures', 'Erasures by status.', ['status'], async (gauge) => {
       const counts = await store.countByStatus();
-      for (const state of ERASURE_STATES) erasures.set({ status: state }, counts.get(state) ?? 0);
-    }) });
+      for (const state of ERASURE_STATES) gauge.set({ status: state }, counts.get(state) ?? 0);
+    });
     this.ackLatency = new Histogram({
       name: 'lethe_ack_latency_seconds',
       help: 'From the erasing commit to the sink acknowledgement, per sink (live acks only).',
@@ -47,6 +50,7 @@ export class TrackerMetrics {
     this.undecodable = new Counter({ name: 'lethe_tracker_undecodable_total', help: 'Records the tracker could not decode, by topic.', labelNames: ['topic'], registers: [registry] });
 
     this.sinkOutages = new Counter({ name: 'lethe_sink_outages_total', help: 'Times a sink began to wait for a server that is down (its store, Kafka, the registry).', labelNames: ['sink'], registers: [registry] });
+    // In memory: cheap enough to read on each scrape.
     const waiting: Gauge<string> = new Gauge({ name: 'lethe_sink_waiting_seconds', help: 'How long each sink has waited for a server that is down; 0 when it is not waiting.', labelNames: ['sink'], registers: [registry], collect: () => {
       const now = Date.now();
       for (const sink of configuredSinks(catalog.sinks)) {
@@ -56,11 +60,11 @@ export class TrackerMetrics {
     } });
 
     const groups: Array<[string, string]> = [
-      ...configuredSinks(catalog.sinks).map((sink): [string, string] => [sinkGroup(sink), catalog.kafka.topics.erasures]),
-      [trackerGroup, catalog.kafka.topics.erasures],
-      [trackerGroup, catalog.kafka.topics.acks],
+      ...configuredSinks(catalog.sinks).map((sink): [string, string] => [topology.sinkGroup(sink), catalog.kafka.topics.erasures]),
+      [topology.trackerGroup, catalog.kafka.topics.erasures],
+      [topology.trackerGroup, catalog.kafka.topics.acks],
     ];
-    const lag: Gauge<string> = new Gauge({ name: 'lethe_consumer_lag', help: 'Records not yet consumed, per consumer group and topic.', labelNames: ['group', 'topic'], registers: [registry], collect: guarded('lethe_consumer_lag', async () => {
+    polled('lethe_consumer_lag', 'Records not yet consumed, per consumer group and topic.', ['group', 'topic'], async (gauge) => {
       const ends = new Map<string, Array<{ partition: number; high: string; low: string }>>();
       for (const topic of new Set(groups.map(([, t]) => t))) ends.set(topic, await admin.fetchTopicOffsets(topic));
       for (const [groupId, topic] of groups) {
@@ -71,23 +75,57 @@ export class TrackerMetrics {
           // A group that never committed on a partition starts at its beginning: all of it is lag.
           total += BigInt(end.high) - (at === '-1' ? BigInt(end.low) : BigInt(at));
         }
-        lag.set({ group: groupId, topic }, Number(total));
+        gauge.set({ group: groupId, topic }, Number(total));
       }
-    }) });
+    });
 
-    const dlq: Gauge<string> = new Gauge({ name: 'lethe_dlq_records', help: "Records in each sink's dead-letter topic.", labelNames: ['sink'], registers: [registry], collect: guarded('lethe_dlq_records', async () => {
+    polled('lethe_dlq_records', "Records in each sink's dead-letter topic.", ['sink'], async (gauge) => {
       for (const sink of configuredSinks(catalog.sinks)) {
-        const offsets = await admin.fetchTopicOffsets(dlqTopic(sink)).catch(() => []);
-        dlq.set({ sink }, Number(offsets.reduce((n, o) => n + BigInt(o.high) - BigInt(o.low), 0n)));
+        const offsets = await admin.fetchTopicOffsets(topology.dlq(sink)).catch(() => []);
+        gauge.set({ sink }, Number(offsets.reduce((n, o) => n + BigInt(o.high) - BigInt(o.low), 0n)));
       }
-    }) });
+    });
 
-    const wal: Gauge<string> = new Gauge({ name: 'lethe_slot_wal_retained_bytes', help: "WAL the replication slot holds back (current LSN minus the slot's restart LSN).", labelNames: ['slot'], registers: [registry], collect: guarded('lethe_slot_wal_retained_bytes', async () => {
+    polled('lethe_slot_wal_retained_bytes', "WAL the replication slot holds back (current LSN minus the slot's restart LSN).", ['slot'], async (gauge) => {
       const rows = await source.query<{ bytes: string | null }>(
         'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS bytes FROM pg_replication_slots WHERE slot_name = $1',
         [catalog.source.slot],
       );
-      if (rows.rows[0]?.bytes != null) wal.set({ slot: catalog.source.slot }, Number(rows.rows[0].bytes));
-    }) });
+      if (rows.rows[0]?.bytes != null) gauge.set({ slot: catalog.source.slot }, Number(rows.rows[0].bytes));
+    });
+  }
+
+  /** Reads every polled source now and then every `refreshMs`, until `stop()`. */
+  start(): void {
+    if (this.timer) return;
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.options.refreshMs ?? METRICS_REFRESH_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.refreshing;
+  }
+
+  /** One pass over the polled sources; a pass still running (a slow admin call) is not doubled. */
+  refresh(): Promise<void> {
+    this.refreshing ??= Promise.all(this.sources.map((s) => this.read(s)))
+      .then(() => undefined)
+      .finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async read(source: TrackerMetrics['sources'][number]): Promise<void> {
+    try {
+      await source.read();
+      if (source.failing) this.options.logger.info({ metric: source.what }, 'metric readable again');
+      source.failing = false;
+    } catch (error) {
+      source.gauge.reset();
+      if (!source.failing) this.options.logger.warn({ metric: source.what, err: (error as Error).message }, 'metric not readable; left out until it is');
+      source.failing = true;
+    }
   }
 }

@@ -9,13 +9,14 @@ import { EventCodec } from '../events/event-codec.js';
 import { GroupHeartbeat } from '../kafka/group-heartbeat.js';
 import { OutageWaiter } from '../outage-waiter.js';
 
-import { errorKind, reasonOf, RecordError } from '../errors.js';
+import { errorKind, LetheError, reasonOf, RecordError } from '../errors.js';
 import { CONSUMER_RETRY, createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../kafka/kafka-client.js';
 import { parseSinkHealth } from '../kafka/sink-health.js';
 import type { Logger } from '../logger.js';
 import { ensureTopics } from '../kafka/topic-config.js';
 import { topologyOf, type Topology } from '../kafka/topology.js';
 import { whenAborted } from '../when-aborted.js';
+import { exposureOf } from './api-access.js';
 import { expectedTargetsOf, type ErasureFacts, type ErasureStatus } from './erasure-status.js';
 import { startHttpApi, type HttpApi } from './http-api.js';
 import { StatusPublisher } from './status-publisher.js';
@@ -31,6 +32,8 @@ export interface TrackerOptions {
   listen?: { host: string; port: number };
   /** Called once the HTTP API listens, with its base URL. */
   onListening?: (url: string) => void;
+  /** How often the metrics that read Kafka and Postgres are refreshed (tests shorten it). */
+  metricsRefreshMs?: number;
 }
 
 /**
@@ -79,6 +82,10 @@ export class TrackerService {
 
   async run(signal: AbortSignal): Promise<void> {
     const { catalog } = this.options;
+    const listen = this.options.listen ?? { host: catalog.tracker.host, port: catalog.tracker.port };
+    const exposure = exposureOf(catalog.tracker, listen.host);
+    if (exposure.refused) throw new LetheError('TRACKER_EXPOSED', exposure.refused);
+    if (exposure.clearText) this.log.warn({ host: listen.host }, exposure.clearText);
     const topology = topologyOf(catalog);
     const store = new StatusStore(catalog.tracker.database, catalog.tracker.schema, (type) => expectedTargetsOf(catalog, type), catalog.tracker.slaMs);
     const source = new pg.Pool({ connectionString: catalog.source.url, max: 1 });
@@ -95,13 +102,15 @@ export class TrackerService {
     const waiter = new OutageWaiter({ initialDelayMs: 200, maxDelayMs: catalog.sinks.settings.retryMaxMs, logger: this.log });
     const waits = new SinkWaits();
     let http: HttpApi | undefined;
+    let metrics: TrackerMetrics | undefined;
     let sweep: NodeJS.Timeout | undefined;
     let crashed: Error | undefined;
     const stayedDown = whenCrashedForGood(consumer, this.log, 'tracker consumer').then((error) => void (crashed = error));
     try {
       await waiter.run('creating the tracker tables', () => store.ensureSchema(), signal);
       await waiter.run('connecting to kafka', () => this.connectKafka(admin, publisher, consumer, topology), signal);
-      const metrics = new TrackerMetrics({ catalog, store, admin, source, logger: this.log, topology, waits });
+      metrics = new TrackerMetrics({ catalog, store, admin, source, logger: this.log, topology, waits, ...(this.options.metricsRefreshMs ? { refreshMs: this.options.metricsRefreshMs } : {}) });
+      metrics.start();
       const announce = (changed: ErasureStatus[]) => {
         for (const s of changed) this.changes.emit('status', s);
         if (changed.length > 0) this.log.info({ changed: changed.length, statuses: countBy(changed.map((s) => s.status)) }, 'erasure status changed');
@@ -119,7 +128,7 @@ export class TrackerService {
         changes: this.changes,
         publishPending,
         logger: this.log,
-        listen: this.options.listen ?? { host: catalog.tracker.host, port: catalog.tracker.port },
+        listen,
       });
       this.options.onListening?.(http.url);
       this.log.info({ url: http.url }, 'tracker API listening');
@@ -145,6 +154,7 @@ export class TrackerService {
     } finally {
       if (sweep) clearInterval(sweep);
       await http?.close().catch(() => undefined);
+      await metrics?.stop().catch(() => undefined);
       await consumer.disconnect().catch(() => undefined);
       await publisher.close().catch(() => undefined);
       await admin.disconnect().catch(() => undefined);

@@ -14,6 +14,7 @@ import { topologyOf } from '../../src/kafka/topology.js';
 import { SinkRunner } from '../../consumers/sink-runner.js';
 import { readTopic } from '../../src/kafka/topic-reader.js';
 import { replayErasures } from '../../src/replay/erasure-replay.js';
+import { createToken } from '../../src/tracker/api-tokens.js';
 import type { ErasureStatus } from '../../src/tracker/erasure-status.js';
 import { TrackerService } from '../../src/tracker/tracker-service.js';
 import { cdcFixture } from '../support/cdc-fixture.js';
@@ -33,6 +34,8 @@ describe('tracker, end to end', () => {
     const e = endpoints();
     const p = uniqueName('trk').replaceAll('_', '-');
     const trackerSchema = uniqueName('lethe_trk');
+    const operator = createToken('ops-lee', 'operator');
+    const auth = { authorization: `Bearer ${operator.token}` };
     await using fx = await cdcFixture({
       sinks: (schema) => `  settings: { retryInitialMs: 20, retryMaxMs: 200 }
   redis:
@@ -49,7 +52,7 @@ describe('tracker, end to end', () => {
   - { name: support-inbox, owner: support@corp.example, action: redact tickets }
 backups:
   - { name: pg-nightly, retention: 30d, onRestore: "lethe replay --sink primary --since <backup time>" }
-tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
+tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema}, tokens: [{ name: ops-lee, role: operator, sha256: ${operator.entry.sha256} }] }
 `,
     });
     const catalog = fx.catalog;
@@ -114,16 +117,17 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
           logger: fx.logger,
           listen: { host: '127.0.0.1', port: 0 },
           onListening: listening,
+          metricsRefreshMs: 200,
         }).run(signal),
       );
       api = await url;
     };
     const get = async (path: string) => {
-      const response = await fetch(`${api}${path}`);
+      const response = await fetch(`${api}${path}`, { headers: auth });
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     };
     const post = async (path: string, body: unknown) => {
-      const response = await fetch(`${api}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const response = await fetch(`${api}${path}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     };
     const erasureOf = async (id: string) => {
@@ -177,19 +181,19 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     expect(await post(`/api/erasures/${partial.eventId}/confirm`, { system: 'billing', by: 'ops' })).toMatchObject({ status: 400, body: { error: { code: 'NOT_A_MANUAL_SYSTEM' } } });
     expect((await get('/api/erasures?status=partial,complete&limit=5')).body.erasures).toEqual(expect.arrayContaining([expect.objectContaining({ eventId: partial.eventId })]));
 
-    const confirmed = await post(`/api/erasures/${partial.eventId}/confirm`, { system: 'support-inbox', by: 'ops-lee', note: 'ticket 4411 redacted' });
+    const confirmed = await post(`/api/erasures/${partial.eventId}/confirm`, { system: 'support-inbox', by: 'Lee', note: 'ticket 4411 redacted' });
     expect(confirmed).toMatchObject({ status: 201, body: { status: 'complete' } });
     expect((await post(`/api/erasures/${partial.eventId}/confirm`, { system: 'support-inbox', by: 'someone-else' })).status).toBe(200);
     const complete = (await get(`/api/erasures/${partial.eventId}`)).body as unknown as ErasureStatus;
-    expect(complete.targets.find((t) => t.kind === 'manual')).toMatchObject({ state: 'confirmed', confirmedBy: 'ops-lee' });
+    expect(complete.targets.find((t) => t.kind === 'manual')).toMatchObject({ state: 'confirmed', confirmedBy: 'Lee', confirmedVia: 'token:ops-lee' });
     expect(complete.timeline.map((t) => t.what)).toEqual(expect.arrayContaining(['committed', 'ack', 'confirmed']));
 
-    const report = await (await fetch(`${api}/api/erasures/${partial.eventId}/report?format=md`)).text();
+    const report = await (await fetch(`${api}/api/erasures/${partial.eventId}/report?format=md`, { headers: auth })).text();
     const until = new Date(partial.facts!.commitTime + 30 * 86_400_000).toISOString().slice(0, 10);
     expect(report).toContain(`**Removed from all active systems; copies remain in pg-nightly until ${until}.**`);
-    expect(report).toContain('| manual | support-inbox | confirmed by ops-lee: ticket 4411 redacted |');
+    expect(report).toContain('| manual | support-inbox | confirmed by Lee (token ops-lee): ticket 4411 redacted |');
     expect(report).not.toContain(emails.get(a));
-    expect((await fetch(`${api}/api/erasures/${partial.eventId}/report?format=html`)).headers.get('content-type')).toMatch(/text\/html/);
+    expect((await fetch(`${api}/api/erasures/${partial.eventId}/report?format=html`, { headers: auth })).headers.get('content-type')).toMatch(/text\/html/);
 
     // The same through the built CLI, as an operator runs it.
     const config = join(tmpdir(), `${p}.lethe.yaml`);
@@ -227,9 +231,10 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     const metrics = await waitFor(
       async () => {
         const text = await (await fetch(`${api}/metrics`)).text();
-        return groups.every(([group, topic]) => lagOf(text, group, topic) === '0') ? text : undefined;
+        // Read in the background (never per scrape): the dead letter shows on a refresh after it was sent.
+        return groups.every(([group, topic]) => lagOf(text, group, topic) === '0') && /^lethe_dlq_records\{sink="redis"\} 1$/m.test(text) ? text : undefined;
       },
-      { timeoutMs: 15_000, intervalMs: 250, what: "the sink groups' and the tracker's consumer lag to be 0" },
+      { timeoutMs: 15_000, intervalMs: 250, what: "the sink groups' and the tracker's consumer lag to be 0, and the dead letter counted" },
     );
     expect(await fx.publishedCount()).toBeGreaterThanOrEqual(1);
     expect(metrics).toMatch(/^lethe_erasures\{status="complete"\} [1-9]/m);
@@ -246,6 +251,8 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     await using _browser = { [Symbol.asyncDispose]: () => browser.close() };
     const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
     await page.goto(api);
+    await page.fill('#token', operator.token);
+    await page.click('#login button');
     await page.locator(`tr[data-erasure="${partial.eventId}"][data-status="complete"]`).waitFor({ timeout: 15_000 });
 
     await stops.get('elasticsearch')!();
@@ -311,7 +318,7 @@ tracker: { sla: ${SLA_SECONDS}s, overdueCheckMs: 300, schema: ${trackerSchema} }
     expect(replayed.targets.find((t) => t.sink === 'elasticsearch')!.lastReplay).toMatchObject({ outcome: 'APPLIED', affected: 1, residual: 0 });
     expect(replayed.targets.find((t) => t.sink === 'primary')).toMatchObject({ kind: 'replay', state: 'applied' });
     expect(((await get(`/api/erasures/${pendingB.eventId}`)).body as unknown as ErasureStatus).status).toBe('complete');
-    const replayReport = await (await fetch(`${api}/api/erasures/${partial.eventId}/report?format=md`)).text();
+    const replayReport = await (await fetch(`${api}/api/erasures/${partial.eventId}/report?format=md`, { headers: auth })).text();
     expect(replayReport).toContain('## Replays after restores');
 
     // No log line carries a seeded email address.

@@ -18,6 +18,8 @@ async function catalogFile(): Promise<AsyncDisposable & { path: string }> {
 kafka: { brokers: "127.0.0.1:9", schemaRegistry: "http://127.0.0.1:9", topics: { erasures: e, acks: a, status: s } }
 subjects:
   customer: { table: public.customers, key: id, erasedWhen: [delete] }
+manual:
+  - { name: support-inbox, owner: support@corp.example, action: redact tickets }
 `,
   );
   return { path, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
@@ -91,6 +93,18 @@ describe('lethe CLI', () => {
       const io = captureOutput();
       expect(await main(['node', 'lethe', '-c', catalog.path, ...args])).toBe(1);
       expect(io.err()).toBe(`lethe: SERVICE_UNAVAILABLE: postgres: cannot connect to tracker.database: connect ECONNREFUSED 127.0.0.1:${port}\n`);
+      vi.restoreAllMocks();
+    }
+    // A confirmation is checked before the database is asked: a system the catalog does not
+    // declare, an over-long --note, a --by on two lines.
+    for (const [args, message] of [
+      [['billing'], 'lethe: NOT_A_MANUAL_SYSTEM: system: billing is not a manual system of the catalog (manual: support-inbox)'],
+      [['support-inbox', '--note', 'x'.repeat(2001)], 'lethe: USAGE: --note: at most 2000 characters'],
+      [['support-inbox', '--by', 'ops\nand the CEO'], 'lethe: USAGE: --by: one line of text, without control characters'],
+    ] as const) {
+      const io = captureOutput();
+      expect(await main(['node', 'lethe', '-c', catalog.path, 'confirm', 'customer:42', ...args, ...((args as readonly string[]).includes('--by') ? [] : ['--by', 'ops'])])).toBe(1);
+      expect(io.err()).toBe(`${message}\n`);
       vi.restoreAllMocks();
     }
     // LETHE_DEBUG keeps the stack, for a developer.

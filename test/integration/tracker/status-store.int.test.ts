@@ -162,4 +162,24 @@ describe('tracker status store against PostgreSQL', () => {
     const old = await store.record([], [ack('old-1', 'm%2F2', 200)], T0 + 1000);
     expect(old.changed[0]).toMatchObject({ eventId: 'old-1', known: true, status: 'complete' });
   });
+
+  it('adds confirmed_via to a database made before it, keeping the older confirmations (who: not recorded)', async () => {
+    await using db = await pgContext();
+    const schema = uniqueName('lethe_mig');
+    await using _drop = { [Symbol.asyncDispose]: async () => void (await db.client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) };
+    const store = new StatusStore(endpoints().databaseUrl, schema, () => expected, 3_600_000);
+    await using _close = { [Symbol.asyncDispose]: () => store.close() };
+    // The tables as they were before the column, with one confirmation recorded then.
+    await store.ensureSchema();
+    await store.record([facts('e-old', 'm%2F1'), facts('e-new', 'm%2F2')], [], T0 + 100);
+    await db.client.query(`ALTER TABLE ${schema}.confirmations DROP COLUMN confirmed_via`);
+    await db.client.query(`INSERT INTO ${schema}.confirmations (event_id, system, confirmed_by, note, at) VALUES ('e-old', 'crm-vendor', 'Lee', '', now())`);
+
+    await store.ensureSchema();
+    const [old] = await store.refold(['e-old'], T0 + 200);
+    expect(old!.targets.find((t) => t.kind === 'manual')).toMatchObject({ state: 'confirmed', confirmedBy: 'Lee', confirmedVia: null });
+    const { status } = await store.confirm({ eventId: 'e-new', system: 'crm-vendor', by: 'Alice', via: 'token:ops-alice', note: '', at: T0 + 300 }, T0 + 300);
+    expect(status.targets.find((t) => t.kind === 'manual')).toMatchObject({ confirmedBy: 'Alice', confirmedVia: 'token:ops-alice' });
+    expect(status.timeline.find((t) => t.what === 'confirmed')).toMatchObject({ by: 'Alice', via: 'token:ops-alice' });
+  });
 });

@@ -84,7 +84,7 @@ describe('catalog', () => {
     );
     expect(catalog.source).toMatchObject({ publication: 'lethe', slot: 'lethe' });
     expect(catalog.kafka.topics).toEqual({ erasures: 'lethe.subject-erased', acks: 'lethe.acks', status: 'lethe.erasure-status' });
-    expect(catalog.tracker).toEqual({ slaMs: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000, database: 'x', schema: 'lethe' });
+    expect(catalog.tracker).toEqual({ slaMs: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000, database: 'x', schema: 'lethe', tokens: [], allowedHosts: [] });
     expect([catalog.manual, catalog.backups]).toEqual([[], []]);
     expect(catalog.subjects[0]).toMatchObject({ erasedWhen: [{ kind: 'delete' }], related: [] });
   });
@@ -190,6 +190,37 @@ subjects:
     expect(catalog.source.heartbeatIntervalMs).toBe(2500);
     expect(catalog.sinks.settings.maxBatchEvents).toBe(50);
     expect(problemsOf(text, { PORT: 'eighty', BEAT: '2.5' }).map((p) => p.path)).toEqual(expect.arrayContaining(['tracker.port', 'source.heartbeatIntervalMs']));
+  });
+
+  it("reads the API's token hashes from tracker.tokens and LETHE_API_TOKENS, and refuses a token in place of its hash", () => {
+    const hash = 'ab'.repeat(32);
+    const base = `source: { url: x }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects: { u: { table: t, key: id } }\n`;
+    const text = `${base}tracker:\n  host: 10.0.0.5\n  allowedHosts: [lethe.corp.example]\n  tls: { cert: /etc/lethe/cert.pem, key: /etc/lethe/key.pem }\n  tokens:\n    - { name: ops-alice, role: operator, sha256: ${hash.toUpperCase()} }\n`;
+    const catalog = parseCatalog(text, { LETHE_API_TOKENS: `ci-reader:reader:${'cd'.repeat(32)}, grafana:reader:${'ef'.repeat(32)}` });
+    expect(catalog.tracker).toMatchObject({
+      tokens: [
+        { name: 'ops-alice', role: 'operator', sha256: hash },
+        { name: 'ci-reader', role: 'reader', sha256: 'cd'.repeat(32) },
+        { name: 'grafana', role: 'reader', sha256: 'ef'.repeat(32) },
+      ],
+      allowedHosts: ['lethe.corp.example'],
+      tls: { cert: '/etc/lethe/cert.pem', key: '/etc/lethe/key.pem' },
+    });
+    const bad = `${base}tracker:\n  tokens:\n    - { name: ops-alice, role: admin, sha256: ${hash} }\n    - { name: Bob, role: reader, sha256: lethe_abc }\n    - { name: ops-alice, role: reader, sha256: ${hash} }\n`;
+    expect(problemsOf(bad, { LETHE_API_TOKENS: `ops-alice:reader:${hash},carol:reader` })).toEqual(
+      expect.arrayContaining([
+        { path: 'tracker.tokens[0].role', message: 'a role is one of reader, operator' },
+        expect.objectContaining({ path: 'tracker.tokens[1].name' }),
+        { path: 'tracker.tokens[1].sha256', message: 'this is a token, not its hash; configure the hash `lethe token create` printed, and never the token itself' },
+      ]),
+    );
+    const twice = `${base}tracker:\n  tokens:\n    - { name: ops-alice, role: operator, sha256: ${hash} }\n    - { name: ops-alice, role: reader, sha256: ${hash} }\n`;
+    expect(problemsOf(twice, { LETHE_API_TOKENS: `ops-alice:reader:${hash}` })).toEqual([
+      { path: 'tracker.tokens[1].name', message: 'ops-alice is already the name of another token' },
+    ]);
+    expect(problemsOf(`${base}tracker: { tokens: [] }\n`, { LETHE_API_TOKENS: `carol:reader` })).toEqual([
+      { path: '(environment LETHE_API_TOKENS)', message: 'entry 1: sha256: 64 hex digits (the SHA-256 of the token, as `lethe token create` prints it)' },
+    ]);
   });
 
   it('rejects an unknown top-level key and reports YAML syntax errors', () => {

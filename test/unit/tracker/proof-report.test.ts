@@ -29,7 +29,7 @@ const ack = (sink: string, target: string, over: Partial<AckRecord> = {}): AckRe
 });
 const allAcks = [ack('elasticsearch', 'index members'), ack('redis', 'key m:{subject}', { affected: 1 })];
 const status = (acks: AckRecord[], confirmed: boolean, now = T0 + DAY) =>
-  foldErasure({ facts, expected, acks, confirmations: confirmed ? [{ eventId: 'e-9', system: 'billing-vendor', by: 'ops-lee', note: 'ticket 18', at: T0 + 3600_000 }] : [], slaMs: 3 * DAY, now });
+  foldErasure({ facts, expected, acks, confirmations: confirmed ? [{ eventId: 'e-9', system: 'billing-vendor', by: 'ops-lee', via: 'token:ops-lee', note: 'ticket 18', at: T0 + 3600_000 }] : [], slaMs: 3 * DAY, now });
 
 describe('proof report wording', () => {
   it('while a target is pending it never says removed', () => {
@@ -94,9 +94,16 @@ describe('proof report wording', () => {
     ]);
     expect(report.targets.map((r) => r.done)).toEqual(['anonymized 2 documents (email, name)', 'deleted 1 key']);
     expect(report.targets.every((r) => r.verification === '0 remaining')).toBe(true);
-    expect(report.manual[0]).toMatchObject({ done: 'confirmed by ops-lee: ticket 18', when: new Date(T0 + 3600_000).toISOString() });
+    expect(report.manual[0]).toMatchObject({ done: 'confirmed by ops-lee (token ops-lee): ticket 18', when: new Date(T0 + 3600_000).toISOString() });
     expect(report.backups[0]).toMatchObject({ done: 'not erased: holds the data until 2026-12-21', verification: 'on restore: lethe replay --sink primary --since <backup time>' });
     expect(report.replays).toHaveLength(1);
+  });
+
+  it('says who was authenticated for a confirmation beside who the confirmer said they were', () => {
+    const confirmedVia = (via: string | null) =>
+      buildReport(foldErasure({ facts, expected, acks: allAcks, confirmations: [{ eventId: 'e-9', system: 'billing-vendor', by: 'Kim', via, note: '', at: T0 + 1 }], slaMs: 3 * DAY, now: T0 + DAY }), T0 + DAY).manual[0]!.done;
+    expect(confirmedVia('cli:kim')).toBe('confirmed by Kim (lethe confirm as OS user kim)');
+    expect(confirmedVia(null)).toBe('confirmed by Kim (not authenticated: recorded before the tracker kept who confirmed)');
   });
 
   it('renders Markdown, JSON and escaped HTML', () => {
