@@ -7,7 +7,7 @@ import { translate as redisError } from '../../connectors/redis-connector.js';
 import { errorOf, outcomeOf } from '../../connectors/sink-connector.js';
 import { escapeGlob, expand, isPattern, placeholders } from '../../src/catalog/key-template.js';
 import { parseCatalog } from '../../src/catalog/catalog.js';
-import { CatalogError } from '../../src/catalog/catalog-error.js';
+import { catalogProblems } from '../support/catalog-problems.js';
 import { errorKind, LetheError, ServiceUnavailableError } from '../../src/errors.js';
 import { FAST_RETRY, retry } from '../../src/retry.js';
 
@@ -36,14 +36,7 @@ describe('key templates', () => {
 
   it('are checked when the catalog loads, with the path', () => {
     const base = `source: { url: x }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects:\n  user: { table: users, key: id, related: [{ table: orders, subjectColumn: user_id }] }\n`;
-    const problems = (text: string) => {
-      try {
-        parseCatalog(base + text, {});
-        return [];
-      } catch (error) {
-        return (error as CatalogError).problems;
-      }
-    };
+    const problems = (text: string) => catalogProblems(base + text);
     expect(problems(`sinks:\n  redis: { url: "redis://x", user: { keys: ["u:{subjet}"] } }\n`)[0]).toMatchObject({ path: 'sinks.redis.user.keys[0]' });
     expect(problems(`sinks:\n  redis: { url: "redis://x", usr: { keys: ["u:{subject}"] } }\n`)[0]).toMatchObject({ path: 'sinks.redis.usr', message: expect.stringMatching(/no subject type usr/) });
     expect(problems(`sinks:\n  compacted: { user: [{ topic: t, key: "{row.id}" }] }\n`)[0]).toMatchObject({ path: 'sinks.compacted.user[0].key' });
@@ -63,14 +56,7 @@ describe('key templates', () => {
 describe('match fields', () => {
   const base = `source: { url: x }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects:\n  account: { table: '"Crm"."Accounts"', key: [tenant, '"AccountId"'] }\n  user: { table: users, key: id }\n`;
   const parse = (text: string) => parseCatalog(base + text, {});
-  const problems = (text: string) => {
-    try {
-      parse(text);
-      return [];
-    } catch (error) {
-      return (error as CatalogError).problems;
-    }
-  };
+  const problems = (text: string) => catalogProblems(base + text);
 
   it('are the key columns\' fields in key order, whichever way the columns are named', () => {
     const catalog = parse(`sinks:

@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { delimiterClash, wideningOf } from '../../../src/catalog/key-template.js';
 import { parseCatalog } from '../../../src/catalog/catalog.js';
-import type { CatalogError } from '../../../src/catalog/catalog-error.js';
+import { catalogProblems } from '../../support/catalog-problems.js';
 
 const base = `source: { url: x }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects:\n  user: { table: users, key: id, related: [{ table: orders, subjectColumn: user_id, key: [region, order_no] }, { table: notes, subjectColumn: user_id }] }\n`;
-const problems = (text: string) => {
-  try {
-    parseCatalog(base + text, {});
-    return [];
-  } catch (error) {
-    return (error as CatalogError).problems;
-  }
-};
+const problems = (text: string) => catalogProblems(base + text);
 const redis = (subject: string) => `sinks:\n  redis: { url: "redis://x", user: ${subject} }\n`;
 
 describe('templates that cannot widen', () => {

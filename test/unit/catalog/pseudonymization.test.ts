@@ -3,20 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCatalog } from '../../../src/catalog/catalog.js';
-import type { CatalogError } from '../../../src/catalog/catalog-error.js';
+import { catalogProblems } from '../../support/catalog-problems.js';
 import { pseudonymOf, readHmacKey } from '../../../src/catalog/pseudonymization.js';
 import { bqActionText, sinkTargetsOf } from '../../../src/catalog/targets.js';
 
 const base = `source: { url: x }\nkafka: { brokers: b:1, schemaRegistry: "http://r" }\nsubjects:\n  user: { table: users, key: id }\n`;
 const bigquery = (anonymize: string, extra = '') => `${base}${extra}sinks:\n  bigquery:\n    projectId: p\n    user:\n      - { table: wh.orders, match: user_id, action: { anonymize: ${anonymize} } }\n`;
-const problems = (text: string) => {
-  try {
-    parseCatalog(text, {});
-    return [];
-  } catch (error) {
-    return (error as CatalogError).problems;
-  }
-};
+const problems = (text: string) => catalogProblems(text);
 
 describe('BigQuery replacements', () => {
   it('are null, hash, hmac or an explicit literal; a bare word is refused at its path, listing the forms', () => {
