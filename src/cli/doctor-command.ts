@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { checkElasticsearch } from '../setup/elasticsearch-checks.js';
 import { checkKafka } from '../setup/kafka-checks.js';
+import { checkPatterns } from '../setup/pattern-checks.js';
 import { checkPseudonymization } from '../setup/pseudonymization-checks.js';
 import { checkTrackerExposure } from '../setup/tracker-checks.js';
 import { diagnose, connectSource } from '../setup/source-session.js';
@@ -15,7 +16,7 @@ export function registerDoctor(program: Command): void {
       const catalog = await catalogFrom(command);
       const db = await connectSource(catalog);
       try {
-        const findings = [...(await diagnose(db, catalog)), ...(await checkKafka(catalog)), ...(await checkElasticsearch(catalog)), ...checkPseudonymization(catalog), ...checkTrackerExposure(catalog)];
+        const findings = [...(await diagnose(db, catalog)), ...(await checkPatterns(db, catalog)), ...(await checkKafka(catalog)), ...(await checkElasticsearch(catalog)), ...checkPseudonymization(catalog), ...checkTrackerExposure(catalog)];
         for (const f of findings) {
           const mark = f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'warn' : 'FAIL';
           const fix = f.fix ? ` -- fix: ${f.fix}${f.initFixes ? ' (lethe init does this)' : ''}` : '';
