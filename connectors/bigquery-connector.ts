@@ -165,8 +165,8 @@ export class BigQueryConnector implements SinkConnector {
     let types: Map<string, string>;
     try {
       const [metadata] = await this.bq.dataset(dataset).table(table).getMetadata();
-      const fields = (metadata.schema?.fields ?? []) as Array<{ name?: string; type?: string; mode?: string }>;
-      types = new Map(fields.filter((f) => f.name).map((f) => [f.name!, standardType(f.type, f.mode)]));
+      const fields = (metadata.schema?.fields ?? []) as Array<{ name?: string; type?: string; mode?: string; collation?: string }>;
+      types = new Map(fields.filter((f) => f.name).map((f) => [f.name!, standardType(f.type, f.mode, f.collation)]));
     } catch (error) {
       if ((error as { code?: number }).code === 404) throw new RecordError('BIGQUERY_SCHEMA', `table ${tableName} not found`);
       throw translate(error);

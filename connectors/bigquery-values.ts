@@ -27,16 +27,26 @@ const SCHEMA_NAMES: Record<string, string> = { INTEGER: 'INT64', FLOAT: 'FLOAT64
 
 export const MATCHABLE_TYPES: readonly string[] = Object.keys(CONVERSIONS);
 
-/** A column's type in standard SQL terms (`INTEGER` → `INT64`); `ARRAY<…>` for a repeated column. */
-export function standardType(schemaType: string | undefined, mode?: string): string {
-  const type = SCHEMA_NAMES[schemaType ?? 'STRING'] ?? schemaType ?? 'STRING';
+/**
+ * A column's type in standard SQL terms (`INTEGER` → `INT64`); `ARRAY<…>` for a repeated column;
+ * `STRING COLLATE '<spec>'` for a string with a collation (its own, or inherited from the table's
+ * or dataset's default when it was created), which compares by that collation, not byte for byte.
+ */
+export function standardType(schemaType: string | undefined, mode?: string, collation?: string): string {
+  let type = SCHEMA_NAMES[schemaType ?? 'STRING'] ?? schemaType ?? 'STRING';
+  if (type === 'STRING' && collation) type = `STRING COLLATE '${collation}'`;
   return mode === 'REPEATED' ? `ARRAY<${type}>` : type;
 }
 
 /** Why a column of this type cannot name a subject exactly, or undefined when it can. */
 export function unmatchableReason(type: string): string | undefined {
   if (CONVERSIONS[type]) return undefined;
-  const why = type === 'FLOAT64' ? 'floating-point equality is not an identity' : 'no exact text form is defined for it';
+  const why =
+    type === 'FLOAT64'
+      ? 'floating-point equality is not an identity'
+      : type.startsWith('STRING COLLATE')
+        ? "a collation makes = compare by it (und:ci: 'bob' equals 'Bob'); drop the collation or match another column"
+        : 'no exact text form is defined for it';
   return `type ${type} cannot be matched exactly (${why}); match columns may be ${MATCHABLE_TYPES.join(', ')}`;
 }
 
@@ -73,7 +83,8 @@ const CANONICAL: Record<string, string> = {
  * spaces count).
  */
 export function canonicalKey(type: string, key: string): { text: string } | { error: string } {
-  const refused = { error: `key ${JSON.stringify(key)} is not a canonical ${type} (${CANONICAL[type] ?? 'no form'}); it is not matched` };
+  // The key itself stays out of the message: it goes into acks and reports kept for years.
+  const refused = { error: `the subject's key is not a canonical ${type} (${CANONICAL[type] ?? 'no form'}); it is not matched` };
   switch (type) {
     case 'STRING':
       return { text: key };

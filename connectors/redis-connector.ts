@@ -61,8 +61,20 @@ export class RedisConnector implements SinkConnector {
         const n = slot(targetName.redisKey(template));
         this.keyOps(n, template, [values], ops, failer(n));
       }
-      for (const { key, field } of s.hashFields) ops.push({ slot: slot(targetName.redisHashField(key, field)), kind: 'hash', key: expand(key, values)!, field: expand(field, values)! });
-      for (const { key, member } of s.setMembers) ops.push({ slot: slot(targetName.redisSetMember(key, member)), kind: 'member', key: expand(key, values)!, member: expand(member, values)! });
+      // Exact names: only a value holding the text between two of its placeholders is in doubt.
+      const ambiguous = (n: number, ...templates: string[]) => {
+        const clash = templates.map((t) => delimiterClash(t, values, false)).find((c) => c !== undefined);
+        if (clash) failer(n)(`a value of ${clash.placeholder} holds '${clash.delimiter}', which separates it from another placeholder, so the name could be another subject's; not erased`);
+        return clash !== undefined;
+      };
+      for (const { key, field } of s.hashFields) {
+        const n = slot(targetName.redisHashField(key, field));
+        if (!ambiguous(n, key, field)) ops.push({ slot: n, kind: 'hash', key: expand(key, values)!, field: expand(field, values)! });
+      }
+      for (const { key, member } of s.setMembers) {
+        const n = slot(targetName.redisSetMember(key, member));
+        if (!ambiguous(n, key, member)) ops.push({ slot: n, kind: 'member', key: expand(key, values)!, member: expand(member, values)! });
+      }
       for (const { table, templates } of s.related) {
         const rows = event.related.filter((r) => r.table === formatQualifiedName(table)).map((r) => rowValues(event, r));
         for (const template of templates) {
@@ -97,9 +109,13 @@ export class RedisConnector implements SinkConnector {
         fail(`a related row carries no ${missing.map((p) => p.slice(4)).join(', ')} (the event names related rows by their primary key only; does the table have one?)`);
         continue;
       }
-      const clash = pattern ? delimiterClash(template, values) : undefined;
+      const clash = delimiterClash(template, values, pattern);
       if (clash) {
-        fail(`a value of ${clash.placeholder} holds '${clash.delimiter}', the delimiter beside it in the pattern, so the pattern would reach other subjects' keys; not scanned`);
+        fail(
+          pattern
+            ? `a value of ${clash.placeholder} holds '${clash.delimiter}', the delimiter beside it in the pattern, so the pattern would reach other subjects' keys; not scanned`
+            : `a value of ${clash.placeholder} holds '${clash.delimiter}', which separates it from another placeholder, so the key could be another subject's; not erased`,
+        );
         continue;
       }
       ops.push(pattern ? { slot, kind: 'pattern', pattern: expanded, template } : { slot, kind: 'key', key: expanded });

@@ -90,18 +90,23 @@ export function wideningOf(template: string, options: NarrowOptions): string | u
 const PLACEHOLDER_SPLIT = /\{([^{}]*)\}/;
 
 /**
- * In a pattern, the literal characters beside each placeholder delimit its value. A value holding
+ * The literal characters beside a placeholder delimit its value. In a pattern, a value holding
  * one makes the pattern reach keys of another subject (for `s:{subject}:*`, the subject `4:x`
- * matches subject 4's key `s:4:x:1`; for `*:s:{subject}`, `a:s:4` matches 4's `x:s:a:s:4`), so
- * such a value cannot be erased by that pattern. Returns the placeholder and delimiter at fault,
- * or undefined. Pure; only for pattern templates.
+ * matches subject 4's key `s:4:x:1`; for `*:s:{subject}`, `a:s:4` matches 4's `x:s:a:s:4`). In an
+ * exact key only the text between two placeholders is in doubt (`acct:{key.t}:{key.u}`: `a:b`+`c`
+ * and `a`+`b:c` give one key). A template cannot name such a value exactly. Returns the
+ * placeholder and delimiter at fault, or undefined. Pure.
  */
-export function delimiterClash(template: string, values: TemplateValues): { placeholder: string; delimiter: string } | undefined {
+export function delimiterClash(template: string, values: TemplateValues, pattern = isPattern(template)): { placeholder: string; delimiter: string } | undefined {
   const parts = template.split(PLACEHOLDER_SPLIT);
+  const valueOf = (name: string) => (name === 'subject' ? values.subject : name.startsWith('key.') ? values.key[name.slice(4)] : values.row?.[name.slice(4)]);
   for (let i = 1; i < parts.length; i += 2) {
     const name = parts[i]!;
-    const value = name === 'subject' ? values.subject : name.startsWith('key.') ? values.key[name.slice(4)] : values.row?.[name.slice(4)];
-    for (const delimiter of [parts[i - 1]!.at(-1), parts[i + 1]![0]]) {
+    const value = valueOf(name);
+    const before = pattern || i > 1 ? parts[i - 1]! : '';
+    const after = pattern || i + 2 < parts.length ? parts[i + 1]! : '';
+    const delimiters = pattern ? [before.at(-1), after[0]] : [...before, ...after];
+    for (const delimiter of delimiters) {
       if (delimiter !== undefined && value?.includes(delimiter)) return { placeholder: `{${name}}`, delimiter };
     }
   }

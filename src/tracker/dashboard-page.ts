@@ -61,8 +61,8 @@ function askToken(why) {
   document.getElementById('login').hidden = false;
   document.getElementById('token').focus();
 }
-async function call(path) {
-  const response = await fetch(path, { headers: headers() });
+async function call(path, signal) {
+  const response = await fetch(path, { headers: headers(), signal });
   if (response.status === 401 || response.status === 403) {
     askToken(response.status === 403 ? 'this token may not read statuses' : token ? 'the tracker refused this token' : 'this tracker needs a token');
     throw new NeedsToken();
@@ -87,7 +87,7 @@ async function stream() {
   streaming?.abort();
   const mine = (streaming = new AbortController());
   try {
-    const response = await call('/api/stream');
+    const response = await call('/api/stream', mine.signal);
     live('live');
     soon();
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -133,10 +133,12 @@ export function summaryLine(s: ErasureStatus, now: number): string {
   const cleaning = compacted.length > 0 ? ` Compacted topics drop the superseded records at their next log cleaning (${compacted.map((t) => t.target).join('; ')}).` : '';
   // Never "removed" where the store was not read back: it says what is known instead.
   const unverified = active.filter((t) => t.sink === 'compacted' && t.details['not-verified'] !== undefined);
-  const removed = removedLine(s, now);
-  if (unverified.length === 0) return `${removed}${cleaning}`;
-  const claim = `Erasure applied in all active systems, but not verified in ${unverified.map(name).join('; ')} (tombstones written, not read back)`;
-  return `${removed.replace(/^Removed from all active systems/, claim)}${cleaning}`;
+  // A pseudonymized value is still personal data to whoever holds the key (or can guess it).
+  const pseudonymized = active.filter((t) => t.state === 'applied' && (t.action ?? '').split('; ').some((p) => p.startsWith('pseudonymize ')));
+  let claim = 'Removed from all active systems';
+  if (pseudonymized.length > 0) claim = `Removed from all active systems, except pseudonymized values in ${pseudonymized.map(name).join('; ')}`;
+  if (unverified.length > 0) claim = `Erasure applied in all active systems, but not verified in ${unverified.map(name).join('; ')} (tombstones written, not read back)${pseudonymized.length > 0 ? `; pseudonymized values remain in ${pseudonymized.map(name).join('; ')}` : ''}`;
+  return `${removedLine(s, now).replace(/^Removed from all active systems/, claim)}${cleaning}`;
 }
 
 function removedLine(s: ErasureStatus, now: number): string {

@@ -23,7 +23,12 @@ describe('dead letters can be re-driven', () => {
     );
     fx.kafka.track(profiles);
     // The misconfiguration: the topic the catalog names deletes by time, so a tombstone erases nothing.
-    await fx.kafka.admin.createTopics({ waitForLeaders: true, topics: [{ topic: profiles, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] }] });
+    await fx.kafka.createTopics([{ topic: profiles, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] }]);
+    // The application's copies: one profile record per subject.
+    const producer = fx.kafka.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: profiles, acks: -1, messages: ['7', '07', '70'].map((key) => ({ key, value: `profile ${key}` })) });
+    await producer.disconnect();
     const db = new pg.Client({ connectionString: e.databaseUrl });
     await db.connect();
     await using _db = { [Symbol.asyncDispose]: async () => void (await db.query(`DROP SCHEMA IF EXISTS ${trackerSchema} CASCADE`), await db.end()) };

@@ -5,7 +5,7 @@ import { RedisConnector } from '../../../connectors/redis-connector.js';
 import { escapeGlob } from '../../../src/catalog/key-template.js';
 import { endpoints } from '../../support/endpoints.js';
 import { uniqueName } from '../../support/names.js';
-import { sinkFixture, userErased } from '../../support/sink-fixture.js';
+import { accountErased, sinkFixture, userErased } from '../../support/sink-fixture.js';
 import { waitFor } from '../../support/wait-for.js';
 
 describe('Redis sink', () => {
@@ -66,6 +66,8 @@ describe('Redis sink', () => {
     user:
       keys: ["${p}:session:{subject}:*", "${p}:user:{subject}"]
       related: { public.orders: ["${p}:order:{row.id}"] }
+    account:
+      keys: ["${p}:acct:{key.tenant}:{key.AccountId}"]
 `);
     const redis = new Redis(endpoints().redisUrl);
     await using _ = { [Symbol.asyncDispose]: async () => void redis.disconnect() };
@@ -87,6 +89,12 @@ describe('Redis sink', () => {
     const [keyless] = await connector.apply([userErased('5', [{ table: 'public.orders', key: [], operation: 'DELETE' }])]);
     expect(keyless!.find((r) => r.target.startsWith('related'))).toMatchObject({ affected: 0, failed: expect.stringMatching(/a related row carries no id/) });
     expect(await redis.exists(`${p}:order:77`)).toBe(1);
+
+    // An exact key with two placeholders: tenant "a:b" + account "c" would name tenant "a"'s account "b:c".
+    await redis.set(`${p}:acct:a:b:c`, 'account b:c of tenant a');
+    const [ambiguous] = await connector.apply([accountErased('a:b', 'c')]);
+    expect(ambiguous![0]).toMatchObject({ affected: 0, failed: expect.stringMatching(/a value of \{key\.tenant\} holds ':', which separates it from another placeholder/) });
+    expect(await redis.exists(`${p}:acct:a:b:c`)).toBe(1);
     const leftovers = await redis.keys(`${p}:*`);
     if (leftovers.length > 0) await redis.unlink(...leftovers);
   });

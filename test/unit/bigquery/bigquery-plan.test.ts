@@ -24,7 +24,8 @@ describe('BigQuery planning', () => {
   it('refuses keys that are not their INT64 column\'s canonical form, naming table and column, and converts the rest on the parameter side', () => {
     const { plans, refused } = planBigQuery('p', events, subjects(['01'], ['1'], ['+1'], ['10']), 500, types({ user_id: 'INT64' }));
     expect([...refused.keys()]).toEqual(['01', '+1']);
-    expect(refused.get('01')).toMatch(/^table wh\.events column user_id: key "01" is not a canonical INT64/);
+    expect(refused.get('01')).toMatch(/^table wh\.events column user_id: the subject's key is not a canonical INT64/);
+    expect(refused.get('01')).not.toContain('"01"'); // keys stay out of acks
     expect(plans).toHaveLength(1);
     expect(plans[0]!.ids).toEqual(['1', '10']);
     expect(plans[0]!.dml).toBe('DELETE FROM `p.wh.events` WHERE `user_id` IN (SELECT CAST(__lethe_k AS INT64) FROM UNNEST(@k0) AS __lethe_k)');
@@ -33,7 +34,7 @@ describe('BigQuery planning', () => {
   it('compares a composite match column by column, each in its own type, so values holding U+001F cannot conflate', () => {
     const ledger: BqTarget = { table: 'wh.ledger', match: ['tenant_code', 'acct_no'], action: { kind: 'delete' } };
     const { plans, refused } = planBigQuery('p', ledger, subjects(['a\u001fb', '1'], ['a', '01']), 500, types({ tenant_code: 'STRING', acct_no: 'INT64' }));
-    expect(refused.get(bigQueryId(['a', '01']))).toMatch(/column acct_no: key "01"/);
+    expect(refused.get(bigQueryId(['a', '01']))).toMatch(/column acct_no: the subject's key is not a canonical INT64/);
     expect(plans[0]!.params).toEqual({ k0: ['a\u001fb'], k1: ['1'] });
     expect(plans[0]!.dml).toBe(
       'DELETE FROM `p.wh.ledger` WHERE EXISTS (SELECT 1 FROM UNNEST(@k0) AS __lethe_k WITH OFFSET AS __lethe_i WHERE `tenant_code` = __lethe_k AND `acct_no` = CAST(@k1[OFFSET(__lethe_i)] AS INT64))',

@@ -7,7 +7,7 @@ describe('BigQuery canonical keys', () => {
   it('INT64: decimal digits only, no leading zero, no sign but -, within 64 bits', () => {
     for (const key of ['0', '1', '10', '-1', '9223372036854775807', '-9223372036854775808']) expect(accepted('INT64', key), key).toBe(true);
     for (const key of ['01', '+1', ' 1', '1 ', '-0', '1.0', '1e3', '0x1A', '', '9223372036854775808', '-9223372036854775809', '１']) expect(accepted('INT64', key), key).toBe(false);
-    expect(canonicalKey('INT64', '01')).toEqual({ error: expect.stringMatching(/"01" is not a canonical INT64 \(decimal digits without leading zeros/) });
+    expect(canonicalKey('INT64', '01')).toEqual({ error: expect.stringMatching(/the subject's key is not a canonical INT64 \(decimal digits without leading zeros/) });
   });
 
   it('NUMERIC and BIGNUMERIC: no leading or trailing zeros, within the digits the type holds', () => {
@@ -34,6 +34,10 @@ describe('BigQuery canonical keys', () => {
     expect(unmatchableReason('FLOAT64')).toMatch(/FLOAT64 cannot be matched exactly \(floating-point/);
     expect(unmatchableReason('DATETIME')).toMatch(/match columns may be STRING, INT64/);
     expect(unmatchableReason('INT64')).toBeUndefined();
+    // A collated string compares by its collation: und:ci makes 'bob' equal 'Bob'.
+    expect(standardType('STRING', 'NULLABLE', 'und:ci')).toBe("STRING COLLATE 'und:ci'");
+    expect(unmatchableReason(standardType('STRING', 'NULLABLE', 'und:ci'))).toMatch(/STRING COLLATE 'und:ci' cannot be matched exactly \(a collation makes = compare by it/);
+    expect(standardType('STRING', 'NULLABLE', '')).toBe('STRING');
     expect(canonicalKey('FLOAT64', '1')).toEqual({ error: expect.stringMatching(/cannot be matched exactly/) });
     expect([standardType('INTEGER'), standardType('FLOAT'), standardType('BOOLEAN'), standardType('STRING', 'REPEATED'), standardType(undefined)]).toEqual(['INT64', 'FLOAT64', 'BOOL', 'ARRAY<STRING>', 'STRING']);
   });

@@ -38,6 +38,11 @@ describe('templates that cannot widen', () => {
     expect(delimiterClash('*:s:{subject}', values('a:s:4'))).toEqual({ placeholder: '{subject}', delimiter: ':' });
     expect(delimiterClash('session:{subject}:*', values('ada@example.com'))).toBeUndefined();
     expect(delimiterClash('session/{subject}/*', values('4:x'))).toBeUndefined();
+    // An exact key: only the text between two placeholders is in doubt.
+    expect(delimiterClash('user:{subject}', values('4:x'))).toBeUndefined();
+    expect(delimiterClash('acct:{key.t}:{key.u}', { subject: 'x', key: { t: 'a:b', u: 'c' } })).toEqual({ placeholder: '{key.t}', delimiter: ':' });
+    expect(delimiterClash('acct:{key.t}:{key.u}', { subject: 'x', key: { t: 'a', u: 'b:c' } })).toEqual({ placeholder: '{key.u}', delimiter: ':' });
+    expect(delimiterClash('acct:{key.t}:{key.u}', { subject: 'x', key: { t: 'a', u: 'b' } })).toBeUndefined();
   });
 
   it('{row.<column>} names a declared key column of the related table, never another column', () => {

@@ -53,6 +53,12 @@ describe('proof report wording', () => {
     expect(summaryLine(noBackups, T0)).toBe('Removed from all active systems; the catalog declares no backups.');
   });
 
+  it('names the targets that keep pseudonymized values instead of calling them removed', () => {
+    const withWarehouse: ExpectedTarget[] = [...expected.slice(0, 2), { kind: 'sink', sink: 'bigquery', target: 'table wh.orders', action: 'anonymize email; pseudonymize phone: SHA-256 unkeyed' }];
+    const s = foldErasure({ facts, expected: withWarehouse, acks: [...allAcks, ack('bigquery', 'table wh.orders')], confirmations: [], slaMs: DAY, now: T0 });
+    expect(summaryLine(s, T0)).toBe('Removed from all active systems, except pseudonymized values in bigquery table wh.orders; the catalog declares no backups.');
+  });
+
   it('never says removed where a compacted topic was written but not read back', () => {
     const withTopic: ExpectedTarget[] = [...expected.slice(0, 2), { kind: 'sink', sink: 'compacted', target: 'topic app.members key {subject}', action: 'delete' }];
     const unread = ack('compacted', 'topic app.members key {subject}', { affected: 0, outcome: 'NOTHING_TO_DO', details: { tombstones: '1', verified: '0', 'not-verified': 'partition 0 was not read back within 30000 ms' } });
