@@ -11,7 +11,10 @@ export function checkTrackerExposure(catalog: Pick<Catalog, 'tracker'>): Finding
   const operators = tracker.tokens.filter((t) => t.role === 'operator').length;
   const tokens =
     tracker.tokens.length === 0
-      ? 'no tokens: reads are open to this machine, writes (confirm) need an operator token, so none can be made through the API; `lethe confirm` still works'
+      ? 'no tokens: reads (statuses, reports, subject keys) are open to every user and process of this machine; writes (confirm) need an operator token, so none can be made through the API; `lethe confirm` still works'
       : `${tracker.tokens.length} token(s), ${operators} operator(s)`;
-  return [{ level: 'ok', subject: 'tracker.host', message: `${tracker.host}:${tracker.port}${tracker.tls ? ' over TLS' : ''}; ${tokens}` }];
+  // Subject keys can be email addresses: on a shared machine, open reads are worth a warning.
+  const level = tracker.tokens.length === 0 ? 'warn' : 'ok';
+  const fix = tracker.tokens.length === 0 ? 'lethe token create --name <who> --role reader (and one operator), then list their hashes in tracker.tokens or LETHE_API_TOKENS' : undefined;
+  return [{ level, subject: 'tracker.host', message: `${tracker.host}:${tracker.port}${tracker.tls ? ' over TLS' : ''}; ${tokens}`, ...(fix ? { fix } : {}) }];
 }
