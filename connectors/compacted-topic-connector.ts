@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import kafkajs, { type Admin, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
-import { expand } from '../src/catalog/key-template.js';
+import { expand, placeholders } from '../src/catalog/key-template.js';
 import { formatQualifiedName } from '../src/catalog/identifiers.js';
 import type { CompactedTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
@@ -12,7 +12,8 @@ import { sendsWithin } from '../src/kafka/record-size.js';
 import { describeTopicConfig } from '../src/kafka/topic-config.js';
 import { rangeId, readRanges, type PartitionRange } from '../src/kafka/range-reader.js';
 import { KeyFormats, type TopicKeys } from './compacted-key-format.js';
-import { keyFormatMismatch, TombstoneLedger, verdictOf, type PartitionCoverage, type WrittenTombstone } from './compacted-verification.js';
+import { partitionOf } from './compacted-partitioner.js';
+import { keyFormatMismatch, strayFailure, TombstoneLedger, verdictOf, type ReadBack, type WrittenTombstone } from './compacted-verification.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 // kafkajs is CommonJS; Node's ESM loader does not see every export of it by name.
@@ -21,8 +22,6 @@ const { Partitioners } = kafkajs;
 const CONFIG_NAMES = ['cleanup.policy', 'delete.retention.ms', 'max.compaction.lag.ms', 'min.compaction.lag.ms'];
 const CONFIG_TTL_MS = 60_000;
 const TOMBSTONES_PER_SEND = 5_000;
-/** How many of the latest records of each partition without tombstones are read for their keys' format. */
-const FORMAT_SAMPLE = 10n;
 
 interface TopicConfig {
   at: number;
@@ -46,13 +45,16 @@ interface Pending {
  * says (compaction compares key bytes). A tombstone only erases where the log cleaner compacts,
  * so each topic's cleanup.policy is checked (a failed ack otherwise).
  *
- * Then the tombstones' partitions are read back, once per batch, from the log start (when at
- * most `historyRecords` offsets precede the tombstones) to the high watermark taken after
- * writing: a key is affected when a record with a value preceded its tombstone, and residual
- * when its latest record from the tombstone on has a value (the application wrote it again).
- * Keys in another serialization than the declared one fail the target. What the read could not
- * establish is said in the result's details (`not-verified`, `affected-unknown`), never counted
- * as clean. The older records are gone only once the cleaner has run: the ack reports
+ * Each tombstone goes to the partition the target's `partitioner` gives its key. Then every
+ * partition of the topics written is read back, once per batch, from the log start (when at most
+ * `historyRecords` offsets precede the tombstones, or the high watermark in a partition without
+ * them; else from the first tombstone, or the latest `historyRecords`) to the high watermark
+ * taken after writing: a key is affected when a record with a value preceded its tombstone, and
+ * residual when its latest record from the tombstone on has a value (the application wrote it
+ * again) or a live record of it sits in another partition (the application partitions keys
+ * otherwise: the target fails, naming the partitions). Keys in another serialization than the
+ * declared one fail the target. What the read could not establish is said in the result's
+ * details (`not-verified`, `affected-unknown`), never counted as clean. The older records are gone only once the cleaner has run: the ack reports
  * delete.retention.ms and max.compaction.lag.ms.
  */
 export class CompactedTopicConnector implements SinkConnector {
@@ -62,7 +64,6 @@ export class CompactedTopicConnector implements SinkConnector {
   private connected: Promise<void> | undefined;
   private readonly configs = new Map<string, TopicConfig>();
   private readonly keyFormats: KeyFormats;
-  private readonly partitioner = Partitioners.DefaultPartitioner();
 
   constructor(
     private readonly config: NonNullable<SinksConfig['compacted']>,
@@ -121,14 +122,16 @@ export class CompactedTopicConnector implements SinkConnector {
         }
         const result: TargetResult = { target: name, affected: 0, residual: 0, details: { ...config.values } };
         out[i]!.push(result);
-        const texts = keysFor(event, target);
+        const { texts, missing } = keysFor(event, target);
+        // The related rows the template cannot name fail the target; the others are still erased.
+        if (missing !== undefined) result.failed = missing;
         try {
           const keys = await this.keyFormats.forTopic(target.topic, target.keyFormat);
           pending.push({ result, target, keys, texts, encoded: await Promise.all(texts.map((t) => keys.encode(t))), tombstones: [] });
         } catch (error) {
           // A key subject missing, of another kind, or a key its schema does not take: this target's failure.
           if (errorKind(error) !== 'record') throw error;
-          result.failed = reasonOf(error);
+          result.failed = [result.failed, reasonOf(error)].filter(Boolean).join('; ');
         }
       }
     }
@@ -136,8 +139,8 @@ export class CompactedTopicConnector implements SinkConnector {
   }
 
   /**
-   * Writes the tombstones, each on the partition the default partitioner (Java's murmur2, as the
-   * application's producer uses) gives its key, so the send result tells each one's offset.
+   * Writes the tombstones, each on the partition the target's partitioner (as the application's
+   * producer uses) gives its key, so the send result tells each one's offset.
    */
   private async write(pending: Pending[]): Promise<void> {
     const topics = [...new Set(pending.map((p) => p.target.topic))];
@@ -146,9 +149,15 @@ export class CompactedTopicConnector implements SinkConnector {
     const written = new Map<string, WrittenTombstone>();
     for (const topic of topics) {
       const partitions: PartitionMetadata[] = metadata.get(topic) ?? [];
-      const keys = new Map<string, Buffer>();
-      for (const p of pending) if (p.target.topic === topic) for (const k of p.encoded) keys.set(k.toString('hex'), k);
-      const messages = [...keys.values()].map((key) => ({ key, value: null, partition: this.partitioner({ topic, partitionMetadata: partitions, message: { key, value: null } }) }));
+      const keys = new Map<string, { key: Buffer; partition: number }>();
+      for (const p of pending) {
+        if (p.target.topic !== topic) continue;
+        for (const key of p.encoded) {
+          const partition = partitionOf(p.target.partitioner, topic, partitions, key);
+          keys.set(`${partition}/${key.toString('hex')}`, { key, partition });
+        }
+      }
+      const messages = [...keys.values()].map(({ key, partition }) => ({ key, value: null, partition }));
       // A batch of events with large manifests (an erasure sent in parts) can mean 100,000
       // tombstones: one send is one record batch per partition, refused over message.max.bytes,
       // so the tombstones go in sends bounded by bytes; and by count, since kafkajs takes time
@@ -162,16 +171,17 @@ export class CompactedTopicConnector implements SinkConnector {
           // Messages of one partition keep their order in its record batch: base offset + index.
           if (offset === undefined) continue;
           next.set(m.partition, offset + 1n);
-          written.set(`${topic}/${m.key.toString('hex')}`, { topic, partition: m.partition, offset, key: m.key });
+          written.set(`${topic}/${m.partition}/${m.key.toString('hex')}`, { topic, partition: m.partition, offset, key: m.key });
         }
       }
     }
     for (const p of pending) {
-      p.tombstones = p.encoded.flatMap((k) => written.get(`${p.target.topic}/${k.toString('hex')}`) ?? []);
+      const partitions = metadata.get(p.target.topic) ?? [];
+      p.tombstones = p.encoded.flatMap((k) => written.get(`${p.target.topic}/${partitionOf(p.target.partitioner, p.target.topic, partitions, k)}/${k.toString('hex')}`) ?? []);
     }
   }
 
-  /** Reads the tombstones' partitions back and fills each pending result from what it shows. */
+  /** Reads every partition of the topics written back and fills each pending result from what it shows. */
   private async verify(pending: Pending[]): Promise<void> {
     const written = pending.flatMap((p) => p.tombstones);
     const { ranges, history, partitions } = await this.rangesFor(written);
@@ -182,31 +192,36 @@ export class CompactedTopicConnector implements SinkConnector {
       groupId: `lethe-compacted-verify-${randomUUID()}`,
       partitions,
     });
-    const coverage = (topic: string, partition: number): PartitionCoverage => {
-      const id = rangeId(topic, partition);
-      if (!read.complete.has(id)) return { complete: false, reason: `${topic}/${partition} was not read back to its high watermark within ${this.config.verification.timeoutMs} ms` };
-      return { complete: true, history: history.get(id) ?? true };
+    const readBack: ReadBack = {
+      coverage: (topic, partition) => {
+        const id = rangeId(topic, partition);
+        if (!read.complete.has(id)) return { complete: false, reason: `${topic}/${partition} was not read back to its high watermark within ${this.config.verification.timeoutMs} ms` };
+        return { complete: true, history: history.get(id) ?? true };
+      },
+      partitions: (topic) => partitions.get(topic) ?? [],
     };
     for (const p of pending) {
       const mismatch = keyFormatMismatch(p.target.topic, p.target.keyFormat, ledger.formatsSeen(p.target.topic));
       if (mismatch !== null) {
-        p.result.failed = mismatch;
+        p.result.failed = [p.result.failed, mismatch].filter(Boolean).join('; ');
         continue;
       }
       if (p.tombstones.length < p.encoded.length) {
         p.result.details = { ...p.result.details, 'not-verified': `the broker's send result gave no offset for ${p.encoded.length - p.tombstones.length} tombstones` };
       }
-      const verdict = verdictOf(p.tombstones, ledger, coverage, await this.sameKeyLive(p, ledger));
+      const verdict = verdictOf(p.tombstones, ledger, readBack, await this.sameKeyLive(p, ledger));
       p.result.affected = verdict.affected;
       p.result.residual = verdict.residual;
       p.result.details = { ...verdict.details, ...p.result.details };
+      if (verdict.strays.length > 0) p.result.failed = [p.result.failed, strayFailure(p.target.topic, p.target.partitioner, verdict.strays)].filter(Boolean).join('; ');
     }
   }
 
   /**
-   * Per partition with tombstones, the range to read: from the log start when at most
-   * `historyRecords` offsets precede the first tombstone (else from the tombstone, the history
-   * reason kept), to the high watermark now; per other partition, its latest records.
+   * Per partition of each topic written, the range to read, to the high watermark now: from the
+   * log start when at most `historyRecords` offsets precede its first tombstone (or, without
+   * tombstones, its end); else from the first tombstone, or the latest `historyRecords`, the
+   * reason kept in `history`.
    */
   private async rangesFor(written: readonly WrittenTombstone[]) {
     const first = new Map<string, WrittenTombstone>();
@@ -217,24 +232,28 @@ export class CompactedTopicConnector implements SinkConnector {
     const ranges: PartitionRange[] = [];
     const history = new Map<string, string>();
     const partitions = new Map<string, number[]>();
-    const budget = this.config.verification.historyRecords;
+    const budget = BigInt(this.config.verification.historyRecords);
     for (const topic of new Set(written.map((t) => t.topic))) {
       const offsets = await this.admin.fetchTopicOffsets(topic);
       partitions.set(topic, offsets.map((o) => o.partition));
       for (const o of offsets) {
-        const t = first.get(rangeId(topic, o.partition));
-        const low = BigInt(o.low);
-        if (!t) {
-          // The other partitions' latest keys, for the key format check: a key in another
-          // serialization hashes to another partition than the tombstone of the same key.
-          const high = BigInt(o.high);
-          const from = high - FORMAT_SAMPLE > low ? high - FORMAT_SAMPLE : low;
-          ranges.push({ topic, partition: o.partition, from, to: high });
+        const id = rangeId(topic, o.partition);
+        const t = first.get(id);
+        const [low, high] = [BigInt(o.low), BigInt(o.high)];
+        // A partition without tombstones is read for the keys too: an application that partitions
+        // keys otherwise (or a topic that gained partitions) put them there.
+        const before = (t?.offset ?? high) - low;
+        if (before <= budget) {
+          ranges.push({ topic, partition: o.partition, from: low, to: high });
           continue;
         }
-        const before = t.offset - low;
-        if (before > BigInt(budget)) history.set(rangeId(topic, o.partition), `${before} offsets precede the tombstones in ${topic}/${o.partition}, over the read budget of ${budget}`);
-        ranges.push({ topic, partition: o.partition, from: before > BigInt(budget) ? t.offset : low, to: BigInt(o.high) });
+        history.set(
+          id,
+          t
+            ? `${before} offsets precede the tombstones in ${id}, over the read budget of ${budget}`
+            : `${id} holds ${before} offsets, over the read budget of ${budget}: only its latest ${budget} were read, so a record of the keys there (another partitioner) is not ruled out`,
+        );
+        ranges.push({ topic, partition: o.partition, from: t ? t.offset : high - budget, to: high });
       }
     }
     return { ranges, history, partitions };
@@ -272,15 +291,25 @@ function compacts(config: TopicConfig): boolean {
   return !config.missing && (config.values['cleanup.policy'] ?? 'delete').split(',').map((p) => p.trim()).includes('compact');
 }
 
-/** The record keys to tombstone for one target: the subject's, or each matching related row's. */
-function keysFor(event: SubjectErased, target: CompactedTarget): string[] {
+/**
+ * The record keys to tombstone for one target: the subject's, or each matching related row's;
+ * `missing` says why a related row's key cannot be named (its event carries no such column).
+ */
+function keysFor(event: SubjectErased, target: CompactedTarget): { texts: string[]; missing?: string } {
   if (!target.related) {
     const key = expand(target.key, subjectValues(event));
-    return key === undefined ? [] : [key];
+    return key === undefined ? { texts: [], missing: `the template ${target.key} names a value the event does not carry` } : { texts: [key] };
   }
   const table = formatQualifiedName(target.related);
-  return event.related
-    .filter((row) => row.table === table)
-    .map((row) => expand(target.key, rowValues(event, row)))
-    .filter((k): k is string => k !== undefined);
+  const texts: string[] = [];
+  const absent = new Set<string>();
+  for (const row of event.related) {
+    if (row.table !== table) continue;
+    const values = rowValues(event, row);
+    const key = expand(target.key, values);
+    if (key !== undefined) texts.push(key);
+    else for (const p of placeholders(target.key, true)) if (p.startsWith('row.') && values.row?.[p.slice(4)] === undefined) absent.add(p.slice(4));
+  }
+  if (absent.size === 0) return { texts };
+  return { texts, missing: `a related row of ${table} carries no ${[...absent].join(', ')} (the event names related rows by their primary key only; does the table have one?)` };
 }

@@ -24,6 +24,7 @@ export interface KeyFormatsSeen {
 }
 
 const keyId = (topic: string, partition: number, key: Buffer) => `${topic}/${partition}/${key.toString('hex')}`;
+const topicKeyId = (topic: string, key: Buffer) => `${topic}/${key.toString('hex')}`;
 const recordId = (topic: string, partition: number, offset: bigint) => `${topic}/${partition}@${offset}`;
 
 /**
@@ -32,7 +33,9 @@ const recordId = (topic: string, partition: number, offset: bigint) => `${topic}
  * end. A key is compared byte for byte, as the log cleaner compares it; a Confluent-framed key
  * under a schema id other than the tombstones' is kept aside (latest state per key bytes) to be
  * decoded: it may be the same key in other bytes, which no tombstone of these bytes erases.
- * Pure.
+ * A tombstoned key's bytes read in another partition than its tombstone's are strays (the
+ * application partitions keys otherwise, or the topic gained partitions): their latest record
+ * there is kept, since no tombstone in the wrong partition erases them. Pure.
  */
 export class TombstoneLedger {
   private readonly keys = new Map<string, KeyState>();
@@ -40,9 +43,15 @@ export class TombstoneLedger {
   private readonly ids = new Map<string, Set<number>>();
   private readonly seen = new Map<string, KeyFormatsSeen>();
   private readonly foreign = new Map<string, Map<string, { key: Buffer; live: boolean }>>();
+  /** Per tombstoned key bytes of a topic: its tombstones' partitions. */
+  private readonly tombstoned = new Map<string, Set<number>>();
+  /** Per tombstoned key bytes of a topic: partitions without its tombstone holding it, and whether its latest record there has a value. */
+  private readonly strays = new Map<string, Map<number, boolean>>();
 
   add(t: WrittenTombstone): void {
     const id = keyId(t.topic, t.partition, t.key);
+    const key = topicKeyId(t.topic, t.key);
+    this.tombstoned.set(key, (this.tombstoned.get(key) ?? new Set()).add(t.partition));
     const state = this.keys.get(id);
     if (!state || t.offset < state.tombstone) this.keys.set(id, { tombstone: t.offset, hadValue: false, live: false });
     this.own.add(recordId(t.topic, t.partition, t.offset));
@@ -56,6 +65,9 @@ export class TombstoneLedger {
     if (state) {
       if (offset < state.tombstone) state.hadValue ||= value !== null;
       else state.live = value !== null;
+    } else {
+      const id = topicKeyId(topic, key);
+      if (this.tombstoned.has(id)) this.strays.set(id, (this.strays.get(id) ?? new Map<number, boolean>()).set(partition, value !== null));
     }
     if (this.own.has(recordId(topic, partition, offset))) return;
     const seen = this.seen.get(topic) ?? { framed: new Map(), plain: 0 };
@@ -75,6 +87,12 @@ export class TombstoneLedger {
 
   stateOf(t: Pick<WrittenTombstone, 'topic' | 'partition' | 'key'>): Readonly<KeyState> | undefined {
     return this.keys.get(keyId(t.topic, t.partition, t.key));
+  }
+
+  /** The partitions other than its tombstones' where a tombstoned key's latest record read has a value. */
+  strayPartitions(t: Pick<WrittenTombstone, 'topic' | 'key'>): number[] {
+    const found = this.strays.get(topicKeyId(t.topic, t.key)) ?? new Map<number, boolean>();
+    return [...found].filter(([, live]) => live).map(([partition]) => partition).sort((a, b) => a - b);
   }
 
   formatsSeen(topic: string): KeyFormatsSeen {
@@ -105,49 +123,83 @@ export function keyFormatMismatch(topic: string, declared: KeyFormat, seen: KeyF
 
 /**
  * How far the read got in one partition: to the high watermark taken after writing (from the
- * log start, or only from the first tombstone, saying why), or not to its end.
+ * log start, or only from the first tombstone or the latest records, saying why), or not to its end.
  */
 export type PartitionCoverage = { complete: true; history: true | string } | { complete: false; reason: string };
+
+/** What the read-back covered: each partition's coverage, and every partition of a topic. */
+export interface ReadBack {
+  coverage(topic: string, partition: number): PartitionCoverage;
+  partitions(topic: string): readonly number[];
+}
+
+/** A live record of a tombstoned key in another partition than its tombstone's. */
+export interface Stray {
+  found: number;
+  tombstone: number;
+}
 
 export interface TargetVerdict {
   affected: number;
   residual: number;
   details: Record<string, string>;
+  /** Keys with a live record in another partition than their tombstone's (distinct pairs). */
+  strays: Stray[];
 }
 
 /**
- * One target's verdict from its tombstones and the read: affected counts the keys that had a
- * record with a value before their tombstone; residual, the keys whose latest record from the
- * tombstone on has a value, plus `sameKeyLive` (the same key in other bytes, latest with a
- * value). What the read did not reach is said in `details`, never counted as clean. Pure.
+ * One target's verdict from its tombstones and the read: affected counts the keys seen with a
+ * value before their tombstone (a lower bound when `affected-unknown` says what was not read); residual, the keys whose latest record from the
+ * tombstone on has a value or that have a live record in another partition (a stray, which the
+ * tombstone does not erase), plus `sameKeyLive` (the same key in other bytes, latest with a
+ * value). Every partition of the topic counts, since a key may sit in any: what the read did not
+ * reach there is said in `details`, never counted as clean. Pure.
  */
-export function verdictOf(
-  tombstones: readonly WrittenTombstone[],
-  ledger: TombstoneLedger,
-  coverage: (topic: string, partition: number) => PartitionCoverage,
-  sameKeyLive: number,
-): TargetVerdict {
+export function verdictOf(tombstones: readonly WrittenTombstone[], ledger: TombstoneLedger, read: ReadBack, sameKeyLive: number): TargetVerdict {
   let affected = 0;
   let residual = sameKeyLive;
   let verified = 0;
   const notVerified = new Set<string>();
   const unknown = new Set<string>();
+  const strays = new Map<string, Stray>();
+  for (const topic of new Set(tombstones.map((t) => t.topic))) {
+    for (const partition of read.partitions(topic)) {
+      const coverage = read.coverage(topic, partition);
+      if (!coverage.complete) {
+        notVerified.add(coverage.reason);
+        unknown.add(coverage.reason);
+      } else if (coverage.history !== true) unknown.add(coverage.history);
+    }
+  }
   for (const t of tombstones) {
-    const read = coverage(t.topic, t.partition);
+    const own = read.coverage(t.topic, t.partition);
     const state = ledger.stateOf(t);
-    if (!read.complete || !state) {
-      const reason = read.complete ? `tombstone at offset ${t.offset} of ${t.topic}/${t.partition} was not read back` : read.reason;
+    if (own.complete && !state) {
+      const reason = `tombstone at offset ${t.offset} of ${t.topic}/${t.partition} was not read back`;
       notVerified.add(reason);
       unknown.add(reason);
+    }
+    const found = ledger.strayPartitions(t);
+    for (const p of found) strays.set(`${p}/${t.partition}`, { found: p, tombstone: t.partition });
+    if (!own.complete || !state) {
+      if (found.length > 0) residual += 1;
       continue;
     }
-    if (state.live) residual += 1;
+    if (state.live || found.length > 0) residual += 1;
     else verified += 1;
-    if (read.history !== true) unknown.add(read.history);
-    else if (state.hadValue) affected += 1;
+    if (state.hadValue) affected += 1;
   }
   const details: Record<string, string> = { tombstones: String(tombstones.length), verified: String(verified) };
   if (notVerified.size > 0) details['not-verified'] = [...notVerified].join('; ');
   if (unknown.size > 0) details['affected-unknown'] = [...unknown].join('; ');
-  return { affected, residual, details };
+  return { affected, residual, details, strays: [...strays.values()] };
+}
+
+/** The failure for keys found live in other partitions than their tombstones' (no key named: it is personal data). */
+export function strayFailure(topic: string, partitioner: string, strays: readonly Stray[]): string {
+  const where = strays.map((s) => `found in partition ${s.found}, the tombstone went to ${s.tombstone}`).join('; ');
+  return (
+    `topic ${topic}: a key ${where} (partitioner ${partitioner}): the application partitions keys differently, or the topic gained partitions since the record was written; ` +
+    'declare `partitioner` (murmur2 or crc32) for the target'
+  );
 }

@@ -91,6 +91,9 @@ const compactedTarget = z
     related: table.optional(),
     // How the application serializes the topic's keys: compaction compares key bytes.
     keyFormat: z.enum(['string', 'avro', 'json']).default('string'),
+    // How the application's producer picks a key's partition: murmur2 (the Java client's
+    // default), crc32 (librdkafka's default: confluent-kafka-python, Go, node-rdkafka).
+    partitioner: z.enum(['murmur2', 'crc32']).default('murmur2'),
   })
   .strict()
   .superRefine((t, ctx) => {

@@ -30,6 +30,7 @@ export interface CompactedTarget {
   key: string;
   related?: TableRef;
   keyFormat: 'string' | 'avro' | 'json';
+  partitioner: 'murmur2' | 'crc32';
 }
 
 export interface SinkSettings {
@@ -202,7 +203,7 @@ export function resolveSinks(
     };
   }
   if (file.compacted) {
-    const raw = perSubject<Array<{ topic: string; key: string; related?: TableRef; keyFormat: CompactedTarget['keyFormat'] }>>('compacted', file.compacted);
+    const raw = perSubject<Array<{ topic: string; key: string; related?: TableRef; keyFormat: CompactedTarget['keyFormat']; partitioner: CompactedTarget['partitioner'] }>>('compacted', file.compacted);
     const resolved = new Map<string, CompactedTarget[]>();
     for (const [type, targets] of raw) {
       resolved.set(
@@ -210,7 +211,7 @@ export function resolveSinks(
         targets.map((t, i) => {
           const related = t.related ? relatedOf(type, t.related, `sinks.compacted.${type}[${i}].related`) : undefined;
           checkTemplate(type, t.key, `sinks.compacted.${type}[${i}].key`, { pattern: false, allowRow: t.related !== undefined }, related);
-          return { topic: t.topic, key: t.key, keyFormat: t.keyFormat, ...(related ? { related } : {}) };
+          return { topic: t.topic, key: t.key, keyFormat: t.keyFormat, partitioner: t.partitioner, ...(related ? { related } : {}) };
         }),
       );
     }

@@ -1,13 +1,13 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka, Producer } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { partitionOf } from '../../../connectors/compacted-partitioner.js';
 import { CompactedTopicConnector } from '../../../connectors/compacted-topic-connector.js';
 import { outcomeOf } from '../../../connectors/sink-connector.js';
 import { foldErasure, type AckRecord } from '../../../src/tracker/erasure-status.js';
 import { buildReport } from '../../../src/tracker/proof-report.js';
 import { endpoints } from '../../support/endpoints.js';
 import { uniqueName } from '../../support/names.js';
-import { waitFor } from '../../support/wait-for.js';
 import { sinkFixture, userErased, type SinkFixture } from '../../support/sink-fixture.js';
 
 const COMPACT = [
@@ -16,17 +16,16 @@ const COMPACT = [
   { name: 'max.compaction.lag.ms', value: '60000' },
 ];
 
-/** A fixture with one compacted topic (3 partitions) for subject `user`, keyed as `keyFormat` says. */
-async function topicFixture(keyFormat: string, verification = '') {
+/** A fixture with one compacted topic (3 partitions) for subject `user`, keyed as `keyFormat` says (`fields`: the target's others). */
+async function topicFixture(keyFormat: string, verification = '', fields = 'key: "{subject}"') {
   const topic = `lethe.test.profiles.${uniqueName('t')}`;
   const fx = await sinkFixture(`  compacted:
 ${verification}    user:
-      - { topic: ${topic}, key: "{subject}", keyFormat: ${keyFormat} }
+      - { topic: ${topic}, ${fields}, keyFormat: ${keyFormat} }
 `);
-  await fx.kafka.admin.createTopics({ topics: [{ topic, numPartitions: 3, configEntries: COMPACT }] });
   fx.kafka.track(topic);
-  // kafkajs' waitForLeaders gives up on a metadata answer that does not know the topic yet.
-  await waitFor(async () => (await fx.kafka.admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.filter((p) => p.leader >= 0).length === 3, { what: `leaders of ${topic}` });
+  // Waits for the leaders itself: kafkajs' waitForLeaders gives up on a metadata answer that does not know the topic yet.
+  await fx.kafka.createTopics([{ topic, numPartitions: 3, configEntries: COMPACT }]);
   const registry = new SchemaRegistry({ host: endpoints().schemaRegistryUrl });
   const producer = fx.kafka.kafka.producer();
   await producer.connect();
@@ -46,13 +45,13 @@ ${verification}    user:
   };
 }
 
-/** Registers a string Avro key schema under the topic's key subject; its id. */
-async function avroStringKeys(topic: string): Promise<number> {
+/** Registers a string Avro key schema (`schema`, as JSON text) under the topic's key subject; its id. */
+async function avroStringKeys(topic: string, schema = '"string"'): Promise<number> {
   // Through the REST API: the client library registers named (record) Avro schemas only.
   const response = await fetch(new URL(`/subjects/${encodeURIComponent(`${topic}-key`)}/versions`, endpoints().schemaRegistryUrl), {
     method: 'POST',
     headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-    body: JSON.stringify({ schema: '"string"' }),
+    body: JSON.stringify({ schema }),
   });
   expect(response.status).toBe(200);
   return ((await response.json()) as { id: number }).id;
@@ -175,5 +174,87 @@ describe('compacted topics: the read-back after writing', () => {
       expect(row.verification).toMatch(/^written, not verified: .* within 1 ms$/);
       expect(row.verification).not.toMatch(/latest record|0 remaining/);
     }
+  });
+
+  it('a key whose record is in another partition than murmur2 picks fails, naming both partitions', async () => {
+    await using t = await topicFixture('string');
+    const partitions = (await t.fx.kafka.admin.fetchTopicMetadata({ topics: [t.topic] })).topics[0]!.partitions;
+    const murmur2 = partitionOf('murmur2', t.topic, partitions, Buffer.from('42'));
+    const elsewhere = (murmur2 + 1) % 3;
+    await t.producer.send({ topic: t.topic, messages: [{ key: '42', value: 'profile of 42', partition: elsewhere }] });
+
+    const result = await applyOne(t.connector(), '42');
+    expect(result.failed).toBe(
+      `topic ${t.topic}: a key found in partition ${elsewhere}, the tombstone went to ${murmur2} (partitioner murmur2): the application partitions keys differently, ` +
+        'or the topic gained partitions since the record was written; declare `partitioner` (murmur2 or crc32) for the target',
+    );
+    expect(result).toMatchObject({ affected: 0, residual: 1, details: { tombstones: '1', verified: '0' } });
+    expect(outcomeOf(result)).toBe('FAILED');
+  });
+
+  it('partitioner crc32 puts the tombstone where librdkafka put the record: verified', async () => {
+    await using t = await topicFixture('string', '', 'key: "{subject}", partitioner: crc32');
+    const partitions = (await t.fx.kafka.admin.fetchTopicMetadata({ topics: [t.topic] })).topics[0]!.partitions;
+    // A subject whose two partitions differ, so the test tells the partitioners apart.
+    const id = ['42', '43', '44', '45', '46', '47'].find((k) => partitionOf('crc32', t.topic, partitions, Buffer.from(k)) !== partitionOf('murmur2', t.topic, partitions, Buffer.from(k)))!;
+    const crc32 = partitionOf('crc32', t.topic, partitions, Buffer.from(id));
+    await t.producer.send({ topic: t.topic, messages: [{ key: id, value: `profile of ${id}`, partition: crc32 }] });
+
+    const result = await applyOne(t.connector(), id);
+    expect(result).toMatchObject({ affected: 1, residual: 0, details: { tombstones: '1', verified: '1' } });
+    expect(result.failed).toBeUndefined();
+    expect(result.details).not.toHaveProperty('affected-unknown');
+    // The record and its tombstone, both in the partition crc32 gives the key.
+    const offsets = await t.fx.kafka.admin.fetchTopicOffsets(t.topic);
+    expect(offsets.map((o) => [o.partition, o.high]).sort()).toEqual([0, 1, 2].map((p) => [p, p === crc32 ? '2' : '0']));
+  });
+
+  it('a related row without its key column fails the target; the rows with one are still tombstoned', async () => {
+    await using t = await topicFixture('string', '', 'key: "order-{row.id}", related: public.orders');
+    await t.producer.send({ topic: t.topic, messages: [{ key: 'order-1', value: 'o1' }] });
+    const connector = t.connector();
+    const event = userErased('42', [
+      { table: 'public.orders', key: [], operation: 'DELETE' },
+      { table: 'public.orders', key: [{ column: 'id', value: '1' }], operation: 'DELETE' },
+    ]);
+    const [results] = await connector.apply([event]).finally(() => connector.close());
+    expect(results![0]).toMatchObject({
+      affected: 1,
+      residual: 0,
+      failed: 'a related row of public.orders carries no id (the event names related rows by their primary key only; does the table have one?)',
+      details: { tombstones: '1', verified: '1' },
+    });
+    expect(outcomeOf(results![0]!)).toBe('FAILED');
+  });
+
+  it('the key framed under an older schema id, in another partition than the tombstone, is residual', async () => {
+    await using t = await topicFixture('avro');
+    const older = await avroStringKeys(t.topic);
+    const latest = await avroStringKeys(t.topic, JSON.stringify({ type: 'string', 'lethe.version': 2 }));
+    expect(latest).not.toBe(older);
+    const partitions = (await t.fx.kafka.admin.fetchTopicMetadata({ topics: [t.topic] })).topics[0]!.partitions;
+    const tombstoneAt = partitionOf('murmur2', t.topic, partitions, await t.registry.encode(latest, '42'));
+    // Other keys after it in that partition: a sample of its latest records would not reach it.
+    const later = await Promise.all(Array.from({ length: 12 }, async (_, i) => ({ key: await t.registry.encode(latest, `${100 + i}`), value: 'another profile', partition: (tombstoneAt + 1) % 3 })));
+    await t.producer.send({ topic: t.topic, messages: [{ key: await t.registry.encode(older, '42'), value: 'profile of 42', partition: (tombstoneAt + 1) % 3 }, ...later] });
+
+    const result = await applyOne(t.connector(), '42');
+    expect(result).toMatchObject({ residual: 1, details: { tombstones: '1' } });
+    expect(outcomeOf(result)).toBe('FAILED');
+  });
+
+  it('another partition over the history budget leaves whether a key sits there unknown, never a clean 0', async () => {
+    await using t = await topicFixture('string', '    verification: { historyRecords: 1 }\n');
+    const partitions = (await t.fx.kafka.admin.fetchTopicMetadata({ topics: [t.topic] })).topics[0]!.partitions;
+    const elsewhere = (partitionOf('murmur2', t.topic, partitions, Buffer.from('42')) + 1) % 3;
+    // 42's record, then another key's: only the latest record of that partition is within the budget.
+    await t.producer.send({ topic: t.topic, messages: [{ key: '42', value: 'profile of 42', partition: elsewhere }, { key: '43', value: 'profile of 43', partition: elsewhere }] });
+
+    const result = await applyOne(t.connector(), '42');
+    expect(result.failed).toBeUndefined();
+    expect(result.details!['affected-unknown']).toBe(
+      `${t.topic}/${elsewhere} holds 2 offsets, over the read budget of 1: only its latest 1 were read, so a record of the keys there (another partitioner) is not ruled out`,
+    );
+    expect(reportRow(t.fx, '42', result).done).toMatch(/^wrote 1 tombstone; whether the keys had a record is not known: /);
   });
 });
