@@ -1,19 +1,24 @@
 import { Client, errors } from '@elastic/elasticsearch';
 import type { EsTarget, SinksConfig } from '../src/catalog/sinks.js';
 import type { SubjectErased } from '../src/cdc/erasure-manifest.js';
-import { errorKind, InvariantError, LetheError, reasonOf, RecordError, ServiceUnavailableError } from '../src/errors.js';
+import { RecordError, ServiceUnavailableError } from '../src/errors.js';
 import { keyValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import { readTargetFields, type Resolution, type TargetFields } from './elasticsearch-fields.js';
-import { exactSubjects, planSearch, searchBody, tupleKey, type KeyTuple } from './elasticsearch-query.js';
+import { bulkFailure, translate } from './elasticsearch-errors.js';
+import { exactSubjects, missingSource, planSearch, searchBody, tupleKey, type KeyTuple } from './elasticsearch-query.js';
 import { ExactSerializer, JsonNumber } from './exact-json.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
+
+export { translate } from './elasticsearch-errors.js';
 
 const PAGE = 1000;
 
 interface Hit {
   index: string;
   id: string;
+  /** The shard routing it was indexed with: a delete or update without it misses the document. */
+  routing?: string;
   /** The subjects (tupleKey of their key values) the document exactly belongs to. */
   matches: string[];
 }
@@ -24,9 +29,15 @@ interface Found {
   /** Subjects whose key an index cannot match exactly, with the reason. */
   refused: Map<string, string>;
 }
+interface Searched {
+  hits: RawHit[];
+  /** Indices with documents the resolution does not cover. */
+  unresolved: string[];
+}
 interface RawHit {
   _index: string;
   _id?: string;
+  _routing?: string;
   _source?: unknown;
   sort?: unknown[];
 }
@@ -40,7 +51,9 @@ interface RawHit {
  * matches are deleted (`_bulk`) or anonymized (`_bulk` update to null). Verification runs the same
  * search and comparison after a refresh. A key a numeric field would coerce (`01`), or one longer
  * than a keyword's ignore_above, fails that subject's result for the target. "Nothing to do" is
- * only claimed for an index that exists (a pattern may match none) and maps the match fields.
+ * only claimed for an index that exists (a pattern may match none), is open and maps the match
+ * fields searchably, with every candidate holding its own `_source` value to compare; deletes and
+ * updates carry each document's routing.
  */
 export class ElasticsearchConnector implements SinkConnector {
   readonly sink = 'elasticsearch' as const;
@@ -110,21 +123,18 @@ export class ElasticsearchConnector implements SinkConnector {
   }
 
   private async bulk(target: EsTarget, hits: Hit[]): Promise<void> {
+    const at = (h: Hit) => ({ _index: h.index, _id: h.id, ...(h.routing !== undefined ? { routing: h.routing } : {}) });
     const operations =
       target.action.kind === 'delete'
-        ? hits.map((h) => ({ delete: { _index: h.index, _id: h.id } }))
-        : hits.flatMap((h) => [
-            { update: { _index: h.index, _id: h.id } },
-            { doc: Object.fromEntries((target.action as { fields: string[] }).fields.map((f) => [f, null])) },
-          ]);
+        ? hits.map((h) => ({ delete: at(h) }))
+        : hits.flatMap((h) => [{ update: at(h) }, { doc: Object.fromEntries((target.action as { fields: string[] }).fields.map((f) => [f, null])) }]);
     const response = await this.client.bulk({ operations });
     const failures = response.items
       .map((item) => Object.values(item)[0]!)
       // A document deleted meanwhile is what we wanted.
       .filter((r) => r.error && r.status !== 404);
     if (failures.length === 0) return;
-    const first = failures[0]!;
-    const message = `bulk ${target.action.kind} in ${target.index}: ${failures.length} item(s) failed, first: ${first.error?.type}: ${first.error?.reason}`;
+    const message = bulkFailure(`bulk ${target.action.kind} in ${target.index}`, failures);
     // Items the store refused for their content are the record's fault; overload or a shard
     // being unavailable is a wait.
     throw failures.every((f) => f.status === 409 || f.status === 429 || f.status >= 500)
@@ -153,29 +163,44 @@ export class ElasticsearchConnector implements SinkConnector {
       if ('problem' in resolution) return resolution;
       const plan = planSearch(resolution, values);
       if (plan.groups.length === 0) return { hits: [], inexact: 0, refused: plan.refused };
-      let result: { hits: RawHit[]; unresolved: boolean };
+      let result: Searched;
       try {
         result = await this.search(target, searchBody(target, resolution, plan));
       } catch (error) {
-        if (attempt > 1 || !(error instanceof errors.ResponseError && error.statusCode === 400)) throw error;
+        // 400: a mapping changed, or an index was closed, since the resolution; 404: an index deleted.
+        const stale = error instanceof errors.ResponseError && (error.statusCode === 400 || error.statusCode === 404);
+        if (attempt > 1 || !stale) throw error;
         this.fields.delete(target);
         continue;
       }
-      if (result.unresolved && attempt < 3) {
+      if (result.unresolved.length > 0) {
         this.fields.delete(target);
-        continue;
+        if (attempt < 3) continue;
+        // Never "nothing to do" over documents the resolution cannot judge.
+        return { problem: `index ${result.unresolved.join(', ')}: documents hold a match field (${target.match.join(', ')}) the mapping read 3 times does not cover: cannot claim they are not the subject's` };
       }
-      const hits = result.hits.map((h) => ({ index: h._index, id: h._id!, matches: exactSubjects(plan, h) }));
+      // A candidate without its own value cannot be judged: failing the target, not "inexact".
+      const blind = result.hits.map((h) => [h, missingSource(plan, h)] as const).find(([, f]) => f !== undefined);
+      if (blind) return { problem: `index ${blind[0]._index}: cannot compare exactly: no _source value at ${blind[1]} in a document the index matched for the key` };
+      const hits = result.hits.map((h) => ({
+        index: h._index,
+        id: h._id!,
+        ...(h._routing !== undefined ? { routing: h._routing } : {}),
+        matches: exactSubjects(plan, h),
+      }));
       return { hits, inexact: hits.filter((h) => h.matches.length === 0).length, refused: plan.refused };
     }
   }
 
   /** One search; past one page, the whole result again through a point in time, in pages. */
-  private async search(target: EsTarget, body: ReturnType<typeof searchBody>): Promise<{ hits: RawHit[]; unresolved: boolean }> {
-    const where = { index: target.index, ignore_unavailable: true, allow_no_indices: true };
+  private async search(target: EsTarget, body: ReturnType<typeof searchBody>): Promise<Searched> {
+    // Closed indices are expanded too, so one closed since the resolution fails the search (400)
+    // and is named by the next resolution instead of being skipped.
+    const where = { index: target.index, expand_wildcards: ['open', 'closed'] as Array<'open' | 'closed'>, allow_no_indices: true };
     const first = await this.searcher.search({ ...where, ...body, size: PAGE, sort: ['_doc'], track_total_hits: false });
-    const unresolved = ((first.aggregations?.unresolved as { doc_count?: number } | undefined)?.doc_count ?? 0) > 0;
-    if (unresolved || first.hits.hits.length < PAGE) return { hits: first.hits.hits as RawHit[], unresolved };
+    const agg = first.aggregations?.unresolved as { indices?: { buckets?: Array<{ key: string }> } } | undefined;
+    const unresolved = (agg?.indices?.buckets ?? []).map((b) => b.key);
+    if (unresolved.length > 0 || first.hits.hits.length < PAGE) return { hits: first.hits.hits as RawHit[], unresolved };
     const { aggs: _aggs, ...paged } = body;
     let pit = (await this.searcher.openPointInTime({ ...where, keep_alive: '2m' })).id;
     const hits: RawHit[] = [];
@@ -204,25 +229,4 @@ export class ElasticsearchConnector implements SinkConnector {
   async close(): Promise<void> {
     await Promise.all([this.client.close(), this.searcher.close()]);
   }
-}
-
-/**
- * Elasticsearch errors in one place. Overload (429), timeouts (408), server errors, refused
- * credentials (401/403), and every connection or timeout error of the client are a wait. Any other response
- * (a request the store rejects) is the record's own fault.
- */
-export function translate(error: unknown): LetheError {
-  if (error instanceof LetheError) return error;
-  // A bug in the connector is neither an outage nor the record's fault: never waited on.
-  if (errorKind(error) === 'programmer') return new InvariantError(`elasticsearch connector: ${reasonOf(error)}`, { cause: error });
-  if (error instanceof errors.ResponseError) {
-    const status = error.statusCode ?? 0;
-    // 401/403: credentials or privileges, fixed by an operator for every record at once: a wait.
-    // 409: a version conflict with a concurrent writer; the next try reads the document anew.
-    if (status === 0 || status === 401 || status === 403 || status === 408 || status === 409 || status === 429 || status >= 500) {
-      return new ServiceUnavailableError('elasticsearch', `${status}: ${error.message}`, { cause: error });
-    }
-    return new RecordError('ELASTICSEARCH_REJECTED', `elasticsearch ${status}: ${error.message}`, { cause: error });
-  }
-  return new ServiceUnavailableError('elasticsearch', reasonOf(error), { cause: error });
 }

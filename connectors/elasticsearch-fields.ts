@@ -1,6 +1,7 @@
 import { errors, type Client } from '@elastic/elasticsearch';
 import type { EsTarget } from '../src/catalog/sinks.js';
 import { JsonNumber } from './exact-json.js';
+import { copiedFrom, runtimeProblem, sourceProblem, unmappedProblem, unsearchableProblem, type IndexMapping, type MappingNode } from './elasticsearch-mapping.js';
 
 /**
  * How a catalog match field is searched and compared in one index. `query` is the field a term
@@ -28,14 +29,6 @@ export interface Resolution {
   unmapped: Array<{ index: string; field: string }>;
 }
 export type TargetFields = Resolution | { problem: string };
-
-interface MappingNode {
-  type?: string;
-  properties?: Record<string, MappingNode>;
-  fields?: Record<string, MappingNode>;
-  normalizer?: string;
-  ignore_above?: number;
-}
 
 const INTEGERS: Record<string, [bigint, bigint]> = {
   byte: [-(2n ** 7n), 2n ** 7n - 1n],
@@ -141,11 +134,28 @@ function lookup(properties: Record<string, MappingNode> | undefined, parts: stri
   return undefined;
 }
 
-/** How one catalog match field resolves in one index's mapping; undefined when the index does not map it. Pure. */
-export function resolveField(mapping: { properties?: Record<string, MappingNode> }, field: string): ResolvedField | { problem: string } | undefined {
+/**
+ * How one catalog match field resolves in one index's mapping; undefined when the index does not
+ * map it and no document can hold it. A field whose documents may hold values the index cannot
+ * search (runtime, dynamic: false, enabled: false), or whose `_source` lacks the value to compare
+ * (disabled, filtered, filled by copy_to), is a problem. Pure.
+ */
+export function resolveField(mapping: IndexMapping, field: string): ResolvedField | { problem: string } | undefined {
+  const runtime = runtimeProblem(mapping, field);
+  if (runtime !== undefined) return { problem: runtime };
   const found = lookup(mapping.properties, field.split('.'), '');
-  if (!found || 'problem' in found) return found;
+  if (!found) {
+    const problem = unmappedProblem(mapping, field);
+    return problem === undefined ? undefined : { problem };
+  }
+  if ('problem' in found) return found;
   const { node, source } = found;
+  const copied = copiedFrom(mapping.properties, source);
+  const problem =
+    unsearchableProblem(node, field) ??
+    sourceProblem(mapping, source) ??
+    (copied.length > 0 ? `field ${source} is filled by copy_to from ${copied.join(', ')}: its documents hold no _source value of their own to compare with the key (match on ${copied.join(' or ')} instead)` : undefined);
+  if (problem !== undefined) return { problem };
   const type = node.type!;
   if (type === 'text' || type === 'match_only_text') {
     const keywords = Object.entries(node.fields ?? {}).filter(([, f]) => f.type === 'keyword');
@@ -176,7 +186,7 @@ function stringField(query: string, source: string, node: MappingNode): Resolved
  * names several, or none yet): grouped by how they resolve, or the first problem, naming index
  * and field. Pure; `mappings` is a get-mapping response.
  */
-export function resolveTarget(target: EsTarget, mappings: Record<string, { mappings?: { properties?: Record<string, MappingNode> } }>): TargetFields {
+export function resolveTarget(target: EsTarget, mappings: Record<string, { mappings?: IndexMapping }>): TargetFields {
   const groups = new Map<string, { indices: string[]; fields: ResolvedField[] }>();
   const unmapped: Resolution['unmapped'] = [];
   const indices = Object.keys(mappings).sort();
@@ -206,15 +216,29 @@ export function resolveTarget(target: EsTarget, mappings: Record<string, { mappi
   return { groups: [...groups.values()], indices, unmapped };
 }
 
-/** Reads the target's mappings and resolves them; a concrete index that does not exist is the problem. */
+/**
+ * Reads the target's mappings and resolves them. A concrete index that does not exist, and any
+ * closed index the target covers (a pattern's open indices alone would look complete), is the problem.
+ */
 export async function readTargetFields(client: Client, target: EsTarget): Promise<TargetFields> {
   try {
-    const mappings = await client.indices.getMapping({ index: target.index });
+    const mappings = await client.indices.getMapping({ index: target.index, expand_wildcards: ['open', 'closed'] });
+    const closed = await closedIndices(client, Object.keys(mappings));
+    if (closed.length > 0) {
+      return { problem: `index ${closed.join(', ')} of ${target.index} is closed: its documents can be neither searched nor erased (open it, or leave it out of the index name)` };
+    }
     return resolveTarget(target, mappings as Parameters<typeof resolveTarget>[1]);
   } catch (error) {
     if (error instanceof errors.ResponseError && error.statusCode === 404) return { problem: `index ${target.index} does not exist (check the catalog's index name)` };
     throw error;
   }
+}
+
+/** The closed ones among concrete indices (an alias's or a pattern's). */
+async function closedIndices(client: Client, indices: string[]): Promise<string[]> {
+  if (indices.length === 0) return [];
+  const resolved = await client.indices.resolveIndex({ name: indices, expand_wildcards: 'all' });
+  return resolved.indices.filter((i) => i.attributes.includes('closed')).map((i) => i.name).sort();
 }
 
 /** A resolution in a line, for `doctor` and the logs: `users-2025, users-2026: user_id.keyword`. */

@@ -75,7 +75,8 @@ export function searchBody(target: EsTarget, resolution: Resolution, plan: Searc
   return {
     query: { bool: { should: [candidates, unresolved], minimum_should_match: 1 } },
     post_filter: candidates,
-    aggs: { unresolved: { filter: unresolved } },
+    // The indices holding them, so a search that stays unresolved names them.
+    aggs: { unresolved: { filter: unresolved, aggs: { indices: { terms: { field: '_index', size: 10 } } } } },
     _source: sources,
   };
 }
@@ -90,4 +91,13 @@ export function exactSubjects(plan: SearchPlan, hit: { _index: string; _source?:
   if (!group) return [];
   const held = group.fields.map((f) => sourceValues(hit._source, f.source));
   return group.values.filter((v) => group.fields.every((f, i) => held[i]!.some((h) => holdsKey(f, h, v[i]!)))).map(tupleKey);
+}
+
+/**
+ * The first match field of a candidate's group with no `_source` value at all (excluded from
+ * `_source`, filled by copy_to, indexed from a null_value): the candidate cannot be judged. Pure.
+ */
+export function missingSource(plan: SearchPlan, hit: { _index: string; _source?: unknown }): string | undefined {
+  const group = plan.byIndex.get(hit._index);
+  return group?.fields.find((f) => sourceValues(hit._source, f.source).length === 0)?.source;
 }

@@ -6,8 +6,9 @@ import { describeFields, readTargetFields, type TargetFields } from '../../conne
 /**
  * Doctor's Elasticsearch side: for every target, the field each match is searched on in each of
  * its indices (`user_id.keyword` for a dynamically mapped string), or why it cannot be matched
- * exactly (a text field without a keyword subfield, a missing index or field), naming index and
- * field. The connector refuses the same targets at first use. Elasticsearch unreachable is a problem.
+ * exactly (a text field without a keyword subfield, a missing or closed index, a field that is
+ * unindexed, runtime, or missing from `_source`), naming index and field; a pattern matching no
+ * index is a warning. The connector refuses the same targets at first use. Elasticsearch unreachable is a problem.
  */
 export async function checkElasticsearch(catalog: Catalog): Promise<Finding[]> {
   const es = catalog.sinks.elasticsearch;
@@ -32,6 +33,8 @@ export async function checkElasticsearch(catalog: Catalog): Promise<Finding[]> {
 /** A target's resolution as a doctor finding. Pure. */
 export function fieldsFinding(subject: string, fields: TargetFields): Finding {
   if ('problem' in fields) return { level: 'problem', subject, message: `${fields.problem}; its erasures fail until this is fixed` };
+  // A misspelt pattern would report "nothing to do" for every erasure, forever.
+  if (fields.indices.length === 0) return { level: 'warn', subject, message: 'the index name matches no index yet: every erasure reports nothing to do here (check the catalog\'s index name for a typo)' };
   const unmapped = fields.unmapped.length > 0 ? `; not mapped yet in ${fields.unmapped.map((u) => `${u.index} (${u.field})`).join(', ')}` : '';
   return { level: 'ok', subject, message: `matched exactly on ${describeFields(fields)}${unmapped}` };
 }

@@ -3,36 +3,11 @@ import type { Client } from '@elastic/elasticsearch';
 import { describe, expect, it } from 'vitest';
 import { ElasticsearchConnector } from '../../../connectors/elasticsearch-connector.js';
 import { checkElasticsearch } from '../../../src/setup/elasticsearch-checks.js';
-import { endpoints } from '../../support/endpoints.js';
 import { indexPrefix, indicesOf } from '../../support/es-indices.js';
-import { parseCatalog, type Catalog } from '../../../src/catalog/catalog.js';
+import { esCatalog, seed } from '../../support/es-fixture.js';
 import { accountErased, userErased } from '../../support/sink-fixture.js';
 
 const settings = { number_of_replicas: 0 };
-
-/** A catalog with the sink fixture's subject types and the given Elasticsearch targets (nothing here touches Kafka). */
-function esCatalog(targetsYaml: string): Catalog {
-  return parseCatalog(
-    `
-source: { url: "postgres://unused" }
-kafka: { brokers: "127.0.0.1:1", schemaRegistry: "http://127.0.0.1:1", topics: { erasures: lethe.test.unused } }
-subjects:
-  user: { table: public.users, key: id }
-  account: { table: crm."Accounts", key: [tenant, '"AccountId"'] }
-sinks:
-  elasticsearch:
-    node: ${endpoints().elasticsearchUrl}
-${targetsYaml}`,
-    {},
-  );
-}
-
-/** Documents indexed as given (raw JSON lines, so a number beyond 2^53 reaches the store as written). */
-async function seed(es: Client, index: string, docs: Array<Record<string, unknown> | string>): Promise<void> {
-  const body = docs.map((d) => `{"index":{"_index":"${index}"}}\n${typeof d === 'string' ? d : JSON.stringify(d)}\n`).join('');
-  const response = (await es.transport.request({ method: 'POST', path: '/_bulk', querystring: { refresh: 'true' }, body }, { headers: { 'content-type': 'application/x-ndjson' } })) as { errors: boolean };
-  expect(response.errors).toBe(false);
-}
 
 /** The values of `field` left in an index, sorted. */
 async function left(es: Client, index: string, field: string): Promise<unknown[]> {
