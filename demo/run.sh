@@ -81,7 +81,7 @@ step "the tracker: every sink acknowledged; the support inbox (a manual system) 
 node demo/tracker.mjs wait "user:$user" partial,complete
 
 step "support confirms through the API with the operator token (a confirmation without one is refused: 401)"
-LETHE_TRACKER_TOKEN="" node demo/tracker.mjs confirm "user:$user" support-inbox "support desk" "no tickets found" || true
+LETHE_TRACKER_READ_TOKEN="$(json "$log_dir/reader.json" token)" LETHE_TRACKER_TOKEN="" node demo/tracker.mjs confirm "user:$user" support-inbox "support desk" "no tickets found" || true
 LETHE_TRACKER_TOKEN="$(json "$log_dir/operator.json" token)" node demo/tracker.mjs confirm "user:$user" support-inbox "support desk" "no tickets found"
 node demo/tracker.mjs wait "user:$user" complete
 
