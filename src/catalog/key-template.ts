@@ -67,14 +67,9 @@ export function wideningOf(template: string, options: NarrowOptions): string | u
   if (names.length === 0 && options.requireSubject !== false) {
     return `"${template}" names no subject: every erasure would reach the same data; use {subject}, {key.<column>}${options.allowRow ? ' or {row.<column>}' : ''}`;
   }
-  const parts = template.split(PLACEHOLDER_SPLIT);
-  // parts alternate: literal, placeholder, literal, …; a placeholder's neighbours are the literals beside it.
-  for (let i = 1; i < parts.length; i += 2) {
-    const before = parts[i - 1]!;
-    const after = parts[i + 1]!;
-    const name = parts[i]!;
-    if (after === '' && i + 2 < parts.length) {
-      return `"${template}": {${name}} and {${parts[i + 2]}} stand side by side, so different values give the same text; put a delimiter between them`;
+  for (const { name, before, after, next } of placeholderSpans(template)) {
+    if (after === '' && next !== undefined) {
+      return `"${template}": {${name}} and {${next}} stand side by side, so different values give the same text; put a delimiter between them`;
     }
     if (!options.pattern) continue;
     if (after !== '' && GLOB.has(after[0]!)) {
@@ -89,26 +84,54 @@ export function wideningOf(template: string, options: NarrowOptions): string | u
 
 const PLACEHOLDER_SPLIT = /\{([^{}]*)\}/;
 
+/** One placeholder of a template, with the literal text on each side up to its neighbours. */
+export interface PlaceholderSpan {
+  name: string;
+  before: string;
+  after: string;
+  /** Whether a placeholder comes before it, and the one after it, if any. */
+  previous: boolean;
+  next: string | undefined;
+}
+
+/** The placeholders of a template in order, each with the literals beside it. Pure. */
+export function placeholderSpans(template: string): PlaceholderSpan[] {
+  // split with a capture group alternates: literal, placeholder, literal, …
+  const parts = template.split(PLACEHOLDER_SPLIT);
+  const spans: PlaceholderSpan[] = [];
+  for (let i = 1; i < parts.length; i += 2) spans.push({ name: parts[i]!, before: parts[i - 1]!, after: parts[i + 1]!, previous: i > 1, next: parts[i + 2] });
+  return spans;
+}
+
 /**
- * The literal characters beside a placeholder delimit its value. In a pattern, a value holding
- * one makes the pattern reach keys of another subject (for `s:{subject}:*`, the subject `4:x`
- * matches subject 4's key `s:4:x:1`; for `*:s:{subject}`, `a:s:4` matches 4's `x:s:a:s:4`). In an
- * exact key only the text between two placeholders is in doubt (`acct:{key.t}:{key.u}`: `a:b`+`c`
- * and `a`+`b:c` give one key). A template cannot name such a value exactly. Returns the
- * placeholder and delimiter at fault, or undefined. Pure.
+ * The characters that delimit a placeholder's value. In a pattern, the literal characters right
+ * beside it: a value holding one makes the pattern reach keys of another subject (for
+ * `s:{subject}:*`, the subject `4:x` matches subject 4's key `s:4:x:1`; for `*:s:{subject}`,
+ * `a:s:4` matches 4's `x:s:a:s:4`). In an exact key, every character between it and another
+ * placeholder (`acct:{key.t}:{key.u}`: `a:b`+`c` and `a`+`b:c` give one key). Pure.
+ */
+export function delimitersOf(span: PlaceholderSpan, pattern: boolean): string[] {
+  if (pattern) return [span.before.at(-1), span.after[0]].filter((c): c is string => c !== undefined);
+  return [...(span.previous ? span.before : ''), ...(span.next !== undefined ? span.after : '')];
+}
+
+/** A placeholder's value: the subject, one of its key columns, or one of a related row's. */
+function valueOf(name: string, values: TemplateValues): string | undefined {
+  if (name === 'subject') return values.subject;
+  if (name.startsWith('key.')) return values.key[name.slice(4)];
+  if (name.startsWith('row.')) return values.row?.[name.slice(4)];
+  return undefined;
+}
+
+/**
+ * The placeholder whose value holds one of its delimiters (`delimitersOf`), and that delimiter:
+ * a template cannot name such a value exactly. Undefined when every value is clear. Pure.
  */
 export function delimiterClash(template: string, values: TemplateValues, pattern = isPattern(template)): { placeholder: string; delimiter: string } | undefined {
-  const parts = template.split(PLACEHOLDER_SPLIT);
-  const valueOf = (name: string) => (name === 'subject' ? values.subject : name.startsWith('key.') ? values.key[name.slice(4)] : values.row?.[name.slice(4)]);
-  for (let i = 1; i < parts.length; i += 2) {
-    const name = parts[i]!;
-    const value = valueOf(name);
-    const before = pattern || i > 1 ? parts[i - 1]! : '';
-    const after = pattern || i + 2 < parts.length ? parts[i + 1]! : '';
-    const delimiters = pattern ? [before.at(-1), after[0]] : [...before, ...after];
-    for (const delimiter of delimiters) {
-      if (delimiter !== undefined && value?.includes(delimiter)) return { placeholder: `{${name}}`, delimiter };
-    }
+  for (const span of placeholderSpans(template)) {
+    const value = valueOf(span.name, values);
+    const delimiter = delimitersOf(span, pattern).find((d) => value?.includes(d));
+    if (delimiter !== undefined) return { placeholder: `{${span.name}}`, delimiter };
   }
   return undefined;
 }
@@ -121,10 +144,7 @@ export function delimiterClash(template: string, values: TemplateValues, pattern
 export function expand(template: string, values: TemplateValues, escape: (value: string) => string = (v) => v): string | undefined {
   let missing = false;
   const out = template.replace(PLACEHOLDER, (_, name: string) => {
-    let value: string | undefined;
-    if (name === 'subject') value = values.subject;
-    else if (name.startsWith('key.')) value = values.key[name.slice(4)];
-    else if (name.startsWith('row.')) value = values.row?.[name.slice(4)];
+    const value = valueOf(name, values);
     if (value === undefined) {
       missing = true;
       return '';

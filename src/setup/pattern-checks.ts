@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Catalog } from '../catalog/catalog.js';
 import { displayIdent, formatQualifiedName, tableKey, type TableRef } from '../catalog/identifiers.js';
-import { isPattern } from '../catalog/key-template.js';
+import { delimitersOf, isPattern, placeholderSpans } from '../catalog/key-template.js';
 import type { Finding } from '../cdc/source-checks.js';
 
 /**
@@ -28,18 +28,15 @@ interface PatternUse {
   column: string | undefined;
 }
 
-const PLACEHOLDER_SPLIT = /\{([^{}]*)\}/;
-
 /** Every placeholder of every Redis pattern template, with the literal characters beside it. Pure. */
 export function patternUses(catalog: Catalog): PatternUse[] {
   const uses: PatternUse[] = [];
   const subjects = new Map(catalog.subjects.map((s) => [s.type, s]));
   const add = (path: string, template: string, table: (name: string) => { table: TableRef; column: string | undefined }) => {
     if (!isPattern(template)) return;
-    const parts = template.split(PLACEHOLDER_SPLIT);
-    for (let i = 1; i < parts.length; i += 2) {
-      const delimiters = [parts[i - 1]!.at(-1), parts[i + 1]![0]].filter((c): c is string => c !== undefined);
-      if (delimiters.length > 0) uses.push({ path, template, placeholder: parts[i]!, delimiters, ...table(parts[i]!) });
+    for (const span of placeholderSpans(template)) {
+      const delimiters = delimitersOf(span, true);
+      if (delimiters.length > 0) uses.push({ path, template, placeholder: span.name, delimiters, ...table(span.name) });
     }
   };
   for (const [type, s] of catalog.sinks.redis?.subjects ?? []) {
