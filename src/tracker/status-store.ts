@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS ${s}.erasures (
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS erasures_subject ON ${s}.erasures (subject_type, subject_id);
-CREATE INDEX IF NOT EXISTS erasures_open ON ${s}.erasures (due_at) WHERE status NOT IN ('complete', 'failed');
+-- The sweep once selected open erasures by due_at; refold_at (below) replaced it.
+DROP INDEX IF EXISTS ${s}.erasures_open;
 CREATE INDEX IF NOT EXISTS erasures_unpublished ON ${s}.erasures (event_id) WHERE NOT published;
 -- When the folded status next changes by time alone (its SLA due, a backup expiring); the sweep
 -- refolds what is past it. Rows from before this column are refolded once.
