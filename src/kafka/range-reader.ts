@@ -24,15 +24,15 @@ export const rangeId = (topic: string, partition: number) => `${topic}/${partiti
  * joined, every partition the reader does not want is paused, and each wanted one is sought to
  * its start. A range ends when a batch reaches its end offset: a transaction's control records
  * are never delivered as messages, so progress is taken from kafkajs's batch events, which see
- * them. Stops at `timeoutMs`, reporting the ranges not finished by then as incomplete; a
- * consumer that crashes rejects.
+ * them. Stops at `timeoutMs` (when given), reporting the ranges not finished by then as
+ * incomplete; a consumer that crashes, or an `onMessage` that throws, rejects.
  */
 export async function readRanges(
   kafka: Kafka,
   ranges: readonly PartitionRange[],
-  onMessage: (message: KafkaMessage, topic: string, partition: number) => void,
+  onMessage: (message: KafkaMessage, topic: string, partition: number) => void | Promise<void>,
   /** `partitions`: every partition of each topic (those not in `ranges` are paused). */
-  options: { timeoutMs: number; groupId: string; partitions: ReadonlyMap<string, readonly number[]> },
+  options: { timeoutMs?: number; groupId: string; partitions: ReadonlyMap<string, readonly number[]> },
 ): Promise<RangesRead> {
   const wanted = new Map(ranges.filter((r) => r.to > r.from).map((r) => [rangeId(r.topic, r.partition), r]));
   const out: RangesRead = { complete: new Set(ranges.filter((r) => r.to <= r.from).map((r) => rangeId(r.topic, r.partition))), bytes: 0 };
@@ -58,7 +58,7 @@ export async function readRanges(
     consumer.on(consumer.events.CRASH, ({ payload }) => settle(payload.error));
     const topics = [...new Set(ranges.map((r) => r.topic))];
     await consumer.subscribe({ topics, fromBeginning: true });
-    timer = setTimeout(() => settle(), options.timeoutMs);
+    if (options.timeoutMs !== undefined) timer = setTimeout(() => settle(), options.timeoutMs);
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
@@ -69,7 +69,14 @@ export async function readRanges(
           if (offset < range.from) continue;
           if (offset >= range.to) break;
           out.bytes += (message.key?.length ?? 0) + (message.value?.length ?? 0);
-          onMessage(message, batch.topic, batch.partition);
+          try {
+            // Awaited only when it is asynchronous: a synchronous reader keeps the batch loop tight.
+            const handled = onMessage(message, batch.topic, batch.partition);
+            if (handled) await handled;
+          } catch (error) {
+            settle(error);
+            return;
+          }
         }
       },
     });
