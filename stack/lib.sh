@@ -21,6 +21,8 @@ ES_TRANSPORT_PORT="${LETHE_ES_TRANSPORT_PORT:-59300}"
 BQ_PORT="${LETHE_BQ_PORT:-59050}"
 BQ_GRPC_PORT="${LETHE_BQ_GRPC_PORT:-59060}"
 BQ_PROJECT="${LETHE_BQ_PROJECT:-lethe-local}"
+SMTP_PORT="${LETHE_SMTP_PORT:-51025}"
+MAILPIT_PORT="${LETHE_MAILPIT_PORT:-58025}"
 
 # Pinned versions: changing one invalidates its cache entry.
 KAFKA_VERSION="3.9.1"
@@ -28,8 +30,10 @@ SCHEMA_REGISTRY_MODULE="github.com/axonops/axonops-schema-registry"
 SCHEMA_REGISTRY_VERSION="v0.2.1"
 BQ_EMULATOR_MODULE="github.com/goccy/bigquery-emulator"
 BQ_EMULATOR_VERSION="v0.8.1"
+MAILPIT_MODULE="github.com/axllent/mailpit"
+MAILPIT_VERSION="v1.33.1"
 
-SERVICES=(postgres redis kafka schema-registry elasticsearch bigquery)
+SERVICES=(postgres redis kafka schema-registry elasticsearch bigquery mailpit)
 
 say() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -53,16 +53,16 @@ install_prerequisites() {
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
   local go_version
-  command -v go >/dev/null 2>&1 || die "Go 1.25 or newer is needed to build the schema registry and the BigQuery emulator (https://go.dev/doc/install)"
+  command -v go >/dev/null 2>&1 || die "Go 1.26 or newer is needed to build the schema registry, the BigQuery emulator and Mailpit (https://go.dev/doc/install)"
   go_version="$(go env GOVERSION | sed 's/^go//')"
-  version_at_least "$go_version" 1.25 || die "Go $go_version is too old: 1.25 or newer is needed (https://go.dev/doc/install)"
+  version_at_least "$go_version" 1.26 || die "Go $go_version is too old: 1.26 or newer is needed (https://go.dev/doc/install)"
 }
 
 cmd_up() {
   local s t0; t0=$(date +%s)
   mkdir -p "$STACK_DIR" "$LETHE_CACHE"
   install_prerequisites
-  reserve_ports "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$SCHEMA_REGISTRY_PORT" "$REDIS_PORT" "$ES_PORT" "$ES_TRANSPORT_PORT" "$BQ_PORT" "$BQ_GRPC_PORT"
+  reserve_ports "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$SCHEMA_REGISTRY_PORT" "$REDIS_PORT" "$ES_PORT" "$ES_TRANSPORT_PORT" "$BQ_PORT" "$BQ_GRPC_PORT" "$SMTP_PORT" "$MAILPIT_PORT"
   for s in $(selected "$@"); do "${s}_install"; done
   for s in $(selected "$@"); do "${s}_start"; done
   write_env

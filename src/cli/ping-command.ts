@@ -8,8 +8,8 @@ export function registerPing(program: Command): void {
   program
     .command('ping')
     .description(
-      'probe PostgreSQL, Kafka, the schema registry, Redis, Elasticsearch and BigQuery at the ' +
-        'endpoints in the environment (DATABASE_URL, KAFKA_BROKERS, ...; `make up` writes them to .stack/env)',
+      'probe PostgreSQL, Kafka, the schema registry, Redis, Elasticsearch, BigQuery, SMTP and Mailpit ' +
+        'at the endpoints in the environment (DATABASE_URL, KAFKA_BROKERS, ...; `make up` writes them to .stack/env)',
     )
     .action(async () => {
       const missing = missingVariables(process.env);

@@ -10,6 +10,8 @@ export const ENDPOINT_VARIABLES = [
   'ELASTICSEARCH_URL',
   'BIGQUERY_API_ENDPOINT',
   'BIGQUERY_PROJECT_ID',
+  'SMTP_URL',
+  'MAILPIT_URL',
 ] as const;
 
 export type EndpointVariable = (typeof ENDPOINT_VARIABLES)[number];
@@ -22,6 +24,11 @@ const endpointsSchema = z.object({
   ELASTICSEARCH_URL: z.string().url(),
   BIGQUERY_API_ENDPOINT: z.string().url(),
   BIGQUERY_PROJECT_ID: z.string().min(1),
+  SMTP_URL: z
+    .string()
+    .url()
+    .refine((value) => /^smtps?:\/\//.test(value), 'an smtp:// or smtps:// URL'),
+  MAILPIT_URL: z.string().url(),
 });
 
 export interface Endpoints {
@@ -32,6 +39,10 @@ export interface Endpoints {
   elasticsearchUrl: string;
   bigqueryApiEndpoint: string;
   bigqueryProjectId: string;
+  /** Where Lethe sends mail (the stack's Mailpit). */
+  smtpUrl: string;
+  /** Mailpit's HTTP API, where the tests read that mail back. */
+  mailpitUrl: string;
 }
 
 /** Parses `KEY=value` lines (comments and blanks ignored), as written by `make up`. */
@@ -77,5 +88,7 @@ export function resolveEndpoints(env: Record<string, string | undefined>): Endpo
     elasticsearchUrl: e.ELASTICSEARCH_URL,
     bigqueryApiEndpoint: e.BIGQUERY_API_ENDPOINT,
     bigqueryProjectId: e.BIGQUERY_PROJECT_ID,
+    smtpUrl: e.SMTP_URL,
+    mailpitUrl: e.MAILPIT_URL,
   };
 }

@@ -4,6 +4,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { createBigQueryClient } from '../../connectors/bigquery-client.js';
 import { ServiceUnavailableError } from '../errors.js';
+import { Mailer } from '../requests/mailer.js';
 import type { Endpoints } from './endpoints.js';
 
 /**
@@ -16,7 +17,9 @@ export type ServiceName =
   | 'schema-registry'
   | 'redis'
   | 'elasticsearch'
-  | 'bigquery';
+  | 'bigquery'
+  | 'smtp'
+  | 'mailpit';
 
 export interface ProbeResult {
   service: ServiceName;
@@ -110,6 +113,26 @@ async function probeBigQuery(e: Endpoints): Promise<string> {
   return `project ${e.bigqueryProjectId}, ${datasets.length} dataset(s)`;
 }
 
+async function probeSmtp(e: Endpoints): Promise<string> {
+  const mailer = new Mailer({ smtp: e.smtpUrl, from: 'lethe-probe@localhost', timeoutMs: PROBE_TIMEOUT_MS });
+  try {
+    await mailer.verify();
+    return `SMTP ${mailer.server} accepts connections`;
+  } finally {
+    mailer.close();
+  }
+}
+
+/** Mailpit's HTTP API: where the tests read back the mail sent to SMTP_URL. */
+async function probeMailpit(e: Endpoints): Promise<string> {
+  const response = await fetch(new URL('/api/v1/info', e.mailpitUrl), {
+    signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+  });
+  if (!response.ok) throw new Error(`GET /api/v1/info answered ${response.status}`);
+  const info = (await response.json()) as { Version?: string; Messages?: number };
+  return `Mailpit ${info.Version ?? 'unknown'}, ${info.Messages ?? 0} message(s)`;
+}
+
 const PROBES: Record<ServiceName, (e: Endpoints) => Promise<string>> = {
   postgres: probePostgres,
   kafka: probeKafka,
@@ -117,6 +140,8 @@ const PROBES: Record<ServiceName, (e: Endpoints) => Promise<string>> = {
   redis: probeRedis,
   elasticsearch: probeElasticsearch,
   bigquery: probeBigQuery,
+  smtp: probeSmtp,
+  mailpit: probeMailpit,
 };
 
 export const SERVICE_NAMES = Object.keys(PROBES) as ServiceName[];
@@ -137,6 +162,7 @@ export async function probeService(service: ServiceName, endpoints: Endpoints): 
   try {
     return await withDeadline(service, PROBES[service](endpoints));
   } catch (error) {
+    if (error instanceof ServiceUnavailableError && error.service === service) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     throw new ServiceUnavailableError(service, reason, { cause: error });
   }

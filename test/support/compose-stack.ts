@@ -34,6 +34,8 @@ export async function startComposeStack(
       ELASTICSEARCH_URL: 'http://127.0.0.1:59200',
       BIGQUERY_API_ENDPOINT: 'http://127.0.0.1:59050',
       BIGQUERY_PROJECT_ID: 'lethe-local',
+      SMTP_URL: 'smtp://127.0.0.1:51025',
+      MAILPIT_URL: 'http://127.0.0.1:58025',
     },
     stop: async () => {
       await environment.down();

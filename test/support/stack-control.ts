@@ -6,7 +6,7 @@ const run = promisify(execFile);
 const STACK = resolve(import.meta.dirname, '../../stack/stack.sh');
 
 /** A service of the native stack (stack/stack.sh), by its name there. */
-export type StackService = 'postgres' | 'redis' | 'kafka' | 'schema-registry' | 'elasticsearch' | 'bigquery';
+export type StackService = 'postgres' | 'redis' | 'kafka' | 'schema-registry' | 'elasticsearch' | 'bigquery' | 'mailpit';
 
 /**
  * Stops and starts real servers of the stack for fault-injection tests. Disposal starts whatever

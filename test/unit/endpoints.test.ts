@@ -9,6 +9,8 @@ const complete = {
   ELASTICSEARCH_URL: 'http://127.0.0.1:59200',
   BIGQUERY_API_ENDPOINT: 'http://127.0.0.1:59050',
   BIGQUERY_PROJECT_ID: 'lethe-local',
+  SMTP_URL: 'smtp://127.0.0.1:51025',
+  MAILPIT_URL: 'http://127.0.0.1:58025',
 };
 
 describe('stack endpoints', () => {
@@ -27,6 +29,20 @@ describe('stack endpoints', () => {
     const e = resolveEndpoints(complete);
     expect(e.kafkaBrokers).toEqual(['127.0.0.1:59092', '127.0.0.1:59094']);
     expect(e.bigqueryProjectId).toBe('lethe-local');
+    expect(e.smtpUrl).toBe('smtp://127.0.0.1:51025');
+    expect(e.mailpitUrl).toBe('http://127.0.0.1:58025');
+  });
+
+  it('names a missing SMTP or Mailpit endpoint', () => {
+    const { SMTP_URL: _, MAILPIT_URL: __, ...withoutMail } = complete;
+    expect(missingVariables(withoutMail)).toEqual(['SMTP_URL', 'MAILPIT_URL']);
+  });
+
+  it('accepts smtps:// and refuses an SMTP_URL of another scheme, naming the variable', () => {
+    expect(resolveEndpoints({ ...complete, SMTP_URL: 'smtps://u:p@mail.example:465' }).smtpUrl).toBe(
+      'smtps://u:p@mail.example:465',
+    );
+    expect(() => resolveEndpoints({ ...complete, SMTP_URL: 'http://127.0.0.1:51025' })).toThrow(/SMTP_URL/);
   });
 
   it('refuses a malformed value and names the variable', () => {
