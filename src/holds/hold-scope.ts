@@ -112,3 +112,18 @@ export function parseReviewDate(text: string, now: number): string {
   if (text.trim() < today) throw new UsageError(`--review ${text}: the review date is in the past (today is ${today})`);
   return text.trim();
 }
+
+/**
+ * What a subject's active holds mean for an erasure in the primary: under an `all` hold nothing
+ * is erased (the oldest such hold is the one named); under `table:` holds those tables are kept,
+ * each with its oldest hold. `sink:` holds concern the sinks only.
+ */
+export function primaryHolds<H extends { scope: string }>(holds: readonly H[]): { all?: H; tables: Array<{ table: TableRef; hold: H }> } {
+  const all = holds.find((h) => h.scope === 'all');
+  const tables = new Map<string, { table: TableRef; hold: H }>();
+  for (const hold of holds) {
+    const scope = scopeOf(hold.scope);
+    if (scope.kind === 'table' && !tables.has(tableKey(scope.table))) tables.set(tableKey(scope.table), { table: scope.table, hold });
+  }
+  return { ...(all ? { all } : {}), tables: [...tables.values()] };
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCatalog } from '../../../src/catalog/catalog.js';
 import { subjectIdOf } from '../../../src/cdc/erasure-manifest.js';
-import { holdsSink, parseHoldScope, parseReviewDate, parseSubjectRef, scopeOf, scopeText } from '../../../src/holds/hold-scope.js';
+import { holdsSink, parseHoldScope, parseReviewDate, parseSubjectRef, primaryHolds, scopeOf, scopeText } from '../../../src/holds/hold-scope.js';
 import { newHoldId } from '../../../src/holds/hold-store.js';
 
 const catalog = parseCatalog(
@@ -92,5 +92,18 @@ describe('newHoldId', () => {
     const ids = new Set(Array.from({ length: 100 }, newHoldId));
     expect(ids.size).toBe(100);
     for (const id of ids) expect(id).toMatch(/^hold_[a-z2-7]{26}$/);
+  });
+});
+
+describe('primaryHolds', () => {
+  it('names the all hold and each held table once (the oldest hold), and ignores sink holds', () => {
+    const h = (id: string, scope: string) => ({ id, scope });
+    expect(primaryHolds([h('a', 'sink:redis'), h('b', 'table:shop.invoices'), h('c', 'table:Shop.Invoices'), h('d', 'table:"Billing"."Credit Notes"')])).toEqual({
+      tables: [
+        { table: { schema: 'shop', name: 'invoices' }, hold: h('b', 'table:shop.invoices') },
+        { table: { schema: 'Billing', name: 'Credit Notes' }, hold: h('d', 'table:"Billing"."Credit Notes"') },
+      ],
+    });
+    expect(primaryHolds([h('a', 'sink:redis'), h('b', 'all'), h('c', 'all')]).all).toEqual(h('b', 'all'));
   });
 });
