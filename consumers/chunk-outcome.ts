@@ -78,6 +78,17 @@ export class ChunkOutcome {
     this.acks.push(this.ack(item, item.event!, { target: '*', affected: 0, residual: 0, failed: reason }, attempt));
   }
 
+  /**
+   * The subject is under a legal hold for this sink: nothing applied; each of the sink's targets
+   * for the subject type is acked HELD, naming the hold (the oldest, when several apply).
+   */
+  held(item: ChunkItem, targets: readonly string[], hold: { id: string; basis: string; reviewAt: string }, attempt: number): void {
+    const details = { hold: hold.id, basis: hold.basis, review: hold.reviewAt };
+    for (const target of targets.length > 0 ? targets : ['*']) {
+      this.acks.push({ ...this.ack(item, item.event!, { target, affected: 0, residual: 0, details }, attempt), outcome: 'HELD' });
+    }
+  }
+
   /** A record no registered schema reads: dead-lettered, and acked as failed under a synthetic id. */
   undecodable(item: ChunkItem): void {
     const [subjectType = 'unknown', ...rest] = (item.message.key?.toString() ?? 'unknown:').split(':');
@@ -92,7 +103,7 @@ export class ChunkOutcome {
     return this.acks.filter((a) => a.outcome === outcome).length;
   }
 
-  private ack(item: ChunkItem, event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'> & Partial<Pick<SubjectErased, 'part' | 'parts'>>, result: TargetResult, attempt: number): ErasureAck {
+  private ack(item: ChunkItem, event: Pick<SubjectErased, 'eventId' | 'subjectType' | 'subjectId'> & Partial<Pick<SubjectErased, 'part' | 'parts' | 'requestId'>>, result: TargetResult, attempt: number): ErasureAck {
     return {
       eventId: event.eventId,
       subjectType: event.subjectType,
@@ -110,6 +121,7 @@ export class ChunkOutcome {
       // An event written before parts existed decodes without them: it is part 1 of 1.
       part: event.part ?? 1,
       parts: event.parts ?? 1,
+      requestId: event.requestId ?? null,
     };
   }
 

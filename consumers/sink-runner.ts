@@ -1,8 +1,12 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import pg from 'pg';
 import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Message, type Producer } from 'kafkajs';
 import type { AckOutcome, SinkConnector } from '../connectors/sink-connector.js';
 import type { Catalog } from '../src/catalog/catalog.js';
 import { eventKeyOf, type SubjectErased } from '../src/cdc/erasure-manifest.js';
+import { sinkTargetsOf } from '../src/catalog/targets.js';
+import { holdsSink } from '../src/holds/hold-scope.js';
+import { HoldStore, subjectKeyOf, type HeldEvent } from '../src/holds/hold-store.js';
 import { errorKind, InvariantError, reasonOf } from '../src/errors.js';
 import { EventCodec } from '../src/events/event-codec.js';
 import { CONSUMER_RETRY, createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
@@ -53,6 +57,8 @@ interface Session {
   events: EventCodec<SubjectErased>;
   acks: EventCodec<ErasureAck>;
   waiter: OutageWaiter;
+  /** Legal holds, in the tracker's database: consulted before every batch. */
+  holds: HoldStore;
   offsets: OffsetTracker;
   timers: Set<NodeJS.Timeout>;
   window?: ReplayWindow;
@@ -74,6 +80,11 @@ interface Session {
  * event the store refuses, a target misconfigured) goes to the dead-letter topic with a failed ack.
  * A programmer error ends the run.
  *
+ * Legal holds are consulted before a batch is applied, and fail closed: an event whose subject has
+ * an active hold for this sink (`all`, `sink:<name>`) is not applied but acked HELD for each of the
+ * sink's targets and kept in the holds tables until the hold is released (hold-redelivery.ts); the
+ * holds database not answering is a wait like any store outage, never "no hold".
+ *
  * A DEFERRED result (the store cannot change the data yet) sends the event to the retry topic with
  * a not-before time; the group pauses a retry partition until its next record is due, so a
  * deferred erasure waits in Kafka, not in memory. `lethe dlq redrive` writes there too.
@@ -81,7 +92,7 @@ interface Session {
 export class SinkRunner {
   private readonly log: Logger;
   private readonly sink: string;
-  private readonly progress: Omit<ReplayProgress, 'remaining'> = { events: 0, acks: { APPLIED: 0, NOTHING_TO_DO: 0, DEFERRED: 0, FAILED: 0 }, affected: 0 };
+  private readonly progress: Omit<ReplayProgress, 'remaining'> = { events: 0, acks: { APPLIED: 0, NOTHING_TO_DO: 0, DEFERRED: 0, FAILED: 0, HELD: 0 }, affected: 0 };
 
   constructor(private readonly options: SinkRunnerOptions) {
     this.sink = options.connector.sink;
@@ -105,6 +116,8 @@ export class SinkRunner {
       ...(connector.fetch ? { minBytes: connector.fetch.minBytes, maxWaitTimeInMs: connector.fetch.maxWaitMs } : {}),
     });
     const health = new SinkHealthWriter({ send: (record) => session.producer.send(record) }, topology.health, this.sink, this.log);
+    const pool = new pg.Pool({ connectionString: catalog.tracker.database, max: 2, connectionTimeoutMillis: 10_000 });
+    pool.on('error', () => undefined); // an idle client's error surfaces on the next query
     let finish: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const session: Session = {
@@ -116,6 +129,7 @@ export class SinkRunner {
       events: new EventCodec<SubjectErased>(registry, topology.erasures, 'subject-erased'),
       acks: new EventCodec<ErasureAck>(registry, topology.acks, 'erasure-ack'),
       waiter: new OutageWaiter({ initialDelayMs: settings.retryInitialMs, maxDelayMs: settings.retryMaxMs, logger: this.log, report: health }),
+      holds: new HoldStore(pool, catalog.tracker.schema),
       offsets: new OffsetTracker(),
       timers: new Set(),
       ...(replay ? { window: new ReplayWindow(replay.startOffsets, replay.endOffsets) } : {}),
@@ -139,6 +153,7 @@ export class SinkRunner {
       await consumer.disconnect().catch(() => undefined);
       await session.producer.disconnect().catch(() => undefined);
       await connector.close().catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, 'closing the connector failed'));
+      await pool.end().catch(() => undefined);
     }
     if (crashed) throw crashed;
   }
@@ -148,6 +163,7 @@ export class SinkRunner {
     const { waiter, signal, topology } = s;
     await waiter.run('connecting to kafka', () => s.producer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting the producer'))), signal);
     await waiter.run('registering the ack schema', () => s.acks.register(), signal);
+    await waiter.run('creating the holds tables', () => s.holds.ensureSchema(), signal);
     const specs = [...topology.sinkSpecs(this.sink), topology.spec(topology.health)!];
     await waiter.run('creating the sink topics', () => this.ensureSinkTopics(specs), signal);
     await waiter.run('joining the group', () => s.consumer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting the consumer'))), signal);
@@ -228,13 +244,43 @@ export class SinkRunner {
     const outcome = new ChunkOutcome({ sink: this.sink, replay: s.window !== undefined, deferredRetryMs: this.options.catalog.sinks.settings.deferredRetryMs });
     for (const item of items) if (item.decodeError !== undefined) outcome.undecodable(item);
     const mine = items.filter((i) => i.event && this.options.connector.handles(i.event.subjectType));
-    if (mine.length > 0) await this.apply(s, mine, outcome, firstAttempt, signal);
+    const free = mine.length > 0 ? await this.holdBack(s, mine, outcome, firstAttempt, signal) : [];
+    if (free.length > 0) await this.apply(s, free, outcome, firstAttempt, signal);
     await this.send(s, outcome, signal);
     this.progress.events += items.length;
     for (const a of outcome.acks) {
       this.progress.acks[a.outcome] += 1;
       this.progress.affected += Number(a.affected);
     }
+  }
+
+  /**
+   * Takes out the events whose subject is under an active hold for this sink: acked HELD and
+   * recorded as held (before any ack is sent), so the release can send them on. A replay records
+   * none: it is a one-off run an operator repeats, and the live group's own held event is what
+   * the release redelivers. Returns the events to apply.
+   */
+  private async holdBack(s: Session, items: ChunkItem[], outcome: ChunkOutcome, attempt: number, signal: AbortSignal): Promise<ChunkItem[]> {
+    const subjects = [...new Map(items.map((i) => [subjectKeyOf(i.event!.subjectType, i.event!.subjectId), { subjectType: i.event!.subjectType, subjectId: i.event!.subjectId }])).values()];
+    const active = await s.waiter.run('reading legal holds', () => s.holds.activeFor(subjects), signal);
+    const free: ChunkItem[] = [];
+    const held: HeldEvent[] = [];
+    for (const item of items) {
+      const event = item.event!;
+      const holds = (active.get(subjectKeyOf(event.subjectType, event.subjectId)) ?? []).filter((h) => holdsSink(h.scope, this.sink));
+      if (holds.length === 0) {
+        free.push(item);
+        continue;
+      }
+      const targets = sinkTargetsOf(this.options.catalog.sinks, event.subjectType).filter((t) => t.sink === this.sink).map((t) => t.target);
+      outcome.held(item, targets, holds[0]!, attempt);
+      if (!s.window) held.push(...holds.map((h) => ({ holdId: h.id, sink: this.sink, event })));
+    }
+    if (held.length > 0) {
+      await s.waiter.run('recording held events', () => s.holds.recordHeld(held), signal);
+      this.log.info({ events: items.length - free.length, holds: [...new Set(held.map((h) => h.holdId))] }, 'erasures kept back under legal hold');
+    }
+    return free;
   }
 
   /**

@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { failureLine } from './command-failure.js';
 import { registerDoctor } from './doctor-command.js';
 import { registerEvents } from './events-command.js';
+import { registerHold } from './hold-command.js';
 import { registerInit } from './init-command.js';
 import { registerPing } from './ping-command.js';
 import { registerReplay } from './replay-command.js';
@@ -36,6 +37,7 @@ export function buildCli(): Command {
   registerRun(program);
   registerEvents(program);
   registerTrackerCommands(program);
+  registerHold(program);
   registerReplay(program);
   registerDlq(program);
   registerPing(program);

@@ -130,7 +130,7 @@ export function registerTrackerCommands(program: Command): void {
  * Who runs `lethe confirm`: its trust is access to the tracker's database, so the OS account is
  * what is known of them (a container without a passwd entry has only its uid).
  */
-function osUser(): string {
+export function osUser(): string {
   try {
     return userInfo().username;
   } catch {

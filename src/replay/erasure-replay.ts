@@ -62,7 +62,7 @@ export async function replayErasures(options: ReplayOptions): Promise<ReplaySumm
       return { partition: end.partition, from, to: end.high };
     });
     await admin.setOffsets({ groupId, topic, partitions: range.map((r) => ({ partition: r.partition, offset: r.from })) });
-    let last: ReplayProgress = { events: 0, acks: { APPLIED: 0, NOTHING_TO_DO: 0, DEFERRED: 0, FAILED: 0 }, affected: 0, remaining: range.reduce((n, r) => n + BigInt(r.to) - BigInt(r.from), 0n) };
+    let last: ReplayProgress = { events: 0, acks: { APPLIED: 0, NOTHING_TO_DO: 0, DEFERRED: 0, FAILED: 0, HELD: 0 }, affected: 0, remaining: range.reduce((n, r) => n + BigInt(r.to) - BigInt(r.from), 0n) };
     options.onProgress?.(last);
     const connector = options.connector ?? (sink === 'primary' ? new PrimaryConnector(catalog) : createConnector(sink as SinkName, catalog, log));
     log.info({ groupId, topic, since: new Date(since).toISOString(), records: Number(last.remaining) }, 'replay starting');

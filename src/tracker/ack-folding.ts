@@ -10,7 +10,7 @@ import type { AckOutcome, AckRecord, ErasureFacts, TargetState, TargetStatus } f
  * At the same instant, the outcome that needs attention stands: an erasure is never shown done
  * on a tie with a failure of the same target.
  */
-const OUTCOME_RANK: Record<AckOutcome, number> = { NOTHING_TO_DO: 0, APPLIED: 1, DEFERRED: 2, FAILED: 3 };
+const OUTCOME_RANK: Record<AckOutcome, number> = { NOTHING_TO_DO: 0, APPLIED: 1, HELD: 2, DEFERRED: 3, FAILED: 4 };
 
 /**
  * Which of two acks of one target (and part) is later: the one that happened later (`at`, the
@@ -56,12 +56,13 @@ export const partsOf = (a: Pick<AckRecord, 'parts'>): number => a.parts ?? 1;
  */
 export type TargetOutcome = Pick<TargetStatus, 'state' | 'affected' | 'residual' | 'attempt' | 'at' | 'error' | 'details' | 'parts'>;
 
-export const STATE_OF: Record<AckOutcome, TargetState> = { APPLIED: 'applied', NOTHING_TO_DO: 'nothing_to_do', DEFERRED: 'deferred', FAILED: 'failed' };
+export const STATE_OF: Record<AckOutcome, TargetState> = { APPLIED: 'applied', NOTHING_TO_DO: 'nothing_to_do', DEFERRED: 'deferred', FAILED: 'failed', HELD: 'held' };
 
 /**
  * Folds the live acks of one target over the erasure's parts (`total` from the event; at least
  * what the acks say). Each part has its standing ack. The target is failed when any part's is,
- * deferred when any waits, done only when every part 1..total succeeded (applied when any part
+ * deferred when any waits, held when every part is settled and one is held (the later ack of a
+ * redelivery after the release supersedes it), done only when every part 1..total succeeded (applied when any part
  * applied something), pending while a part is unacknowledged. Counts sum over the parts.
  */
 export function foldTargetParts(acks: readonly AckRecord[], total: number): TargetOutcome {
@@ -80,7 +81,12 @@ export function foldTargetParts(acks: readonly AckRecord[], total: number): Targ
     return { state: STATE_OF[outcome], ...counts, at: last.at, error: last.error, details: last.details, ...parts };
   }
   const details = Object.assign({}, ...standing.map((a) => a.details)) as Record<string, string>;
-  if (done.length < n) return { state: 'pending', ...counts, at: null, error: null, details, ...parts };
+  const held = standing.filter((a) => a.outcome === 'HELD' && partOf(a) <= n);
+  if (done.length + held.length < n) return { state: 'pending', ...counts, at: null, error: null, details, ...parts };
+  if (held.length > 0) {
+    const last = held.reduce(laterAck);
+    return { state: 'held', ...counts, at: last.at, error: null, details: last.details, ...parts };
+  }
   const state = standing.some((a) => a.outcome === 'APPLIED') ? 'applied' : 'nothing_to_do';
   return { state, ...counts, at: Math.max(...standing.map((a) => a.at)), error: null, details, ...parts };
 }

@@ -19,9 +19,9 @@ header h1{font-size:1.2rem;margin:0}#live{font-size:.85rem;opacity:.8}
 main{padding:1rem 1.5rem}#counts span{margin-right:1rem}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #dde;padding:.4rem .6rem;text-align:left;vertical-align:top}
 th{background:#eef0f5;font-weight:600}.badge{display:inline-block;border-radius:.6rem;padding:0 .5rem;font-size:.8rem;font-weight:600;color:#fff}
-.s-complete{background:#3a7d44}.s-partial{background:#5b7db1}.s-pending{background:#8a8f99}.s-deferred{background:#b7791f}
+.s-complete{background:#3a7d44}.s-partial{background:#5b7db1}.s-pending{background:#8a8f99}.s-deferred{background:#b7791f}.s-held{background:#6b4fa0}
 .s-failed,.s-overdue{background:#b3261e}.t{display:inline-block;margin:.1rem .2rem .1rem 0;padding:0 .35rem;border-radius:.3rem;font-size:.78rem;border:1px solid #ccd}
-.t-applied,.t-nothing_to_do,.t-confirmed{background:#e5f3e7}.t-failed{background:#fbeaea}.t-deferred{background:#fdf3e1}.t-retained{background:#eef0f5}
+.t-applied,.t-nothing_to_do,.t-confirmed{background:#e5f3e7}.t-failed{background:#fbeaea}.t-deferred{background:#fdf3e1}.t-retained{background:#eef0f5}.t-held{background:#efe9f8}
 code{font-size:.85rem}.empty{padding:2rem;text-align:center;color:#667}
 #login{background:#fff;border:1px solid #ccd;border-radius:.3rem;padding:.6rem .8rem;margin:0 0 .8rem}#login input{width:28rem;max-width:60vw}#login-why{margin-left:.6rem;color:#b3261e}
 #waits{margin:0 0 .8rem}#waits div{background:#fdf3e1;border:1px solid #e8c27a;border-radius:.3rem;padding:.4rem .7rem;margin-bottom:.3rem}.t-waiting{background:#fdf3e1;border-style:dashed}

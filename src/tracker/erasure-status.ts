@@ -10,10 +10,12 @@ export { laterAck, mergePartFacts, standingAck } from './ack-folding.js';
  * was delivered, so the tracker can refold from its store at any time.
  */
 
-export const ERASURE_STATES = ['pending', 'partial', 'complete', 'failed', 'deferred', 'overdue'] as const;
+/** `held`: every target settled, at least one kept under a legal hold (nothing failed, nothing open). */
+export const ERASURE_STATES = ['pending', 'partial', 'complete', 'failed', 'deferred', 'overdue', 'held'] as const;
 export type ErasureState = (typeof ERASURE_STATES)[number];
-export type TargetState = 'pending' | 'applied' | 'nothing_to_do' | 'deferred' | 'failed' | 'confirmed' | 'retained' | 'expired';
-export type AckOutcome = 'APPLIED' | 'NOTHING_TO_DO' | 'DEFERRED' | 'FAILED';
+/** `held`: not erased because of a legal hold; settled (not open, not failed), never "removed". */
+export type TargetState = 'pending' | 'applied' | 'nothing_to_do' | 'deferred' | 'failed' | 'held' | 'confirmed' | 'retained' | 'expired';
+export type AckOutcome = 'APPLIED' | 'NOTHING_TO_DO' | 'DEFERRED' | 'FAILED' | 'HELD';
 
 /** What the erasure event said, minus the personal data it never carries. */
 export interface ErasureFacts {
@@ -56,6 +58,8 @@ export interface AckRecord {
   /** The part of the event acknowledged, and how many it has (absent in acks before parts: 1 of 1). */
   part?: number;
   parts?: number;
+  /** The privacy request the event executed, copied from it by the sink (absent in older acks). */
+  requestId?: string | null;
 }
 
 export interface Confirmation {
@@ -115,6 +119,10 @@ export interface TimelineEntry {
   attempt?: number;
   /** The part an ack is for, for an erasure sent in parts. */
   part?: number;
+  /** A HELD ack's hold id. */
+  hold?: string;
+  /** The privacy request an ack names. */
+  requestId?: string;
   by?: string;
   via?: string | null;
   note?: string;
@@ -133,7 +141,8 @@ export interface ErasureStatus {
   completedAt: number | null;
   targets: TargetStatus[];
   timeline: TimelineEntry[];
-  counts: { targets: number; done: number; pending: number; failed: number; deferred: number };
+  /** `held`: targets kept under a legal hold (absent in statuses folded before holds existed). */
+  counts: { targets: number; done: number; pending: number; failed: number; deferred: number; held?: number };
 }
 
 /** The targets the catalog declares for a subject type: every sink target, manual system and backup. */
@@ -234,6 +243,7 @@ export function foldErasure(input: FoldInput): ErasureStatus {
     pending: active.filter((t) => t.state === 'pending').length,
     failed: active.filter((t) => t.state === 'failed').length,
     deferred: active.filter((t) => t.state === 'deferred').length,
+    held: active.filter((t) => t.state === 'held').length,
   };
   const dueAt = facts ? facts.commitTime + slaMs : null;
   let status: ErasureState;
@@ -242,6 +252,7 @@ export function foldErasure(input: FoldInput): ErasureStatus {
   // dead-lettered must show as failed, not wait as pending forever.
   if (counts.failed > 0) status = 'failed';
   else if (!facts) status = 'pending';
+  else if (counts.held > 0 && counts.done + counts.held === counts.targets) status = 'held';
   else if (counts.done === counts.targets) {
     status = 'complete';
     completedAt = Math.max(facts.commitTime, ...active.map((t) => t.at ?? 0));
@@ -302,6 +313,8 @@ function timelineOf(facts: ErasureFacts | null, acks: AckRecord[], confirmations
       residual: a.residual,
       attempt: a.attempt,
       ...((a.parts ?? 1) > 1 ? { part: partOf(a) } : {}),
+      ...(a.outcome === 'HELD' && a.details.hold ? { hold: a.details.hold } : {}),
+      ...(a.requestId ? { requestId: a.requestId } : {}),
       error: a.error,
     });
   }
@@ -317,4 +330,4 @@ function timelineOf(facts: ErasureFacts | null, acks: AckRecord[], confirmations
 }
 
 /** Dashboards list what needs a person first: overdue, failed, then work in flight, then done. */
-export const STATE_URGENCY: Record<ErasureState, number> = { overdue: 0, failed: 1, deferred: 2, pending: 3, partial: 4, complete: 5 };
+export const STATE_URGENCY: Record<ErasureState, number> = { overdue: 0, failed: 1, deferred: 2, pending: 3, partial: 4, held: 5, complete: 6 };

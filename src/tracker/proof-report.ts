@@ -27,7 +27,30 @@ export interface ProofReport {
   targets: ReportRow[];
   manual: ReportRow[];
   backups: ReportRow[];
+  /** What a legal hold keeps: sink targets that acked HELD, and tables the request's executor kept. */
+  held: ReportRow[];
   replays: ReportRow[];
+}
+
+/** A legal hold as the proof names it. */
+export interface HoldRef {
+  id: string;
+  basis: string;
+  /** YYYY-MM-DD. */
+  reviewAt: string;
+}
+
+/** One thing kept under a legal hold: a sink target, or a table in the primary (`system` 'primary'). */
+export interface HeldPart {
+  system: string;
+  target: string;
+  hold: HoldRef;
+  at: number | null;
+}
+
+/** What the caller knows beyond the erasure's status: tables the request's executor kept under a hold. */
+export interface ReportExtras {
+  heldTables?: Array<{ table: string; hold: HoldRef; at?: number | null }>;
 }
 
 export type ReportFormat = 'md' | 'json' | 'html';
@@ -95,6 +118,8 @@ function doneOf(t: TargetStatus): string {
       return `deferred, will retry: ${t.error ?? 'the store cannot change the data yet'}`;
     case 'failed':
       return `FAILED: ${t.error ?? 'no reason given'}`;
+    case 'held':
+      return `not erased: kept under legal hold ${t.details.hold ?? '(unnamed)'}`;
     default:
       return 'pending: not acknowledged yet';
   }
@@ -102,6 +127,7 @@ function doneOf(t: TargetStatus): string {
 
 function verificationOf(t: TargetStatus): string {
   if (t.state === 'pending' || t.state === 'deferred') return 'not verified yet';
+  if (t.state === 'held') return `the subject's data is kept; review on ${t.details.review ?? 'an unknown date'}`;
   if (t.residual > 0) return `${t.residual} still found`;
   if (t.state === 'failed') return 'not verified';
   if (t.sink === 'compacted') {
@@ -111,8 +137,34 @@ function verificationOf(t: TargetStatus): string {
   return t.sink === 'compacted' ? 'tombstones written; the log cleaner removes older records' : '0 remaining';
 }
 
-/** The one summary line. It says "removed from all active systems" only when every active target is done. */
-export function summaryLine(s: ErasureStatus, now: number): string {
+/** The hold of a target that acked HELD, from the ack's details. */
+function holdOfTarget(t: TargetStatus): HoldRef {
+  return { id: t.details.hold ?? '(unnamed)', basis: t.details.basis ?? '', reviewAt: t.details.review ?? '' };
+}
+
+/** Every part kept under a hold: the erasure's held targets, then the tables the caller names. */
+export function heldParts(s: ErasureStatus, extras: ReportExtras = {}): HeldPart[] {
+  return [
+    ...s.targets.filter((t) => t.state === 'held').map((t) => ({ system: t.sink, target: t.target, hold: holdOfTarget(t), at: t.at })),
+    ...(extras.heldTables ?? []).map((k) => ({ system: 'primary', target: `table ${k.table}`, hold: k.hold, at: k.at ?? null })),
+  ];
+}
+
+/** A held part as a row of the proof's "Kept under legal hold" section. */
+export function heldRow(part: HeldPart): ReportRow {
+  return { system: part.system, target: part.target, done: `kept under legal hold ${part.hold.id}: ${part.hold.basis}`, when: iso(part.at), verification: `not erased; the hold is reviewed on ${part.hold.reviewAt}` };
+}
+
+/** A held part in one line: `bigquery table events (hold hold_x, "basis", review 2027-06-30)`. */
+export function heldLine(part: HeldPart): string {
+  return `${part.system === 'primary' ? part.target.replace(/^table /, '') : `${part.system} ${part.target}`} (hold ${part.hold.id}, "${part.hold.basis}", review ${part.hold.reviewAt})`;
+}
+
+/**
+ * The one summary line. It says "removed from all active systems" only when every active target
+ * is done and nothing is kept under a legal hold.
+ */
+export function summaryLine(s: ErasureStatus, now: number, extras: ReportExtras = {}): string {
   if (!s.known && s.status === 'failed') {
     return `Not removed: the erasure record could not be read by the sinks (${s.targets.find((t) => t.state === 'failed')?.error ?? 'see the dead-letter topics'}).`;
   }
@@ -122,6 +174,10 @@ export function summaryLine(s: ErasureStatus, now: number): string {
   if (s.status === 'failed') {
     const failed = active.filter((t) => t.state === 'failed');
     return `Not removed: ${plural(failed.length, 'target')} failed (${failed.map(name).join('; ')}).`;
+  }
+  const held = heldParts(s, extras);
+  if ((s.status === 'held' || s.status === 'complete') && held.length > 0) {
+    return `Not erased everywhere: kept under legal hold in ${held.map(heldLine).join('; ')}; ${s.counts.done} of ${s.counts.targets} targets done${heldBackups(s, now)}.`;
   }
   if (s.status !== 'complete') {
     const waiting = active.filter((t) => !['applied', 'nothing_to_do', 'confirmed'].includes(t.state));
@@ -141,6 +197,12 @@ export function summaryLine(s: ErasureStatus, now: number): string {
   return `${removedLine(s, now).replace(/^Removed from all active systems/, claim)}${cleaning}`;
 }
 
+/** The backups' part of a held erasure's line. */
+function heldBackups(s: ErasureStatus, now: number): string {
+  const holding = s.targets.filter((t) => t.kind === 'backup' && t.heldUntil !== undefined && t.heldUntil > now);
+  return holding.length > 0 ? `; copies also remain in ${holding.map((t) => `${t.target} until ${day(t.heldUntil!)}`).join(', ')}` : '';
+}
+
 function removedLine(s: ErasureStatus, now: number): string {
   const backups = s.targets.filter((t) => t.kind === 'backup');
   const holding = backups.filter((t) => t.heldUntil !== undefined && t.heldUntil > now).sort((a, b) => a.heldUntil! - b.heldUntil!);
@@ -158,7 +220,7 @@ function authenticatedAs(via: string | null | undefined): string {
   return 'not authenticated: recorded before the tracker kept who confirmed';
 }
 
-export function buildReport(s: ErasureStatus, now: number): ProofReport {
+export function buildReport(s: ErasureStatus, now: number, extras: ReportExtras = {}): ProofReport {
   const f = s.facts;
   const change: string[] = [];
   if (f) {
@@ -173,7 +235,7 @@ export function buildReport(s: ErasureStatus, now: number): ProofReport {
     eventId: s.eventId,
     subject: `${s.subjectType}:${s.subjectId}`,
     status: s.status,
-    summary: summaryLine(s, now),
+    summary: summaryLine(s, now, extras),
     generatedAt: iso(now)!,
     request: f?.requestId ? `erasure request ${f.requestId}` : "none: the application's own change in the database",
     change,
@@ -200,6 +262,7 @@ export function buildReport(s: ErasureStatus, now: number): ProofReport {
           t.onRestore ? `on restore: ${t.onRestore}` : 'on restore: replay the erasure log',
         ),
       ),
+    held: heldParts(s, extras).map(heldRow),
     replays: s.targets
       .filter((t) => t.lastReplay)
       .map((t) => ({
@@ -221,6 +284,7 @@ const SECTIONS = [
   ['targets', 'Sinks'],
   ['manual', 'Manual systems'],
   ['backups', 'Backups'],
+  ['held', 'Kept under legal hold'],
   ['replays', 'Replays after restores'],
 ] as const;
 
@@ -265,7 +329,7 @@ function renderHtml(r: ProofReport): string {
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#1d2430}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}th,td{border:1px solid #ccd;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f1f3f7}.summary{font-weight:600;padding:.6rem .8rem;background:#eef6ee;border-left:4px solid #3a7d44}
-.status-failed .summary,.status-overdue .summary{background:#fbeaea;border-color:#b3261e}</style></head>
+.status-held .summary{background:#f3eefa;border-color:#6b4fa0}.status-failed .summary,.status-overdue .summary{background:#fbeaea;border-color:#b3261e}</style></head>
 <body class="status-${e(r.status)}">
 <h1>Proof of erasure: <code>${e(r.subject)}</code></h1>
 <p class="summary">${e(r.summary)}</p>

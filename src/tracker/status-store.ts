@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { InvariantError, LetheError, ServiceUnavailableError } from '../errors.js';
+import { holdsSchemaSql } from '../holds/hold-store.js';
 import {
   foldErasure,
   mergePartFacts,
@@ -67,7 +68,8 @@ CREATE TABLE IF NOT EXISTS ${s}.confirmations (
   PRIMARY KEY (event_id, system)
 );
 -- Who was authenticated (token:<name>, cli:<OS user>); added later, so null on older rows.
-ALTER TABLE ${s}.confirmations ADD COLUMN IF NOT EXISTS confirmed_via text;`;
+ALTER TABLE ${s}.confirmations ADD COLUMN IF NOT EXISTS confirmed_via text;
+${holdsSchemaSql(schema)}`;
 }
 
 export interface StoredAck extends AckRecord {
@@ -323,7 +325,7 @@ export class StatusStore {
     if (filter.until !== undefined) where.push(`coalesce(commit_time, first_seen_at) < to_timestamp(${param(filter.until)} / 1000.0)`);
     const rows = await this.pool.query<{ state: ErasureStatus }>(
       `SELECT state FROM ${this.s}.erasures WHERE ${where.join(' AND ')}
-       ORDER BY CASE status WHEN 'overdue' THEN 0 WHEN 'failed' THEN 1 WHEN 'deferred' THEN 2 WHEN 'pending' THEN 3 WHEN 'partial' THEN 4 ELSE 5 END,
+       ORDER BY CASE status WHEN 'overdue' THEN 0 WHEN 'failed' THEN 1 WHEN 'deferred' THEN 2 WHEN 'pending' THEN 3 WHEN 'partial' THEN 4 WHEN 'held' THEN 5 ELSE 6 END,
                 coalesce(commit_time, first_seen_at) DESC, event_id
        LIMIT ${param(filter.limit ?? 100)}`,
       params,

@@ -15,6 +15,8 @@ import { errorKind } from '../../src/errors.js';
 import { retry } from '../../src/retry.js';
 import { ensureTopics } from '../../src/kafka/topic-config.js';
 import { configuredSinks } from '../../src/catalog/sinks.js';
+import pg from 'pg';
+import { uniqueName } from './names.js';
 
 /** A SubjectErased event for subject type `user` keyed by `id`, as the CDC reader would publish it. */
 export function userErased(id: string, related: SubjectErased['related'] = [], overrides: Partial<SubjectErased> = {}): SubjectErased {
@@ -62,6 +64,8 @@ export interface SinkFixture extends AsyncDisposable {
   /** Its topics; dlq and retry are those of the catalog's first sink (the one a test runs). */
   topics: { erasures: string; acks: string; dlq: string; retry: string; health: string };
   logLines: string[];
+  /** The tracker schema the runners read legal holds from (the fixture's own unless extraYaml names one). */
+  trackerSchema: string;
   /** The logger the fixture's runners write to (captured in logLines). */
   logger: Logger;
   publish(events: SubjectErased[]): Promise<void>;
@@ -73,7 +77,9 @@ export interface SinkFixture extends AsyncDisposable {
 
 /**
  * Its own erasures, acks and dead-letter topics; the catalog's `sinks` section is given as YAML
- * (indented under `sinks:`), and any other top-level sections as `extraYaml`. Subject type `user` (key id) has related tables public.orders and
+ * (indented under `sinks:`), and any other top-level sections as `extraYaml`. The runners read
+ * legal holds from the stack's database, in a tracker schema of the fixture's own (dropped at the
+ * end) unless `extraYaml` has a `tracker:` section. Subject type `user` (key id) has related tables public.orders and
  * public.messages; subject type `account` has a composite key (tenant, AccountId).
  */
 export async function sinkFixture(sinksYaml: string, extraYaml = ''): Promise<SinkFixture> {
@@ -83,8 +89,10 @@ export async function sinkFixture(sinksYaml: string, extraYaml = ''): Promise<Si
   // The acks topic is the catalog's default for its erasures topic (`<erasures>.acks`).
   const acks = `${erasures}.acks`;
   kafka.track(acks);
+  const ownTracker = !/^tracker:/m.test(extraYaml);
+  const trackerYaml = ownTracker ? `tracker: { schema: ${uniqueName('holds')} }` : '';
   const yaml = `
-source: { url: "postgres://unused" }
+source: { url: "${e.databaseUrl}" }
 kafka:
   brokers: "${e.kafkaBrokers.join(',')}"
   schemaRegistry: "${e.schemaRegistryUrl}"
@@ -103,6 +111,7 @@ sinks:
   settings: { retryInitialMs: 10, retryMaxMs: 200, maxBatchEvents: 100, deferredRetryMs: 1500 }
 ${sinksYaml}
 ${extraYaml}
+${trackerYaml}
 `;
   const catalog = parseCatalog(yaml, {});
   // The sink's own topics are named by the topology, under the test's erasures topic.
@@ -124,6 +133,7 @@ ${extraYaml}
     catalog,
     yaml,
     topics,
+    trackerSchema: catalog.tracker.schema,
     logLines: lines,
     logger,
     async publish(events) {
@@ -163,6 +173,11 @@ ${extraYaml}
       for (const c of collectors) await c[Symbol.asyncDispose]();
       await producer.disconnect();
       for (const topic of [topics.erasures, topics.acks]) await deleteValueSubject(e.schemaRegistryUrl, topic);
+      if (ownTracker) {
+        const db = new pg.Client({ connectionString: e.databaseUrl });
+        await db.connect();
+        await db.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(catalog.tracker.schema)} CASCADE`).finally(() => db.end());
+      }
       await kafka[Symbol.asyncDispose]();
     },
   };

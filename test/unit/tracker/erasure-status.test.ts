@@ -53,7 +53,7 @@ describe('foldErasure', () => {
     const done = fold({ acks: [ack({}), ack({ sink: 'elasticsearch', target: 'index crm-*', outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 3000 })] });
     expect(done.status).toBe('complete');
     expect(done.completedAt).toBe(T0 + 3000);
-    expect(done.counts).toEqual({ targets: 2, done: 2, pending: 0, failed: 0, deferred: 0 });
+    expect(done.counts).toEqual({ targets: 2, done: 2, pending: 0, failed: 0, deferred: 0, held: 0 });
   });
 
   it('gives the same status whatever the order and however often acks arrive', () => {
