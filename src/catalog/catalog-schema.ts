@@ -5,6 +5,7 @@ import { sinksSchema } from './sinks-schema.js';
 import { trackerAccessFields } from './api-access-schema.js';
 import { columnName, tableName } from './zod-identifier.js';
 import { HMAC_KEY_ID, HMAC_KEY_ID_RULE } from './pseudonymization.js';
+import { identitiesSchema, onRequestSchema } from './request-handlers-schema.js';
 
 /**
  * The catalog file's one zod schema. Objects are strict, so a misspelt key is an error with its
@@ -44,8 +45,12 @@ const subject = z
   .object({
     table: tableName,
     key: columns,
+    // How a privacy request's identity (an email address) finds the subject on the root table.
+    identities: identitiesSchema,
     erasedWhen: z.array(erasureRule).min(1).default([{ kind: 'delete' as const }]),
     related: z.array(relatedEntry).default([]),
+    // How a privacy request erases the subject in the primary, per table (request-handlers.ts).
+    onRequest: onRequestSchema,
   })
   .strict();
 

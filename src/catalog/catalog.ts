@@ -5,7 +5,8 @@ import { CatalogError, type CatalogProblem } from './catalog-error.js';
 import { catalogFileSchema, type CatalogFile } from './catalog-schema.js';
 import { formatQualifiedName, tableKey, type TableRef } from './identifiers.js';
 import { interpolate } from './interpolate.js';
-import { resolveSinks, type SinksConfig } from './sinks.js';
+import { resolveRequestParts } from './request-handlers.js';
+import { resolveSinks, type BqReplacement, type SinksConfig } from './sinks.js';
 import { parseTokenList, TOKENS_ENV, type ApiToken } from '../tracker/api-tokens.js';
 
 export type ErasureRule =
@@ -26,12 +27,35 @@ export interface RelatedTable {
   path: string;
 }
 
+/** How a request's identity finds the subject: `column = value`, or compared in lower case. */
+export interface Identity {
+  kind: string;
+  column: string;
+  caseInsensitive: boolean;
+  path: string;
+}
+
+/** What an anonymized column becomes: the BigQuery strategies (null, literal, hash, hmac). */
+export type Replacement = BqReplacement;
+
+/** How a privacy request erases the subject's rows of one table in the primary. */
+export interface RequestHandler {
+  table: TableRef;
+  /** The columns matched against the subject's key, in key order: the key itself for the root. */
+  subjectColumns: string[];
+  /** Where it is declared, e.g. `subjects.user.onRequest[1]`. */
+  path: string;
+  action: { kind: 'delete' } | { kind: 'anonymize'; columns: Record<string, Replacement> } | { kind: 'keep'; reason: string };
+}
+
 export interface SubjectType {
   type: string;
   table: TableRef;
   key: string[];
   erasedWhen: ErasureRule[];
   related: RelatedTable[];
+  identities: Identity[];
+  onRequest: RequestHandler[];
   path: string;
 }
 
@@ -228,6 +252,7 @@ function resolve(file: CatalogFile, problems: CatalogProblem[], env: Record<stri
     key: s.key,
     erasedWhen: s.erasedWhen,
     related: s.related.map((r, i) => ({ table: r.table, subjectColumns: r.subjectColumn, ...(r.key ? { rowKey: r.key } : {}), path: `subjects.${type}.related[${i}]` })),
+    ...resolveRequestParts(type, s, file.pseudonymization?.hmacKey, problems),
     path: `subjects.${type}`,
   }));
   return {

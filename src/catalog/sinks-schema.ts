@@ -49,7 +49,7 @@ const esTarget = z.object({ index: z.string().min(1), match: match(z.string().mi
 export type BqReplacementFile = { kind: 'null' } | { kind: 'literal'; value: string | number | boolean } | { kind: 'hash' } | { kind: 'hmac' };
 const REPLACEMENT_FORMS = 'null, hash (SHA-256, unkeyed), hmac (HMAC-SHA256 with pseudonymization.hmacKey), { literal: <text, number or boolean> }';
 /** Strategies are closed words and literals are explicit, so a misspelt strategy is an error rather than a literal. */
-const bqReplacement = z.unknown().transform((value, ctx): BqReplacementFile => {
+export const bqReplacement = z.unknown().transform((value, ctx): BqReplacementFile => {
   if (value === null) return { kind: 'null' };
   if (value === 'hash' || value === 'hmac') return { kind: value };
   if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 1 && 'literal' in value) {

@@ -16,6 +16,7 @@ export interface TableRoles {
  */
 export class CatalogIndex {
   private readonly byTable = new Map<string, TableRoles>();
+  private readonly byType = new Map<string, SubjectType>();
 
   constructor(catalog: Pick<Catalog, 'subjects'>, rowKeys: ReadonlyMap<string, readonly string[]> = new Map()) {
     const roles = (table: TableRef): TableRoles => {
@@ -28,6 +29,7 @@ export class CatalogIndex {
       return entry;
     };
     for (const subject of catalog.subjects) {
+      this.byType.set(subject.type, subject);
       roles(subject.table).roots.push(subject);
       for (const related of subject.related) roles(related.table).related.push({ subject, related });
     }
@@ -35,6 +37,11 @@ export class CatalogIndex {
 
   lookup(table: TableRef): TableRoles | undefined {
     return this.byTable.get(tableKey(table));
+  }
+
+  /** A subject type by name (a request's logical message names its subjects by type). */
+  subject(type: string): SubjectType | undefined {
+    return this.byType.get(type);
   }
 
   has(table: TableRef): boolean {

@@ -4,9 +4,9 @@ import { LetheError } from '../errors.js';
 import type { CatalogIndex } from './catalog-index.js';
 import type { DecodedChange, DecodedTransaction, RowValues } from './decoded-transaction.js';
 import { eventIdOf, subjectIdOf, type ErasureManifest, type KeyColumn, type RelatedRow } from './erasure-manifest.js';
+import { readRequestMessages, type RequestedSubject } from './request-message.js';
 
-/** The prefix of logical messages that attribute a transaction to an erasure request. */
-export const REQUEST_MESSAGE_PREFIX = 'lethe';
+export { REQUEST_MESSAGE_PREFIX } from './request-message.js';
 
 /** Something in a transaction Lethe could not turn into an erasure and must report. */
 export interface FoldWarning {
@@ -73,6 +73,9 @@ interface Pending {
  * - A root row deleted, when the subject's rules include `delete`, erases the subject (DELETE).
  * - A root row updated so that an `update` rule's condition holds (and did not hold before, when
  *   the old row is known) anonymizes it (ANONYMIZE). Both in one transaction: DELETE wins.
+ * - A subject a request's logical message names (request-message.ts) is erased with the
+ *   message's operation even when its root row did not change (a kept root, or a transaction of
+ *   related tables only), once: merged with a root change of the same subject, DELETE winning.
  * - Rows of related tables deleted in the same transaction (ON DELETE CASCADE included), or
  *   updated away from the subject when the old row is known, are attached to the manifest of the
  *   subject their subject columns name. Related rows whose subject was not erased in this
@@ -146,6 +149,10 @@ export function foldTransaction(tx: DecodedTransaction, index: CatalogIndex): Fo
     }
   }
 
+  const request = readRequestMessages(tx.messages);
+  for (const message of request.problems) warnings.push({ code: 'BAD_REQUEST_MESSAGE', message });
+  for (const requested of request.subjects) addRequested(requested, index, bySubject, warnings);
+
   let unattachedRelatedRows = 0;
   for (const candidate of relatedCandidates) {
     const pending = bySubject.get(`${candidate.subjectType}\u0000${candidate.subjectId}`);
@@ -164,7 +171,7 @@ export function foldTransaction(tx: DecodedTransaction, index: CatalogIndex): Fo
     });
   }
 
-  const requestId = requestIdOf(tx.messages, warnings);
+  const requestId = request.requestId;
   const manifests: ErasureManifest[] = [...bySubject.values()].map((p) => ({
     eventId: eventIdOf(tx.commitLsn, p.subject.type, p.subjectId),
     subjectType: p.subject.type,
@@ -246,23 +253,27 @@ function pick(columns: readonly string[], row: RowValues | null | undefined): st
   return values;
 }
 
-function requestIdOf(messages: DecodedTransaction['messages'], warnings: FoldWarning[]): string | null {
-  let requestId: string | null = null;
-  for (const m of messages) {
-    if (m.prefix !== REQUEST_MESSAGE_PREFIX) continue;
-    try {
-      const parsed = JSON.parse(m.content) as { requestId?: unknown };
-      if (typeof parsed.requestId === 'string' && parsed.requestId !== '') {
-        requestId = parsed.requestId;
-        continue;
-      }
-    } catch {
-      // reported below
-    }
+/** A subject named by a request's message: a manifest of its own, or the root change's, merged. */
+function addRequested(requested: RequestedSubject, index: CatalogIndex, bySubject: Map<string, Pending>, warnings: FoldWarning[]): void {
+  const subject = index.subject(requested.type);
+  const given = Object.keys(requested.key);
+  if (!subject || given.length !== subject.key.length || subject.key.some((c) => requested.key[c] === undefined)) {
     warnings.push({
       code: 'BAD_REQUEST_MESSAGE',
-      message: `a '${REQUEST_MESSAGE_PREFIX}' logical message without a string requestId was ignored`,
+      ...(subject ? { subjectType: subject.type } : {}),
+      message: subject
+        ? `a request's logical message names a ${subject.type} by ${given.map(displayIdent).join(', ')}, not by its key (${subject.key.map(displayIdent).join(', ')}); it was ignored`
+        : `a request's logical message names subject type ${requested.type}, which the catalog does not have; it was ignored`,
     });
+    return;
   }
-  return requestId;
+  const values = subject.key.map((c) => requested.key[c]!);
+  const subjectId = subjectIdOf(values);
+  const id = `${subject.type}\u0000${subjectId}`;
+  const existing = bySubject.get(id);
+  if (existing) {
+    if (requested.operation === 'DELETE') existing.operation = 'DELETE';
+    return;
+  }
+  bySubject.set(id, { subject, subjectId, key: subject.key.map((column, i) => ({ column, value: values[i]! })), operation: requested.operation, related: [] });
 }

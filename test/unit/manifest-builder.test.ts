@@ -250,4 +250,81 @@ describe('foldTransaction', () => {
     );
     expect(result.manifests[0]!.related).toEqual([{ table: 'public.messages', key: [], operation: 'DELETE' }]);
   });
+
+  describe('subjects named by a request\'s logical message', () => {
+    const message = (body: unknown) => ({ messages: [{ prefix: 'lethe', content: JSON.stringify(body) }] });
+
+    it('erases a named subject whose root row did not change, with the related rows deleted in the transaction', () => {
+      const result = foldTransaction(
+        tx(
+          [del(orders, { id: '11', user_id: '42', total: '9.99' }), del(orders, { id: '12', user_id: '4', total: '1.00' })],
+          message({ requestId: 'req_A', subjects: [{ type: 'user', key: { id: '42' }, operation: 'ANONYMIZE' }] }),
+        ),
+        index,
+      );
+      expect(result.warnings).toEqual([]);
+      expect(result.manifests).toHaveLength(1);
+      expect(result.manifests[0]).toMatchObject({
+        eventId: eventIdOf('0/1A2B3C8', 'user', '42'),
+        subjectType: 'user',
+        subjectId: '42',
+        subjectKey: [{ column: 'id', value: '42' }],
+        operation: 'ANONYMIZE',
+        sourceTable: 'public.users',
+        requestId: 'req_A',
+        related: [{ table: 'public.orders', key: [{ column: 'id', value: '11' }], operation: 'DELETE' }],
+      });
+      // The neighbour's order (user 4) is an ordinary delete, not part of the request.
+      expect(result.unattachedRelatedRows).toBe(1);
+    });
+
+    it('merges a named subject with its root change once; a DELETE wins from either side', () => {
+      const anonymizedRoot = upd(users, { id: '42', erased_at: null }, { id: '42', erased_at: '2026-11-22 10:00:00+00' });
+      const same = foldTransaction(tx([anonymizedRoot], message({ requestId: 'req_B', subjects: [{ type: 'user', key: { id: '42' }, operation: 'ANONYMIZE' }] })), index);
+      expect(same.manifests.map((m) => [m.subjectId, m.operation, m.requestId])).toEqual([['42', 'ANONYMIZE', 'req_B']]);
+
+      const messageDeletes = foldTransaction(tx([anonymizedRoot], message({ requestId: 'req_C', subjects: [{ type: 'user', key: { id: '42' }, operation: 'DELETE' }] })), index);
+      expect(messageDeletes.manifests.map((m) => [m.subjectId, m.operation])).toEqual([['42', 'DELETE']]);
+
+      const rootDeletes = foldTransaction(tx([del(users, { id: '42' })], message({ requestId: 'req_D', subjects: [{ type: 'user', key: { id: '42' }, operation: 'ANONYMIZE' }] })), index);
+      expect(rootDeletes.manifests.map((m) => [m.subjectId, m.operation])).toEqual([['42', 'DELETE']]);
+    });
+
+    it('names a composite, quoted key by the catalog\'s key order, whatever the message\'s order', () => {
+      const uuid = '6f1c2e1a-4b7e-4c2a-9a55-0e4f0b0c1d2e';
+      const result = foldTransaction(
+        tx([], message({ requestId: 'req_E', subjects: [{ type: 'account', key: { AccountId: uuid, tenant_id: 'acme/eu' }, operation: 'DELETE' }] })),
+        index,
+      );
+      expect(result.manifests.map((m) => [m.subjectType, m.subjectId, m.sourceTable])).toEqual([['account', subjectIdOf(['acme/eu', uuid]), '"Billing"."Accounts"']]);
+    });
+
+    it('still reads a message that names only the request', () => {
+      const result = foldTransaction(tx([del(users, { id: '3' })], message({ requestId: 'req_F' })), index);
+      expect(result.manifests.map((m) => [m.subjectId, m.requestId])).toEqual([['3', 'req_F']]);
+      expect(result.warnings).toEqual([]);
+    });
+
+    it('ignores, with a warning that quotes no value, a subject of an unknown type, a key not the catalog\'s, or a malformed entry', () => {
+      const result = foldTransaction(
+        tx(
+          [],
+          message({
+            requestId: 'req_G',
+            subjects: [
+              { type: 'robot', key: { id: '1' }, operation: 'DELETE' },
+              { type: 'user', key: { email: 'ada@example.test' }, operation: 'DELETE' },
+              { type: 'user', key: { id: 42 }, operation: 'DELETE' },
+              { type: 'user', key: { id: '9' }, operation: 'ERASE' },
+              { type: 'user', key: { id: '8' }, operation: 'DELETE' },
+            ],
+          }),
+        ),
+        index,
+      );
+      expect(result.manifests.map((m) => [m.subjectId, m.requestId])).toEqual([['8', 'req_G']]);
+      expect(result.warnings.map((w) => w.code)).toEqual(['BAD_REQUEST_MESSAGE', 'BAD_REQUEST_MESSAGE', 'BAD_REQUEST_MESSAGE', 'BAD_REQUEST_MESSAGE']);
+      expect(JSON.stringify(result.warnings)).not.toContain('ada@example.test');
+    });
+  });
 });
