@@ -55,6 +55,8 @@ INSERT INTO shop.orders (id, user_id, total)
   SELECT ($user * 10) + g, $user, 9.90 * g FROM generate_series(1, 3) g;
 INSERT INTO shop.orders (id, user_id, total) VALUES ($neighbour * 10 + 1, $neighbour, 5);
 INSERT INTO shop.messages (id, sender_id, body) VALUES ($user * 10 + 1, $user, 'hello'), ($neighbour * 10 + 1, $neighbour, 'hi');
+-- Only the neighbour has an invoice: the application's own delete below would be refused by it.
+INSERT INTO shop.invoices (id, user_id, amount) VALUES ($neighbour * 10 + 1, $neighbour, 5);
 SQL
 node demo/stores.mjs seed "$user" "$neighbour"
 step "user $user has 3 orders and 1 message, copied into every store; user $neighbour is the neighbour"

@@ -1,4 +1,4 @@
--- The demo application: a shop whose users have orders and messages. Lethe's catalog for it is
+-- The demo application: a shop whose users have orders, messages and invoices. Lethe's catalog for it is
 -- lethe.config.yaml. Idempotent: `make demo` runs it on every start.
 CREATE SCHEMA IF NOT EXISTS shop;
 
@@ -23,6 +23,16 @@ CREATE TABLE IF NOT EXISTS shop.messages (
   body       text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_sender_id ON shop.messages (sender_id);
+
+-- Invoices are kept for tax law when a user asks to be erased (lethe.config.yaml: onRequest keeps
+-- them): the reference has no ON DELETE action, so a request anonymizes the user, never deletes it.
+CREATE TABLE IF NOT EXISTS shop.invoices (
+  id         bigint PRIMARY KEY,
+  user_id    bigint NOT NULL REFERENCES shop.users (id),
+  amount     numeric(10, 2) NOT NULL,
+  issued_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS invoices_user_id ON shop.invoices (user_id);
 
 -- A delete of an order or message must carry user_id / sender_id (not only the primary key) so
 -- Lethe can attach it to the erased user. `lethe doctor` says so when this is missing.

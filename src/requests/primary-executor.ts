@@ -6,7 +6,7 @@ import { REQUEST_MESSAGE_PREFIX } from '../cdc/request-message.js';
 import { RecordError, ServiceUnavailableError, UsageError } from '../errors.js';
 import { planErasure, type ForeignKeyConflict } from './erasure-plan.js';
 import { readForeignKeys } from './foreign-keys.js';
-import { anonymizeStatement, countStatement, deleteStatement, hmacColumns, hmacReadStatement, needsPseudonym, sqlTable, type Statement } from './handler-statements.js';
+import { anonymizeStatement, countStatement, deleteStatement, hmacColumns, hmacReadStatement, needsPseudonym, sqlTable } from './handler-statements.js';
 import { translatePrimary } from './primary-errors.js';
 
 /**
@@ -125,60 +125,75 @@ export class PrimaryExecutor {
     inTransaction: ExecuteInput['inTransaction'],
   ): Promise<ExecutionResult> {
     const values = keyValues(subject, key);
-    const held = new Map(heldTables.map((t) => [tableKey(t), t.holdId]));
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (error) {
       throw new ServiceUnavailableError('postgres', `connecting to the primary for request ${requestId}: ${(error as Error).message}`, { cause: error });
     }
-    let at: TableRef | undefined;
+    // The table being written, for an error's message.
+    const at: { table?: TableRef } = {};
     try {
       await client.query('BEGIN');
       // Deferrable foreign keys are checked at commit: the plan orders only by the others.
       await client.query('SET CONSTRAINTS ALL DEFERRED');
-      at = subject.table;
-      const canonical = await canonicalKey(client, subject, values);
-      at = undefined;
-      // Kept and held tables take part in the plan (for their conflicts) even when out of scope.
-      const inScope = new Set(scope.map((h) => tableKey(h.table)));
-      const planned = subject.onRequest.filter((h) => inScope.has(tableKey(h.table)) || h.action.kind === 'keep' || held.has(tableKey(h.table)));
-      const plan = planErasure(planned, await readForeignKeys(client, planned.map((h) => h.table)), held);
-      if (plan.conflicts.length > 0) throw new RequestRefusedError(requestId, plan.conflicts);
-
-      const outcomes: TableOutcome[] = [];
-      for (const handler of plan.writes) {
-        at = handler.table;
-        outcomes.push({ table: handler.table, action: handler.action.kind as 'delete' | 'anonymize', rows: await this.write(client, subject, handler, canonical) });
-      }
-      for (const { handler, holdId } of plan.kept) {
-        if (!inScope.has(tableKey(handler.table))) continue;
-        at = handler.table;
-        const { rows } = await client.query<{ n: number }>(count(handler, canonical));
-        outcomes.push({
-          table: handler.table,
-          action: 'keep',
-          rows: rows[0]!.n,
-          ...(handler.action.kind === 'keep' ? { keptReason: handler.action.reason } : {}),
-          ...(holdId !== undefined ? { holdId } : {}),
-        });
-      }
-      at = undefined;
-      const rootDeleted = plan.writes.some((h) => tableKey(h.table) === tableKey(subject.table) && h.action.kind === 'delete');
-      const message = {
-        requestId,
-        subjects: [{ type: subject.type, key: Object.fromEntries(subject.key.map((c, i) => [c, canonical[i]!])), operation: rootDeleted ? 'DELETE' : 'ANONYMIZE' }],
-      };
-      await client.query('SELECT pg_logical_emit_message(true, $1, $2::text)', [REQUEST_MESSAGE_PREFIX, JSON.stringify(message)]);
+      const result = await this.apply(client, requestId, subject, values, scope, heldTables, at);
+      at.table = undefined;
       if (inTransaction) await inTransaction(client);
       await client.query('COMMIT');
-      return { tables: outcomes };
+      return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw translatePrimary(error, `request ${requestId}: erasing ${subject.type} in the primary`, at);
+      throw translatePrimary(error, `request ${requestId}: erasing ${subject.type} in the primary`, at.table);
     } finally {
       client.release();
     }
+  }
+
+  /** Inside the transaction: the plan, its writes, the kept tables' counts, the message. */
+  private async apply(
+    client: pg.PoolClient,
+    requestId: string,
+    subject: SubjectType,
+    values: readonly string[],
+    scope: readonly RequestHandler[],
+    heldTables: readonly HeldTable[],
+    at: { table?: TableRef },
+  ): Promise<ExecutionResult> {
+    const held = new Map(heldTables.map((t) => [tableKey(t), t.holdId]));
+    at.table = subject.table;
+    const canonical = await canonicalKey(client, subject, values);
+    // Kept and held tables take part in the plan (for their conflicts) even when out of scope.
+    const inScope = new Set(scope.map((h) => tableKey(h.table)));
+    const planned = subject.onRequest.filter((h) => inScope.has(tableKey(h.table)) || h.action.kind === 'keep' || held.has(tableKey(h.table)));
+    const plan = planErasure(planned, await readForeignKeys(client, planned.map((h) => h.table)), held);
+    if (plan.conflicts.length > 0) throw new RequestRefusedError(requestId, plan.conflicts);
+
+    const tables: TableOutcome[] = [];
+    for (const handler of plan.writes) {
+      at.table = handler.table;
+      tables.push({ table: handler.table, action: handler.action.kind as 'delete' | 'anonymize', rows: await this.write(client, subject, handler, canonical) });
+    }
+    for (const { handler, holdId } of plan.kept) {
+      if (!inScope.has(tableKey(handler.table))) continue;
+      at.table = handler.table;
+      const { rows } = await client.query<{ n: number }>(countStatement(handler.table, handler.subjectColumns, canonical));
+      tables.push({
+        table: handler.table,
+        action: 'keep',
+        rows: rows[0]!.n,
+        ...(handler.action.kind === 'keep' ? { keptReason: handler.action.reason } : {}),
+        ...(holdId !== undefined ? { holdId } : {}),
+      });
+    }
+    at.table = undefined;
+    const rootDeleted = plan.writes.some((h) => tableKey(h.table) === tableKey(subject.table) && h.action.kind === 'delete');
+    const message = {
+      requestId,
+      subjects: [{ type: subject.type, key: Object.fromEntries(subject.key.map((c, i) => [c, canonical[i]!])), operation: rootDeleted ? 'DELETE' : 'ANONYMIZE' }],
+    };
+    await client.query('SELECT pg_logical_emit_message(true, $1, $2::text)', [REQUEST_MESSAGE_PREFIX, JSON.stringify(message)]);
+    return { tables };
   }
 
   private async write(client: pg.PoolClient, subject: SubjectType, handler: RequestHandler, key: readonly string[]): Promise<number> {
@@ -202,10 +217,6 @@ export class PrimaryExecutor {
     const mark = isRoot ? subject.erasedWhen.find((r) => r.kind === 'update') : undefined;
     return (await client.query(anonymizeStatement(handler, key, pseudonyms, mark))).rowCount ?? 0;
   }
-}
-
-function count(handler: RequestHandler, key: readonly string[]): Statement {
-  return countStatement(handler.table, handler.subjectColumns, key);
 }
 
 /** The key's values in key order; a key naming other columns, or missing one, is the caller's mistake. */

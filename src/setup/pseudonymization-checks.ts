@@ -4,7 +4,7 @@ import type { Finding } from '../cdc/source-checks.js';
 
 /**
  * Doctor's check of the hmac key: when the catalog names one, its secret must be readable from the
- * environment (a BigQuery sink using `hmac` refuses to start without it). Never prints the key.
+ * environment (a BigQuery sink or a request executor using `hmac` refuses to start without it). Never prints the key.
  */
 export function checkPseudonymization(catalog: Catalog, env: Record<string, string | undefined> = process.env): Finding[] {
   const id = catalog.pseudonymization?.hmacKey;
@@ -14,6 +14,11 @@ export function checkPseudonymization(catalog: Catalog, env: Record<string, stri
     targets.forEach((t, i) => {
       if (t.action.kind === 'anonymize' && Object.values(t.action.columns).some((r) => r.kind === 'hmac')) users.push(`sinks.bigquery.${type}[${i}]`);
     });
+  }
+  for (const subject of catalog.subjects) {
+    for (const h of subject.onRequest) {
+      if (h.action.kind === 'anonymize' && Object.values(h.action.columns).some((r) => r.kind === 'hmac')) users.push(h.path);
+    }
   }
   const subject = `pseudonymization.hmacKey ${id}`;
   const name = hmacKeyVariable(id);

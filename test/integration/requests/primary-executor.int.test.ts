@@ -7,6 +7,7 @@ import { pseudonymOf } from '../../../src/catalog/pseudonymization.js';
 import { RecordError, ServiceUnavailableError } from '../../../src/errors.js';
 import { resolveIdentity } from '../../../src/requests/identity-resolution.js';
 import { PrimaryExecutor, RequestRefusedError } from '../../../src/requests/primary-executor.js';
+import { checkRequestHandlers } from '../../../src/setup/request-handler-checks.js';
 import { closedPort } from '../../support/closed-port.js';
 import { endpoints } from '../../support/endpoints.js';
 import { pgContext, type PgContext } from '../../support/pg-context.js';
@@ -312,5 +313,24 @@ describe('identity resolution', () => {
     expect((ambiguous as Error).message).toMatch(/identity email names more than one user/);
     expect((ambiguous as Error).message).not.toMatch(/seeded/i);
     await expect(resolveIdentity(catalog, s.pool, 'user', 'login', 'x')).rejects.toThrow(/no identity login \(known: email, phone\)/);
+  });
+});
+
+describe('doctor on request handlers', () => {
+  it('reads the tables and foreign keys from the database and reports the kept table\'s conflict at its path', async () => {
+    await using s = await shop('CASCADE');
+    const catalog = s.catalog(`
+- { table: $USERS, action: delete }
+- { table: $ORDERS, subjectColumn: '"UserId"', action: { anonymize: { address: null, '"Missing"': null } } }
+- { table: $ITEMS, subjectColumn: '"UserId"', action: delete }
+- { table: $INVOICES, subjectColumn: '"UserId"', action: { keep: "tax law" } }`);
+    const findings = await checkRequestHandlers(s.db.client, catalog);
+    expect(findings.map((f) => [f.level, f.subject])).toEqual([
+      ['problem', 'subjects.user.onRequest[1].action.anonymize.Missing'],
+      ['problem', 'subjects.user.onRequest[1]'],
+      ['problem', 'subjects.user.onRequest[3]'],
+    ]);
+    expect(findings[2]!.message).toContain('invoices_UserId_fkey');
+    expect(findings[2]!.message).toContain('CASCADE');
   });
 });
