@@ -25,6 +25,7 @@ write_env() {
     echo "# Written by 'make up': endpoints of the native stack. Source it or let make/vitest read it."
     for s in "${SERVICES[@]}"; do "${s}_env"; done
     demo_hmac_key_env
+    request_secret_env
   } >"$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
@@ -38,6 +39,16 @@ demo_hmac_key_env() {
     (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file.tmp") && mv "$file.tmp" "$file"
   fi
   echo "LETHE_HMAC_KEY_DEMO1_FILE=$file"
+}
+
+# The secret behind privacy requests' mailed links and codes (LETHE_REQUEST_SECRET_FILE), made
+# the same way: once per stack directory, never committed, named by .stack/env, never written in it.
+request_secret_env() {
+  local file="$STACK_DIR/request-secret"
+  if [ ! -s "$file" ]; then
+    (umask 077 && head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file.tmp") && mv "$file.tmp" "$file"
+  fi
+  echo "LETHE_REQUEST_SECRET_FILE=$file"
 }
 
 version_at_least() { # version_at_least HAVE WANT (dotted numbers)

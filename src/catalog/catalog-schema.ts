@@ -6,6 +6,7 @@ import { trackerAccessFields } from './api-access-schema.js';
 import { columnName, tableName } from './zod-identifier.js';
 import { HMAC_KEY_ID, HMAC_KEY_ID_RULE } from './pseudonymization.js';
 import { identitiesSchema, onRequestSchema } from './request-handlers-schema.js';
+import { requestsSchema } from './requests-schema.js';
 
 /**
  * The catalog file's one zod schema. Objects are strict, so a misspelt key is an error with its
@@ -132,6 +133,8 @@ export const catalogFileSchema = z
     // the environment (src/catalog/pseudonymization.ts), never from this file.
     pseudonymization: z.object({ hmacKey: z.string().regex(HMAC_KEY_ID, HMAC_KEY_ID_RULE) }).strict().optional(),
     // Copies no consumer can reach: a person confirms them, or they expire.
+    // Privacy requests: intake, verification, grace period, approval (src/catalog/requests-schema.ts).
+    requests: requestsSchema.optional(),
     manual: z.array(manualSystem).default([]),
     backups: z.array(backup).default([]),
     tracker: z

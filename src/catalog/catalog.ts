@@ -7,6 +7,7 @@ import { formatQualifiedName, tableKey, type TableRef } from './identifiers.js';
 import { interpolate } from './interpolate.js';
 import { resolveRequestParts } from './request-handlers.js';
 import { resolveSinks, type BqReplacement, type SinksConfig } from './sinks.js';
+import { resolveRequests, type RequestsConfig } from './requests-schema.js';
 import { parseTokenList, TOKENS_ENV, type ApiToken } from '../tracker/api-tokens.js';
 
 export type ErasureRule =
@@ -113,6 +114,8 @@ export interface Catalog {
   sinks: SinksConfig;
   /** The key `hmac` replacements use, by id; its secret is read from the environment, never kept here. */
   pseudonymization?: { hmacKey: string };
+  /** How privacy requests are taken and answered (defaults when the catalog has no `requests`). */
+  requests: RequestsConfig;
   manual: ManualSystem[];
   backups: Backup[];
   tracker: {
@@ -261,6 +264,7 @@ function resolve(file: CatalogFile, problems: CatalogProblem[], env: Record<stri
     subjects,
     sinks: resolveSinks(file.sinks, new Map(subjects.map((s) => [s.type, s])), problems, file.pseudonymization),
     ...(file.pseudonymization ? { pseudonymization: file.pseudonymization } : {}),
+    requests: resolveRequests(file.requests),
     manual: file.manual.map((m) => ({ name: m.name, owner: m.owner, action: m.action, ...(m.subjects ? { subjects: m.subjects } : {}) })),
     backups: file.backups.map((b) => ({
       name: b.name,

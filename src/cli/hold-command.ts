@@ -31,7 +31,7 @@ export function registerHold(program: Command): void {
     .option('--by <name>', 'who places it (recorded beside the OS user)')
     .option('--json', 'print the hold as JSON')
     .action(async (options: { subject: string; scope: string; basis: string; review: string; by?: string; json?: boolean }, command: Command) => {
-      const catalog = await catalogFrom(rootOf(command));
+      const catalog = await catalogFrom(command);
       const subject = parseSubjectRef(catalog, options.subject);
       const type = catalog.subjects.find((s) => s.type === subject.subjectType)!;
       const scope = scopeText(parseHoldScope(catalog, type, options.scope));
@@ -53,7 +53,7 @@ export function registerHold(program: Command): void {
     .option('--by <name>', 'who releases it (recorded beside the OS user)')
     .option('--json', 'print the hold as JSON')
     .action(async (id: string, options: { note?: string; by?: string; json?: boolean }, command: Command) => {
-      const catalog = await catalogFrom(rootOf(command));
+      const catalog = await catalogFrom(command);
       await withStore(catalog, async (store, pool) => {
         const { hold: h, released } = await store.release(id, actor(options.by), options.note?.trim() || null);
         if (options.json) process.stdout.write(`${JSON.stringify(h, null, 2)}\n`);
@@ -70,7 +70,7 @@ export function registerHold(program: Command): void {
     .option('--all', 'released holds too')
     .option('--json', 'print the holds as JSON')
     .action(async (options: { subject?: string; all?: boolean; json?: boolean }, command: Command) => {
-      const catalog = await catalogFrom(rootOf(command));
+      const catalog = await catalogFrom(command);
       const subject = options.subject ? parseSubjectRef(catalog, options.subject) : undefined;
       await withStore(catalog, async (store) => {
         const holds = await store.list({ ...(subject ? { subjectType: subject.subjectType, subjectId: subject.subjectId } : {}), includeReleased: options.all === true });
@@ -101,11 +101,6 @@ export function holdTable(holds: readonly Hold[]): string {
 function actor(by: string | undefined): string {
   const via = `cli:${osUser()}`;
   return by?.trim() ? `${by.trim()} (${via})` : via;
-}
-
-/** `hold place` sits two levels down: the catalog option is the root's. */
-function rootOf(command: Command): Command {
-  return command.parent ?? command;
 }
 
 async function withStore(catalog: Catalog, work: (store: HoldStore, pool: pg.Pool) => Promise<void>): Promise<void> {

@@ -11,6 +11,7 @@ import { registerReplay } from './replay-command.js';
 import { registerDlq } from './dlq-command.js';
 import { registerRun } from './run-command.js';
 import { registerToken } from './token-command.js';
+import { registerRequest } from './request-command.js';
 import { registerTrackerCommands } from './tracker-commands.js';
 
 /**
@@ -42,6 +43,7 @@ export function buildCli(): Command {
   registerDlq(program);
   registerPing(program);
   registerToken(program);
+  registerRequest(program);
   return program;
 }
 

@@ -35,13 +35,14 @@ export function holdsSink(scope: string, sink: string): boolean {
   return sink === 'primary' && scope.startsWith('table:');
 }
 
-/** The tables the catalog names for a subject type: its root and related tables. */
-export function subjectTables(subject: Pick<SubjectType, 'table' | 'related'>): TableRef[] {
-  return [subject.table, ...subject.related.map((r) => r.table)];
+/** The tables the catalog names for a subject type: its root, related and request-handled tables, once each. */
+export function subjectTables(subject: Pick<SubjectType, 'table' | 'related'> & Partial<Pick<SubjectType, 'onRequest'>>): TableRef[] {
+  const all = [subject.table, ...subject.related.map((r) => r.table), ...(subject.onRequest ?? []).map((h) => h.table)];
+  return all.filter((t, i) => all.findIndex((o) => tableKey(o) === tableKey(t)) === i);
 }
 
 /** `all`, `table:<schema.table>` (a table the catalog names for the subject type), `sink:<name>` (a configured sink). */
-export function parseHoldScope(catalog: Pick<Catalog, 'sinks'>, subject: Pick<SubjectType, 'type' | 'table' | 'related'>, text: string): HoldScope {
+export function parseHoldScope(catalog: Pick<Catalog, 'sinks'>, subject: Pick<SubjectType, 'type' | 'table' | 'related'> & Partial<Pick<SubjectType, 'onRequest'>>, text: string): HoldScope {
   const value = text.trim();
   if (value === 'all') return { kind: 'all' };
   if (value.startsWith('sink:')) {

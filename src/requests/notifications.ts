@@ -233,3 +233,23 @@ export function closedUnverifiedMail(input: ClosedUnverifiedInput): MailContent 
     input.requestId,
   );
 }
+
+export interface ExtendedInput {
+  requestId: string;
+  type: RequestType;
+  /** The new deadline. */
+  deadline: Date;
+  /** Why more time is needed, as the operator recorded it (the law asks that the person be told). */
+  reason: string;
+}
+
+export function extendedMail(input: ExtendedInput): MailContent {
+  return mail(
+    'Your privacy request needs more time',
+    [
+      `We need more time to complete your ${WHAT[input.type]}. We will complete it by ${utcDay(input.deadline)} (UTC) at the latest.`,
+      `The reason: ${oneLine(input.reason, 'reason')}`,
+    ],
+    input.requestId,
+  );
+}

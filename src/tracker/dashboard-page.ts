@@ -24,6 +24,8 @@ th{background:#eef0f5;font-weight:600}.badge{display:inline-block;border-radius:
 .t-applied,.t-nothing_to_do,.t-confirmed{background:#e5f3e7}.t-failed{background:#fbeaea}.t-deferred{background:#fdf3e1}.t-retained{background:#eef0f5}.t-held{background:#efe9f8}
 code{font-size:.85rem}.empty{padding:2rem;text-align:center;color:#667}
 #login{background:#fff;border:1px solid #ccd;border-radius:.3rem;padding:.6rem .8rem;margin:0 0 .8rem}#login input{width:28rem;max-width:60vw}#login-why{margin-left:.6rem;color:#b3261e}
+#requests h2{font-size:1rem;margin:.6rem 0 .4rem}.overdue{color:#b3261e;font-weight:600}.near{color:#b7791f;font-weight:600}
+.r-complete{background:#3a7d44}.r-complete_with_exceptions{background:#5b8a3a}.r-failed,.r-denied{background:#b3261e}.r-canceled,.r-closed_unverified{background:#8a8f99}.r-waiting,.r-awaiting_approval,.r-identity_unverified,.r-verified,.r-received{background:#5b7db1}.r-executing,.r-propagating{background:#b7791f}
 #waits{margin:0 0 .8rem}#waits div{background:#fdf3e1;border:1px solid #e8c27a;border-radius:.3rem;padding:.4rem .7rem;margin-bottom:.3rem}.t-waiting{background:#fdf3e1;border-style:dashed}
 </style></head>
 <body>
@@ -31,6 +33,9 @@ code{font-size:.85rem}.empty{padding:2rem;text-align:center;color:#667}
 <main>
 <form id="login" hidden><label>API token <input id="token" type="password" autocomplete="off" spellcheck="false"></label> <button type="submit">use it</button><span id="login-why"></span></form>
 <section id="waits"></section>
+<section id="requests" hidden><h2>Requests</h2>
+<table><thead><tr><th>state</th><th>type</th><th>subject</th><th>deadline</th><th>received</th><th>request</th></tr></thead><tbody id="request-rows"></tbody></table>
+<h2>Erasures</h2></section>
 <p id="counts"></p>
 <table><thead><tr><th>status</th><th>subject</th><th>erased in the database</th><th>due</th><th>completed</th><th>targets</th><th>proof</th></tr></thead>
 <tbody id="rows"><tr><td colspan="7" class="empty">loading…</td></tr></tbody></table>
@@ -70,7 +75,24 @@ async function call(path, signal) {
   if (!response.ok) throw new Error(path + ': ' + response.status);
   return response;
 }
+const DAY = 86400000;
+function requestRow(r) {
+  const left = Date.parse(r.deadline) - Date.now();
+  const open = r.closedAt == null;
+  const due = !open ? 'closed ' + r.closedAt.slice(0, 10) : left < 0 ? '<span class="overdue">overdue since ' + esc(r.deadline.slice(0, 10)) + '</span>' : left < 7 * DAY ? '<span class="near">' + esc(r.deadline.slice(0, 10)) + ' (' + Math.ceil(left / DAY) + ' d)</span>' : esc(r.deadline.slice(0, 10));
+  return '<tr data-request="' + esc(r.id) + '" data-state="' + esc(r.state) + '"><td><span class="badge r-' + esc(r.state) + '">' + esc(r.state.replace(/_/g, ' ')) + '</span></td><td>' + esc(r.type) + '</td><td><code>' + esc(r.subject || '(not resolved)') + '</code></td><td>' + due + '</td><td>' + esc(r.receivedAt.slice(0, 19).replace('T', ' ')) + '</td>' +
+    '<td><a class="report" href="/api/requests/' + encodeURIComponent(r.id) + '/report?format=html">' + esc(r.id) + '</a></td></tr>';
+}
+async function refreshRequests() {
+  const response = await fetch('/api/requests?limit=100', { headers: headers() });
+  if (response.status === 404) return;
+  if (!response.ok) return;
+  const { requests } = await response.json();
+  document.getElementById('requests').hidden = false;
+  document.getElementById('request-rows').innerHTML = requests.length ? requests.map(requestRow).join('') : '<tr><td colspan="6" class="empty">no requests yet</td></tr>';
+}
 async function refresh() {
+  await refreshRequests().catch(() => {});
   const sinks = await (await call('/api/sinks')).json();
   document.getElementById('waits').innerHTML = sinks.waiting.map((w) => '<div data-waiting-sink="' + esc(w.sink) + '">sink <b>' + esc(w.sink) + '</b> ' + esc(w.message) + ' (' + esc(w.instances) + ' instance' + (w.instances === 1 ? '' : 's') + '): its erasures wait, nothing is failed</div>').join('');
   const response = await call('/api/erasures?limit=200');
@@ -118,7 +140,7 @@ document.getElementById('login').addEventListener('submit', (event) => {
   stream();
 });
 // A link cannot send the token: fetch the report with it and open what came back.
-document.getElementById('rows').addEventListener('click', async (event) => {
+document.querySelector('main').addEventListener('click', async (event) => {
   const link = event.target.closest('a.report');
   if (!link || !token) return;
   event.preventDefault();

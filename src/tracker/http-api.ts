@@ -14,6 +14,9 @@ import { buildReport, renderReport, REPORT_FORMATS, type ReportFormat } from './
 import type { ErasureFilter, StatusStore } from './status-store.js';
 import type { TrackerMetrics } from './tracker-metrics.js';
 import { describeWait, type SinkWait, type SinkWaits } from './sink-waits.js';
+import { RequestActionError, type RequestService } from '../requests/request-service.js';
+import type { RequestReports } from '../requests/request-report.js';
+import { registerRequestRoutes } from '../requests/request-routes.js';
 
 export interface HttpApi {
   url: string;
@@ -31,6 +34,8 @@ export interface HttpApiOptions {
   publishPending: () => Promise<void>;
   logger: Logger;
   listen: { host: string; port: number };
+  /** Privacy requests, when the catalog takes them: /api/requests and the public intake. */
+  requests?: { service: RequestService; reports: RequestReports };
 }
 
 const instant = z
@@ -103,6 +108,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   };
 
   app.setErrorHandler((error, request, reply) => {
+    if (error instanceof RequestActionError) return reply.code(error.status).send({ error: { code: error.code, message: error.message } });
     if (error instanceof ApiError) return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
     if (error instanceof LetheError && error.code === 'NOT_FOUND') return reply.code(404).send({ error: { code: error.code, message: error.message } });
     if (error instanceof LetheError && error.code === 'NOT_A_MANUAL_SYSTEM') return reply.code(400).send({ error: { code: error.code, message: error.message } });
@@ -162,6 +168,8 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     const type = { json: 'application/json', md: 'text/markdown', html: 'text/html' }[format];
     return reply.type(`${type}; charset=utf-8`).send(text);
   });
+
+  if (options.requests) await registerRequestRoutes(app, options.requests.service, options.requests.reports);
 
   app.get('/api/sinks', async () => ({ waiting: waits.current().map((w) => ({ ...w, since: new Date(w.since).toISOString(), message: describeWait(w) })) }));
   app.get('/api/stream', (request, reply) => streamChanges(reply, changes));

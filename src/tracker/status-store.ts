@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { InvariantError, LetheError, ServiceUnavailableError } from '../errors.js';
 import { holdsSchemaSql } from '../holds/hold-store.js';
+import { requestSchemaSql } from '../requests/request-store.js';
 import {
   foldErasure,
   mergePartFacts,
@@ -69,7 +70,8 @@ CREATE TABLE IF NOT EXISTS ${s}.confirmations (
 );
 -- Who was authenticated (token:<name>, cli:<OS user>); added later, so null on older rows.
 ALTER TABLE ${s}.confirmations ADD COLUMN IF NOT EXISTS confirmed_via text;
-${holdsSchemaSql(schema)}`;
+${holdsSchemaSql(schema)}
+${requestSchemaSql(schema)}`;
 }
 
 export interface StoredAck extends AckRecord {

@@ -8,6 +8,8 @@ import type { Topology } from '../kafka/topology.js';
 import type { SinkWaits } from './sink-waits.js';
 import { ERASURE_STATES } from './erasure-status.js';
 import type { StatusStore } from './status-store.js';
+import { RequestStore } from '../requests/request-store.js';
+import { REQUEST_STATES, REQUEST_TYPES } from '../requests/request-states.js';
 
 /** How often the gauges that read other systems are refreshed, at most. */
 export const METRICS_REFRESH_MS = 5_000;
@@ -40,6 +42,23 @@ export class TrackerMetrics {
       const counts = await store.countByStatus();
       for (const state of ERASURE_STATES) gauge.set({ status: state }, counts.get(state) ?? 0);
     });
+    if (catalog.requests.enabled) {
+      const requests = new RequestStore(store.pool, catalog.tracker.schema);
+      // The nearest deadline of an open request (negative: overdue), and how many are past theirs.
+      const nearest = new Gauge({ name: 'lethe_request_nearest_deadline_seconds', help: 'Seconds from now to the nearest deadline of an open request, by type (negative when overdue).', labelNames: ['type'], registers: [registry] });
+      const overdue = new Gauge({ name: 'lethe_requests_overdue', help: 'Open requests past their deadline, by type.', labelNames: ['type'], registers: [registry] });
+      polled('lethe_requests', 'Privacy requests by type and state.', ['type', 'state'], async (gauge) => {
+        const read = await requests.gauges(Date.now());
+        for (const type of REQUEST_TYPES) for (const state of REQUEST_STATES) gauge.set({ type, state }, 0);
+        for (const r of read.byState) gauge.set({ type: r.type, state: r.state }, r.n);
+        nearest.reset();
+        for (const type of REQUEST_TYPES) {
+          const open = read.open.filter((r) => r.type === type).map((r) => r.secondsToDeadline);
+          if (open.length > 0) nearest.set({ type }, Math.min(...open));
+          overdue.set({ type }, open.filter((x) => x < 0).length);
+        }
+      });
+    }
     this.ackLatency = new Histogram({
       name: 'lethe_ack_latency_seconds',
       help: 'From the erasing commit to the sink acknowledgement, per sink (live acks only).',

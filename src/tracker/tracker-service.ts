@@ -23,6 +23,7 @@ import { StatusPublisher } from './status-publisher.js';
 import { StatusStore, type StoredAck } from './status-store.js';
 import { SinkWaits } from './sink-waits.js';
 import { TrackerMetrics } from './tracker-metrics.js';
+import { openRequests, type RequestSystem } from '../requests/request-system.js';
 
 
 export interface TrackerOptions {
@@ -102,6 +103,7 @@ export class TrackerService {
     const waiter = new OutageWaiter({ initialDelayMs: 200, maxDelayMs: catalog.sinks.settings.retryMaxMs, logger: this.log });
     const waits = new SinkWaits();
     let http: HttpApi | undefined;
+    let requests: RequestSystem | undefined;
     let metrics: TrackerMetrics | undefined;
     let sweep: NodeJS.Timeout | undefined;
     let crashed: Error | undefined;
@@ -120,7 +122,9 @@ export class TrackerService {
       const publishPending = async () => announce(await publisher.publishPending());
       await publishPending().catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, 'statuses left to publish later'));
 
+      if (catalog.requests.enabled) requests = await openRequests(catalog, this.log, { statuses: store });
       http = await startHttpApi({
+        ...(requests ? { requests: { service: requests.service, reports: requests.reports } } : {}),
         catalog,
         store,
         metrics,
@@ -154,6 +158,7 @@ export class TrackerService {
     } finally {
       if (sweep) clearInterval(sweep);
       await http?.close().catch(() => undefined);
+      await requests?.close().catch(() => undefined);
       await metrics?.stop().catch(() => undefined);
       await consumer.disconnect().catch(() => undefined);
       await publisher.close().catch(() => undefined);

@@ -21,14 +21,14 @@ export interface CliProcess extends AsyncDisposable {
  * Runs `lethe -c <yaml as a file> <args>` as its own process, so a test can SIGKILL it like a
  * crash or SIGTERM it like a supervisor. Needs the CLI built (`npm run build`; make test does).
  */
-export function startCli(yaml: string, args: string[]): CliProcess {
+export function startCli(yaml: string, args: string[], env: Record<string, string> = {}): CliProcess {
   if (!existsSync(join(ROOT, 'dist/src/cli/main.js'))) {
     throw new Error('the CLI is not built: run `npm run build` (make test does)');
   }
   const dir = mkdtempSync(join(tmpdir(), 'lethe-cli-'));
   const config = join(dir, 'lethe.config.yaml');
   writeFileSync(config, yaml);
-  const child = spawn(process.execPath, [CLI, '-c', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '-c', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const output: string[] = [];
   child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));

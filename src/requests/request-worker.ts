@@ -1,0 +1,96 @@
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import { errorKind, RecordError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { sleep } from '../retry.js';
+import type { RequestExecution } from './request-execution.js';
+import type { RequestMail } from './request-mail.js';
+import type { RequestService } from './request-service.js';
+import type { RequestStore } from './request-store.js';
+
+/**
+ * The request lifecycle's clock work, once per tick, by whichever instance claims it first: due
+ * timers (reminders, verification expiry, the end of a grace period, deadlines), execution in the
+ * primary, requests following their erasures to completion, and the mail outbox. Everything it
+ * claims is claimed in Postgres (SKIP LOCKED rows, a lease on an executing request), so any number
+ * of `lethe run` may run it and a restart loses nothing: what was due is still due.
+ */
+export interface RequestWorkerOptions {
+  service: RequestService;
+  execution: RequestExecution;
+  mail: RequestMail;
+  /** More work done each tick (the redelivery of events whose hold was released). */
+  extra?: Array<{ name: string; run: () => Promise<void> }>;
+  logger: Logger;
+}
+
+export class RequestWorker {
+  readonly instance = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  private readonly log: Logger;
+
+  constructor(private readonly options: RequestWorkerOptions) {
+    this.log = options.logger.child({ component: 'requests' });
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { store, catalog } = this.options.service;
+    await store.ensureSchema();
+    this.log.info({ tickMs: catalog.requests.tickMs }, 'request worker started');
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await this.tick();
+        failures = 0;
+      } catch (error) {
+        if (errorKind(error) !== 'infrastructure') throw error;
+        failures += 1;
+        if (failures === 1 || failures % 30 === 0) this.log.warn({ err: (error as Error).message }, 'request worker waits for its database');
+      }
+      await sleep(Math.min(catalog.requests.tickMs * 2 ** Math.min(failures, 5), 30_000), signal).catch(() => undefined);
+    }
+  }
+
+  /** One round of everything due. Exposed for tests, which move the clock and tick. */
+  async tick(): Promise<void> {
+    await this.fireTimers();
+    await this.options.execution.executeDue(this.instance);
+    await this.options.execution.follow();
+    for (const step of this.options.extra ?? []) await step.run();
+    await this.options.mail.sendDue();
+  }
+
+  private async fireTimers(): Promise<void> {
+    const { service } = this.options;
+    const { store } = service;
+    const now = service.clock.now();
+    await store.transaction(async (db) => {
+      for (const timer of await store.claimDueTimers(db, now)) {
+        await this.fire(db, timer.requestId, timer.kind, now);
+        await store.fireTimer(db, timer.requestId, timer.kind, now);
+      }
+    });
+  }
+
+  private async fire(db: pg.PoolClient, id: string, kind: string, now: number): Promise<void> {
+    const { service } = this.options;
+    const { store } = service;
+    const r = await store.get(id, db, true);
+    if (!r) return;
+    switch (kind) {
+      case 'verification_reminder':
+        if (r.state === 'identity_unverified') await store.queueMail(db, id, 'reminder', {}, now);
+        return;
+      case 'verification_expiry':
+        if (r.state === 'identity_unverified') await service.closeUnverified(db, id, 'not verified in time', now);
+        return;
+      case 'grace_end':
+        if (await store.move(db, id, ['waiting'], 'executing', 'system', 'the grace period ended', now)) this.log.info({ requestId: id }, 'grace period over: executing');
+        return;
+      case 'deadline':
+        if (r.closedAt === null) this.log.warn({ requestId: id, state: r.state, deadline: new Date(r.deadline).toISOString() }, 'request past its deadline');
+        return;
+      default:
+        throw new RecordError('UNKNOWN_TIMER', `request ${id} has a timer of unknown kind ${kind}`);
+    }
+  }
+}
