@@ -208,7 +208,8 @@ export function nextState(r: Pick<RequestRow, 'state' | 'exceptions'>, statuses:
  * an active hold, beside what an earlier execution kept and this one does not erase.
  */
 export function exceptionsOf(r: Pick<RequestRow, 'exceptions'>, handlers: readonly RequestHandler[], holds: readonly HeldScope[], only: readonly string[] | undefined): RequestException[] {
-  const out: RequestException[] = r.exceptions.filter((e) => !(e.kind === 'held' && only?.some((t) => e.scope === `table:${t}`)));
+  // What this execution erases after a released hold stays in the record, marked released.
+  const out: RequestException[] = r.exceptions.map((e) => (e.kind === 'held' && only?.some((t) => e.scope === `table:${t}`) ? { ...e, released: true } : e));
   for (const h of handlers) {
     const table = formatQualifiedName(h.table);
     if (h.action.kind === 'keep' && !out.some((e) => e.kind === 'kept' && e.table === table)) out.push({ kind: 'kept', table, reason: h.action.reason });

@@ -167,13 +167,13 @@ export class RequestService {
     return this.startGrace(db, r, now);
   }
 
-  private async startGrace(db: pg.PoolClient, r: RequestRow, now: number): Promise<RequestRow> {
+  private async startGrace(db: pg.PoolClient, r: RequestRow, now: number, actor: Actor = 'system', reason: string | null = null): Promise<RequestRow> {
     const grace = this.catalog.requests.graceMs[r.type];
     if (grace === 0) {
       await this.store.queueMail(db, r.id, 'receipt', {}, now);
-      return (await this.store.move(db, r.id, [r.state], 'executing', 'system', 'no grace period for this type', now))!;
+      return (await this.store.move(db, r.id, [r.state], 'executing', actor, reason ?? 'no grace period for this type', now))!;
     }
-    const moved = (await this.store.move(db, r.id, [r.state], 'waiting', 'system', null, now, { grace_ends_at: now + grace }))!;
+    const moved = (await this.store.move(db, r.id, [r.state], 'waiting', actor, reason, now, { grace_ends_at: now + grace }))!;
     await this.store.setTimer(db, r.id, 'grace_end', now + grace);
     await this.store.queueMail(db, r.id, 'receipt', {}, now);
     return moved;
@@ -244,8 +244,7 @@ export class RequestService {
       const r = await this.store.get(id, db, true);
       if (!r) throw notFound(id);
       if (r.state !== 'awaiting_approval') throw wrongState(r, 'approved');
-      await this.store.appendTransition(db, id, r.state, r.state, actor, 'approved', now);
-      return this.startGrace(db, r, now);
+      return this.startGrace(db, r, now, actor, 'approved');
     });
   }
 

@@ -31,10 +31,12 @@ export interface RequestSystemOptions {
   statuses?: StatusStore;
   /** Create the request tables (the worker and tracker do; CLI commands only check). */
   ensureSchema?: boolean;
+  /** The request secret; read from LETHE_REQUEST_SECRET(_FILE) when not given. */
+  secret?: Buffer;
 }
 
 export async function openRequests(catalog: Catalog, logger: Logger, options: RequestSystemOptions = {}): Promise<RequestSystem> {
-  const secrets = new RequestSecrets(readRequestSecret());
+  const secrets = new RequestSecrets(options.secret ?? readRequestSecret());
   const clock = options.clock ?? clockFromEnv();
   const pool = new pg.Pool({ connectionString: catalog.tracker.database, max: 4, connectionTimeoutMillis: 10_000 });
   pool.on('error', () => undefined);

@@ -53,6 +53,7 @@ export class RequestWorker {
   /** One round of everything due. Exposed for tests, which move the clock and tick. */
   async tick(): Promise<void> {
     await this.fireTimers();
+    await this.options.execution.applyReleases();
     await this.options.execution.executeDue(this.instance);
     await this.options.execution.follow();
     for (const step of this.options.extra ?? []) await step.run();

@@ -296,6 +296,28 @@ tracker: { schema: ${id}_tracker, host: 127.0.0.1, port: ${port}, overdueCheckMs
     await waitFor(async () => (await mail.messagesTo(addresses.cleo)).some((m) => m.subject.includes('closed')), { timeoutMs: 30_000, what: "Cleo's closing mail" });
     expect((await mail.messagesTo(addresses.cleo)).some((m) => m.subject.startsWith('Reminder'))).toBe(true);
     expect(await row(`SELECT count(*)::int AS n FROM ${id}_tracker.requests WHERE identity_value IS NOT NULL AND closed_at IS NOT NULL`, [])).toEqual([{ n: 0 }]);
+    // Releasing the hold erases what it kept, through the same path: a second execution, its
+    // erasure through the CDC path, the request complete again with only the kept table left.
+    await cli('hold', 'release', hold.id, '--note', 'case closed');
+    const released = await waitFor(async () => {
+      const { request: r, transitions } = JSON.parse(await cli('request', 'show', adaId, '--json')) as { request?: RequestView; transitions: Array<{ to: string }> } & RequestView;
+      void r;
+      return transitions.filter((t) => t.to === 'complete_with_exceptions').length === 2 && transitions;
+    }, { timeoutMs: 120_000, what: `the request to complete after the release (${lethe.tail(2000)})` });
+    expect(released.map((t) => t.to).slice(-4)).toEqual(['complete_with_exceptions', 'executing', 'propagating', 'complete_with_exceptions']);
+    expect(await count('orders', '42')).toBe(0);
+    expect(await count('orders', '4')).toBe(2);
+    expect(await count('invoices', '42')).toBe(2);
+    const after = JSON.parse(await cli('request', 'report', adaId, '--format', 'json')) as typeof proof;
+    expect(after.erasures).toHaveLength(2);
+    expect(after.kept).toEqual(expect.arrayContaining([expect.objectContaining({ what: `table ${q}.orders`, why: expect.stringContaining('released since') })]));
+
+    // The public intake is rate limited per client address.
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await api('POST', '/public/requests', {})).status);
+    expect(statuses).toContain(429);
+    expect(statuses.filter((st) => st !== 429 && st !== 400)).toEqual([]);
+
     const metrics = await waitFor(async () => {
       const text = await (await fetch(`${base}/metrics`)).text();
       return text.includes('lethe_requests{type="erasure",state="complete_with_exceptions"} 1') && text;
