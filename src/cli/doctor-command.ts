@@ -5,6 +5,7 @@ import { checkPatterns } from '../setup/pattern-checks.js';
 import { checkPseudonymization } from '../setup/pseudonymization-checks.js';
 import { checkRequestHandlers } from '../setup/request-handler-checks.js';
 import { checkTrackerExposure } from '../setup/tracker-checks.js';
+import { checkRequests } from '../setup/request-checks.js';
 import { diagnose, connectSource } from '../setup/source-session.js';
 import { catalogFrom } from './catalog-option.js';
 
@@ -12,12 +13,12 @@ import { catalogFrom } from './catalog-option.js';
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('check the primary database against the catalog (wal_level, publication, replica identity, slot and its lag), the erasure log\'s retention against the backups, how each Elasticsearch target\'s match field is matched, the tables privacy requests erase (onRequest) and their foreign keys, the hmac key, and who can reach the tracker\'s API')
+    .description('check the primary database against the catalog (wal_level, publication, replica identity, slot and its lag), the erasure log\'s retention against the backups, how each Elasticsearch target\'s match field is matched, the tables privacy requests erase (onRequest) and their foreign keys, the hmac key, who can reach the tracker\'s API, and privacy requests\' secret, SMTP server and links')
     .action(async (_options: unknown, command: Command) => {
       const catalog = await catalogFrom(command);
       const db = await connectSource(catalog);
       try {
-        const findings = [...(await diagnose(db, catalog)), ...(await checkPatterns(db, catalog)), ...(await checkRequestHandlers(db, catalog)), ...(await checkKafka(catalog)), ...(await checkElasticsearch(catalog)), ...checkPseudonymization(catalog), ...checkTrackerExposure(catalog)];
+        const findings = [...(await diagnose(db, catalog)), ...(await checkPatterns(db, catalog)), ...(await checkRequestHandlers(db, catalog)), ...(await checkKafka(catalog)), ...(await checkElasticsearch(catalog)), ...checkPseudonymization(catalog), ...checkTrackerExposure(catalog), ...(await checkRequests(catalog))];
         for (const f of findings) {
           const mark = f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'warn' : 'FAIL';
           const fix = f.fix ? ` -- fix: ${f.fix}${f.initFixes ? ' (lethe init does this)' : ''}` : '';

@@ -129,7 +129,8 @@ export async function registerRequestRoutes(app: FastifyInstance, service: Reque
       actor: 'subject',
       ...(body.subjectType ? { subjectType: body.subjectType } : {}),
       ...(body.law ? { law: body.law } : {}),
-      ...(key ? { idempotencyKey: key } : {}),
+      // The public's keys live apart from operators', so neither can collide with the other's.
+      ...(key ? { idempotencyKey: `public:${key}` } : {}),
     });
     return reply.code(created ? 202 : 200).send({ ...personView(r), message: 'If this address is known to us, a code to confirm the request was sent to it. Enter it to go on.' });
   });
