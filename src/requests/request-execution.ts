@@ -2,8 +2,7 @@ import type pg from 'pg';
 import { errorKind } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ErasureStatus } from '../tracker/erasure-status.js';
-import { summaryLine } from '../tracker/proof-report.js';
-import { heldTablesOf } from './request-report.js';
+import { requestProof } from './request-report.js';
 import type { StatusStore } from '../tracker/status-store.js';
 import type { RequestService } from './request-service.js';
 import type { RequestException, RequestRow } from './request-store.js';
@@ -220,9 +219,7 @@ export function exceptionsOf(r: Pick<RequestRow, 'exceptions'>, handlers: readon
   return out;
 }
 
-/** The completion mail's line: the proof's summary, and what was kept. */
+/** The completion mail's line: the proof's own summary of the request, on one line. */
 export function requestSummary(r: RequestRow, statuses: readonly ErasureStatus[], now: number): string {
-  const lines = statuses.map((s) => summaryLine(s, now, heldTablesOf(r)));
-  const kept = r.exceptions.map((e) => (e.kind === 'kept' ? `kept ${e.table}: ${e.reason}` : `kept under a legal hold (${e.scope}) until its review on ${e.review}`));
-  return [...new Set(lines), ...kept].join(' ');
+  return requestProof(r, [], statuses, now).summary.replace(/\s+/g, ' ');
 }

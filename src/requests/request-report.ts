@@ -81,8 +81,13 @@ export function heldTablesOf(r: Pick<RequestRow, 'exceptions'>): ReportExtras {
 export function requestProof(r: RequestRow, transitions: readonly Transition[], statuses: readonly ErasureStatus[], now: number): RequestProof {
   const erasures = statuses.map((s) => buildReport(s, now, heldTablesOf(r)));
   const kept = r.exceptions.map(keptLine);
+  // A sink target held by a hold the request already names (its sink scope) is that same line.
+  const named = new Set(r.exceptions.flatMap((e) => (e.kind === 'held' ? [e.holdId] : [])));
   for (const s of statuses) {
-    for (const t of s.targets) if (t.state === 'held') kept.push({ what: `${t.sink} ${t.target}`, why: `legal hold ${t.details.hold ?? ''}: ${t.details.basis ?? ''}; review ${t.details.review ?? ''}` });
+    for (const t of s.targets) {
+      if (t.state !== 'held' || named.has(t.details.hold ?? '')) continue;
+      kept.push({ what: `${t.sink} ${t.target}`, why: `legal hold ${t.details.hold ?? ''}: ${t.details.basis ?? ''}; review ${t.details.review ?? ''}` });
+    }
   }
   return {
     request: r.id,
@@ -101,7 +106,8 @@ export function requestProof(r: RequestRow, transitions: readonly Transition[], 
   };
 }
 
-function summaryOf(r: RequestRow, erasures: readonly ProofReport[], kept: ReadonlyArray<{ what: string }>): string {
+/** The request's one line: its state, what it kept, then its erasures' own summary lines. */
+export function summaryOf(r: RequestRow, erasures: readonly ProofReport[], kept: ReadonlyArray<{ what: string }>): string {
   const lines = [...new Set(erasures.map((e) => e.summary))].join(' ');
   switch (r.state) {
     case 'complete':

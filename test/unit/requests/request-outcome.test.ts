@@ -93,6 +93,14 @@ describe('the proof of a request', () => {
     expect(proof.history).toEqual([{ at: new Date(T0).toISOString(), from: null, to: 'received', by: 'subject', reason: null }]);
   });
 
+  it('names a sink hold once, not again for each of its held targets, and never says removed', () => {
+    const held = foldErasure({ facts, expected, acks: [{ eventId: 'e-1', subjectType: 'user', subjectId: '42', sink: 'redis', target: 'key user:{subject}', outcome: 'HELD', affected: 0, residual: 0, attempt: 1, replay: false, error: null, details: { hold: 'hold_s', basis: 'audit', review: '2027-01-31' }, at: T0 + 1000 }], confirmations: [], slaMs: 86_400_000, now: T0 + 2000 });
+    const sinkHold: RequestException = { kind: 'held', scope: 'sink:redis', holdId: 'hold_s', basis: 'audit', review: '2027-01-31' };
+    const proof = requestProof(request({ state: 'complete_with_exceptions', exceptions: [sinkHold] }), [], [held], T0 + 3000);
+    expect(proof.kept).toEqual([{ what: 'sink redis', why: 'legal hold hold_s: audit; review 2027-01-31' }]);
+    expect(proof.summary).toMatch(/^Request complete with exceptions: kept sink redis\. Not erased everywhere/);
+  });
+
   it('a request not executed says nothing was erased for it', () => {
     expect(requestProof(request({ state: 'waiting' }), [], [], T0).summary).toBe('Request waiting: nothing has been erased for it.');
   });
