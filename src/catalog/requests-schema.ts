@@ -34,6 +34,8 @@ export const requestsSchema = z
       .default({ expiresIn: 7 * DAY, remindAfter: DAY, maxAttempts: 5 }),
     // The public intake: at most `max` requests per client address per `timeWindow`.
     intakeRateLimit: z.object({ max: integer(1).default(5), timeWindow: durationText.default(60_000) }).strict().default({ max: 5, timeWindow: 60_000 }),
+    // How long an access request's copy of the person's data is kept (encrypted) after completion, for download.
+    accessExport: z.object({ retention: durationText.default(30 * DAY) }).strict().default({ retention: 30 * DAY }),
     // How often the request worker looks for due timers, mail to send and erasures that moved.
     tickMs: integer(50).default(1_000),
   })
@@ -51,6 +53,7 @@ export interface RequestsConfig {
   approval: { erasure: boolean; access: boolean };
   verification: { expiresInMs: number; remindAfterMs: number; maxAttempts: number };
   intakeRateLimit: { max: number; timeWindowMs: number };
+  accessExport: { retentionMs: number };
   tickMs: number;
 }
 
@@ -65,6 +68,7 @@ export function resolveRequests(file: RequestsFile | undefined): RequestsConfig 
     approval: f.approval,
     verification: { expiresInMs: f.verification.expiresIn, remindAfterMs: f.verification.remindAfter, maxAttempts: f.verification.maxAttempts },
     intakeRateLimit: { max: f.intakeRateLimit.max, timeWindowMs: f.intakeRateLimit.timeWindow },
+    accessExport: { retentionMs: f.accessExport.retention },
     tickMs: f.tickMs,
   };
 }

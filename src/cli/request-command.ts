@@ -1,8 +1,10 @@
+import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { LAWS, type Law } from '../requests/deadlines.js';
+import { AccessExports } from '../requests/access-exports.js';
 import { openRequests, type RequestSystem } from '../requests/request-system.js';
 import { publicView } from '../requests/request-routes.js';
 import { DENIAL_REASONS, REQUEST_STATES, REQUEST_TYPES, type DenialReason, type RequestState, type RequestType } from '../requests/request-states.js';
@@ -61,7 +63,7 @@ function printOne(r: RequestRow, json: boolean): void {
 }
 
 export function registerRequest(program: Command): void {
-  const request = program.command('request').description('privacy requests: create, list, show, approve, deny, cancel, extend, verify, report');
+  const request = program.command('request').description('privacy requests: create, list, show, approve, deny, cancel, extend, verify, report, export');
 
   request
     .command('create')
@@ -132,6 +134,20 @@ export function registerRequest(program: Command): void {
       if (!['md', 'json', 'html'].includes(o.format)) throw new UsageError(`--format ${o.format}: one of md, json, html`);
       const { text } = await withRequests(command, (s) => s.reports.render(id, o.format as 'md'));
       process.stdout.write(text);
+    });
+
+  request
+    .command('export')
+    .argument('<id>')
+    .description("an access request's copy of the person's data (JSON), until it expires; the read is recorded as yours")
+    .option('--out <file>', 'write it to this file (created readable by you only) instead of stdout')
+    .action(async (id: string, o: { out?: string }, command: Command) => {
+      const content = await withRequests(command, (s) => new AccessExports(s.service).read(id, actor()));
+      if (!o.out) return void process.stdout.write(content);
+      await writeFile(o.out, content, { mode: 0o600, flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+        throw new UsageError(`--out ${o.out}: ${error.code === 'EEXIST' ? 'the file exists (not overwritten)' : (error.code ?? error.message)}`);
+      });
+      process.stderr.write(`wrote the access export of ${id} to ${o.out}\n`);
     });
 
   const move = (name: string, description: string, configure: (c: Command) => Command, run: (s: RequestSystem, id: string, o: Record<string, string>) => Promise<RequestRow>) =>

@@ -20,7 +20,8 @@ const HASHED = String.raw`^[0-9a-f]{64}$`;
 
 export const sqlTable = (t: TableRef) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
 
-function match(columns: readonly string[], values: readonly string[], values_: unknown[]): string {
+/** The exact match of the subject's rows (see above), its values pushed onto `values_`; also the access export's. */
+export function match(columns: readonly string[], values: readonly string[], values_: unknown[]): string {
   return columns
     .map((column, i) => {
       values_.push(values[i], values[i]);

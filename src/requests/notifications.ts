@@ -47,6 +47,8 @@ export interface CompletionInput {
   type: RequestType;
   /** The proof's one-line summary, e.g. "Erased from 4 places; invoices kept 10 years (tax law)." */
   summary: string;
+  /** For an access request: the link to the copy of the person's data, and until when it works. */
+  download?: { url: string; until: Date };
 }
 
 export interface DenialInput {
@@ -191,7 +193,14 @@ export function verifiedMail(input: VerifiedInput): MailContent {
 export function completionMail(input: CompletionInput): MailContent {
   return mail(
     'Your privacy request is complete',
-    [`Your ${WHAT[input.type]} is complete.`, oneLine(input.summary, 'summary')],
+    [
+      `Your ${WHAT[input.type]} is complete.`,
+      oneLine(input.summary, 'summary'),
+      input.download === undefined
+        ? undefined
+        : `Download your copy (a JSON file) here, until ${utcDay(input.download.until)} (UTC):\n${link(input.download.url)}\n\n` +
+          'Keep the link to yourself: anyone who has it can download the copy until then.',
+    ],
     input.requestId,
   );
 }

@@ -235,7 +235,7 @@ function keyValues(subject: SubjectType, key: Record<string, string>): string[] 
  * for a bigint, an upper-case uuid) would name a subject no event of the reader could: refused,
  * as is a value the type does not take.
  */
-async function canonicalKey(client: pg.PoolClient, subject: SubjectType, values: readonly string[]): Promise<string[]> {
+export async function canonicalKey(client: pg.PoolClient, subject: SubjectType, values: readonly string[]): Promise<string[]> {
   const { rows: types } = await client.query<{ column: string; type: string }>(
     `SELECT a.attname::text AS column, format_type(a.atttypid, a.atttypmod) AS type
        FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,

@@ -8,6 +8,8 @@ import type { RequestService } from './request-service.js';
 import type { RequestException, RequestRow } from './request-store.js';
 import type { RequestHandler } from '../catalog/catalog.js';
 import { formatQualifiedName } from '../catalog/identifiers.js';
+import type { AccessExport } from './access-export.js';
+import { executeAccess } from './access-exports.js';
 
 /**
  * A request from the point of no return to its end: the executor erases the subject in the
@@ -38,6 +40,8 @@ export interface ExecutionPorts {
   }): Promise<Array<{ table: string; action: string; rows: number; keptReason?: string }>>;
   /** Which of these holds have been released. */
   releasedHolds(ids: readonly string[]): Promise<Set<string>>;
+  /** The subject's rows in the primary: an access request's copy (access-export.ts). */
+  exportAccess(input: { requestId: string; subjectType: string; key: Record<string, string>; now: number }): Promise<AccessExport>;
   /** Whether the request store shares the primary's database (execution and the move are atomic). */
   sameDatabase: boolean;
 }
@@ -82,7 +86,8 @@ export class RequestExecution {
   private async executeOne(id: string, instance: string): Promise<void> {
     const { store, clock } = this.service;
     const r = (await store.get(id))!;
-    if (r.type === 'access') throw new Error('access requests are exported, not executed in the primary');
+    // An access request is answered with a copy of the subject's rows: no holds, no sinks, no erasure to follow.
+    if (r.type === 'access') return executeAccess(this.service, this.ports, r, instance, this.logger);
     const holds = await this.ports.activeHolds(r.subjectType!, r.subjectId!);
     const all = holds.find((h) => h.scope === 'all');
     if (all) {

@@ -17,6 +17,8 @@ export interface MailContext {
   code?: string;
   verifyUrl?: string;
   cancelUrl?: string;
+  /** An access request's download link (completion), valid until its copy expires. */
+  exportUrl?: string;
   expiresAt?: number;
 }
 
@@ -66,6 +68,9 @@ export class RequestMail {
         }
         if (request.state === 'waiting' && request.graceEndsAt !== null) {
           context.cancelUrl = `${base}/public/requests/${request.id}/cancel?token=${await secrets.linkToken(request.id, 'cancel', request.graceEndsAt)}`;
+        }
+        if (mail.kind === 'completion' && typeof mail.payload.exportExpiresAt === 'number') {
+          context.exportUrl = `${base}/public/requests/${request.id}/export?token=${await secrets.linkToken(request.id, 'export', mail.payload.exportExpiresAt)}`;
         }
         try {
           await this.ports.send(request.identityValue, this.ports.compose(context));

@@ -8,6 +8,7 @@ import { scopeOf } from '../holds/hold-scope.js';
 import { HoldStore, subjectKeyOf } from '../holds/hold-store.js';
 import { createKafka, translateKafka } from '../kafka/kafka-client.js';
 import type { Logger } from '../logger.js';
+import { buildAccessExport } from './access-export.js';
 import { resolveIdentity } from './identity-resolution.js';
 import { Mailer } from './mailer.js';
 import { canceledMail, closedUnverifiedMail, completionMail, denialMail, reminderMail, verificationMail, verifiedMail, extendedMail, type DenialReason } from './notifications.js';
@@ -47,6 +48,7 @@ export function requestPorts(catalog: Catalog, trackerPool: pg.Pool, logger: Log
       const found = await holds.activeFor([{ subjectType, subjectId }]);
       return (found.get(subjectKeyOf(subjectType, subjectId)) ?? []).map((h) => ({ id: h.id, scope: h.scope, basis: h.basis, review: h.reviewAt }));
     },
+    exportAccess: (input) => buildAccessExport({ catalog, pool: source, requestId: input.requestId, subject: { type: input.subjectType, key: input.key }, now: input.now }),
     async releasedHolds(ids) {
       if (ids.length === 0) return new Set();
       const all = await holds.list({ includeReleased: true });
@@ -122,7 +124,11 @@ export function composeMail(c: MailContext): { subject: string; text: string } {
     case 'receipt':
       return verifiedMail({ ...base, deadline: new Date(r.deadline), ...(c.cancelUrl && r.graceEndsAt ? { grace: { endsAt: new Date(r.graceEndsAt), cancelUrl: c.cancelUrl } } : {}) });
     case 'completion':
-      return completionMail({ ...base, summary: String(c.payload.summary ?? 'See the proof of erasure.') });
+      return completionMail({
+        ...base,
+        summary: String(c.payload.summary ?? 'See the proof of erasure.'),
+        ...(c.exportUrl && typeof c.payload.exportExpiresAt === 'number' ? { download: { url: c.exportUrl, until: new Date(c.payload.exportExpiresAt) } } : {}),
+      });
     case 'denial':
       return denialMail({ ...base, reason: c.payload.reason as DenialReason });
     case 'canceled':

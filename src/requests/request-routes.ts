@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { escapeHtml } from '../tracker/proof-report.js';
 import { describeIssues } from '../tracker/confirmation-input.js';
+import { registerAccessRoutes } from './access-routes.js';
 import { LAWS } from './deadlines.js';
 import { RequestActionError, type CreateInput, type RequestService } from './request-service.js';
 import { DENIAL_REASONS, REQUEST_STATES, REQUEST_TYPES, type RequestState } from './request-states.js';
@@ -164,6 +165,7 @@ export async function registerRequestRoutes(app: FastifyInstance, service: Reque
         .send(page(title, `<p>Request <code>${id}</code>.</p><form method="post" action="/public/requests/${id}/${path}"><input type="hidden" name="token" value="${token}"><button type="submit">${button}</button></form>`));
     });
   }
+  registerAccessRoutes(app, service, limited);
 }
 
 function headerKey(value: string | string[] | undefined): string | undefined {

@@ -1,11 +1,12 @@
-import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { jwtVerify, SignJWT } from 'jose';
 import { LetheError } from '../errors.js';
 
 /**
- * The secret behind a request's links and codes: links in mail (verify, cancel) are JWTs signed
- * with it (HS256, through jose), and one-time codes are stored as its HMAC, never in clear. It
+ * The secret behind a request's links and codes: links in mail (verify, cancel, export download)
+ * are JWTs signed with it (HS256, through jose), one-time codes are stored as its HMAC, never in
+ * clear, and access exports are encrypted under a key derived from it (HKDF). It
  * comes from LETHE_REQUEST_SECRET or the file LETHE_REQUEST_SECRET_FILE names, at least 32 bytes,
  * and is never logged.
  */
@@ -13,7 +14,7 @@ export const REQUEST_SECRET_ENV = 'LETHE_REQUEST_SECRET';
 const MIN_SECRET_BYTES = 32;
 const ISSUER = 'lethe';
 
-export type LinkPurpose = 'verify' | 'cancel';
+export type LinkPurpose = 'verify' | 'cancel' | 'export';
 
 export function readRequestSecret(env: Record<string, string | undefined> = process.env): Buffer {
   const file = env[`${REQUEST_SECRET_ENV}_FILE`];
@@ -71,6 +72,11 @@ export class RequestSecrets {
     const presented = Buffer.from(this.codeHash(requestId, code.trim()), 'hex');
     const stored = Buffer.from(storedHash, 'hex');
     return stored.length === presented.length && timingSafeEqual(presented, stored);
+  }
+
+  /** The AES-256 key access exports are encrypted with at rest: HKDF-SHA256 of the secret, info 'lethe access export'. */
+  exportKey(): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.secret, Buffer.alloc(0), 'lethe access export', 32));
   }
 
   /** A keyed hash of an identity, kept after the address itself is forgotten. */

@@ -83,6 +83,15 @@ CREATE TABLE IF NOT EXISTS ${s}.request_mail (
   last_error text
 );
 CREATE INDEX IF NOT EXISTS request_mail_unsent ON ${s}.request_mail (id) WHERE sent_at IS NULL;
+-- An access request's copy of the person's data, sealed (AES-256-GCM, access-exports.ts), deleted at expires_at.
+CREATE TABLE IF NOT EXISTS ${s}.request_exports (
+  request_id text PRIMARY KEY REFERENCES ${s}.requests (id),
+  content bytea NOT NULL,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  downloaded_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS request_exports_expiry ON ${s}.request_exports (expires_at);
 -- Erasures name their request in their facts (the CDC reader's requestId).
 CREATE INDEX IF NOT EXISTS erasures_request ON ${s}.erasures ((facts->>'requestId')) WHERE facts->>'requestId' IS NOT NULL;`;
 }

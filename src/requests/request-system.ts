@@ -3,6 +3,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Logger } from '../logger.js';
 import { expectedTargetsOf } from '../tracker/erasure-status.js';
 import { StatusStore } from '../tracker/status-store.js';
+import { accessExportSweep } from './access-exports.js';
 import { clockFromEnv, type Clock } from './clock.js';
 import { RequestExecution, type ExecutionPorts } from './request-execution.js';
 import { RequestMail, type MailPorts } from './request-mail.js';
@@ -46,7 +47,7 @@ export async function openRequests(catalog: Catalog, logger: Logger, options: Re
   const service = new RequestService(catalog, store, clock, secrets, ports.resolveIdentity, logger);
   const execution = new RequestExecution(service, statuses, ports.execution, logger);
   const mail = new RequestMail(service, ports.mail, logger);
-  const worker = new RequestWorker({ service, execution, mail, extra: ports.extra, logger });
+  const worker = new RequestWorker({ service, execution, mail, extra: [...ports.extra, accessExportSweep(service, logger)], logger });
   if (options.ensureSchema !== false) await store.ensureSchema();
   return {
     service,
