@@ -19,7 +19,7 @@ import type { RequestRow } from './request-store.js';
  * `requests.accessExport.retention` after completion by the sweep the worker runs every tick.
  */
 export class AccessExports {
-  constructor(private readonly service: Pick<RequestService, 'store' | 'secrets' | 'clock' | 'catalog'>) {}
+  constructor(private readonly service: Pick<RequestService, 'store' | 'secrets' | 'clock' | 'catalog' | 'exportNow'>) {}
 
   /** The person's download: a valid `export` link and a copy not yet expired; anything else is 403. */
   async download(id: string, token: string): Promise<Buffer> {
@@ -27,8 +27,28 @@ export class AccessExports {
     const refused = new RequestActionError('BAD_LINK', 'this download link is not valid (expired, or not for this request)', 403);
     if (!(await this.service.secrets.checkLink(token, id, 'export', now))) throw refused;
     const content = await this.take(id, 'subject', 'the access export was downloaded with the link from the mail', now);
-    if (!content) throw refused;
-    return content;
+    if (content) return content;
+    const before = await this.beforeErasure(id, now);
+    if (!before) throw refused;
+    return before;
+  }
+
+  /**
+   * Export before erasure: during an erasure's grace period the person may take a copy of what is
+   * about to be erased. It is read from the primary on demand and never stored; once the request
+   * is executed (or canceled) there is nothing to give.
+   */
+  private async beforeErasure(id: string, now: number): Promise<Buffer | undefined> {
+    const { store } = this.service;
+    const r = await store.get(id);
+    if (!r || r.type !== 'erasure' || r.state !== 'waiting' || !this.service.exportNow) return undefined;
+    const built = await this.service.exportNow({ requestId: id, subjectType: r.subjectType!, key: r.subjectKey!, now });
+    await store.transaction(async (db) => {
+      const current = await store.get(id, db, true);
+      if (current?.state !== 'waiting') throw new RequestActionError('TOO_LATE', `request ${id} is ${current?.state ?? 'gone'}: its data is no longer there to copy`, 409);
+      await store.appendTransition(db, id, 'waiting', 'waiting', 'subject', 'a copy of the data was downloaded before the erasure, with the link from the mail', now);
+    });
+    return Buffer.from(`${JSON.stringify(built, null, 2)}\n`, 'utf8');
   }
 
   /** An operator's read (API, CLI), recorded as theirs; 404 when there is no copy (any more). */

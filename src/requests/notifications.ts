@@ -38,8 +38,8 @@ export interface VerifiedInput {
   requestId: string;
   type: RequestType;
   deadline: Date;
-  /** For an erasure with a grace period: when it ends, and the link that cancels until then. */
-  grace?: { endsAt: Date; cancelUrl: string };
+  /** For an erasure with a grace period: when it ends, the link that cancels until then, and the one that downloads a copy first. */
+  grace?: { endsAt: Date; cancelUrl: string; exportUrl?: string };
 }
 
 export interface CompletionInput {
@@ -177,6 +177,7 @@ export function verifiedMail(input: VerifiedInput): MailContent {
     next = [
       `We will start erasing your data on ${utcDay(input.grace.endsAt)} (UTC). ` +
         `Until then, you can cancel the request here:\n${link(input.grace.cancelUrl)}`,
+      ...(input.grace.exportUrl ? [`Until then, you can also download a copy of your data before it is erased:\n${link(input.grace.exportUrl)}`] : []),
       `We will write to you again when it is done, by ${deadline} at the latest.`,
     ];
   } else if (input.type === 'erasure') {

@@ -68,6 +68,8 @@ export class RequestMail {
         }
         if (request.state === 'waiting' && request.graceEndsAt !== null) {
           context.cancelUrl = `${base}/public/requests/${request.id}/cancel?token=${await secrets.linkToken(request.id, 'cancel', request.graceEndsAt)}`;
+          // Export before erasure: a copy of what is about to be erased, read on demand while it still exists.
+          if (request.type === 'erasure') context.exportUrl = `${base}/public/requests/${request.id}/export?token=${await secrets.linkToken(request.id, 'export', request.graceEndsAt)}`;
         }
         if (mail.kind === 'completion' && typeof mail.payload.exportExpiresAt === 'number') {
           context.exportUrl = `${base}/public/requests/${request.id}/export?token=${await secrets.linkToken(request.id, 'export', mail.payload.exportExpiresAt)}`;

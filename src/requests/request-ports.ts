@@ -122,7 +122,7 @@ export function composeMail(c: MailContext): { subject: string; text: string } {
     case 'reminder':
       return reminderMail({ requestId: r.id, code: c.code!, verifyUrl: c.verifyUrl!, expiresAt: new Date(c.expiresAt!) });
     case 'receipt':
-      return verifiedMail({ ...base, deadline: new Date(r.deadline), ...(c.cancelUrl && r.graceEndsAt ? { grace: { endsAt: new Date(r.graceEndsAt), cancelUrl: c.cancelUrl } } : {}) });
+      return verifiedMail({ ...base, deadline: new Date(r.deadline), ...(c.cancelUrl && r.graceEndsAt ? { grace: { endsAt: new Date(r.graceEndsAt), cancelUrl: c.cancelUrl, ...(c.exportUrl ? { exportUrl: c.exportUrl } : {}) } } : {}) });
     case 'completion':
       return completionMail({
         ...base,

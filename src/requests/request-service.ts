@@ -9,6 +9,7 @@ import { deadlineOf, EXTENSION_RULE, latestExtensionOf, type Law } from './deadl
 import { newRequestId, type RequestSecrets } from './request-secrets.js';
 import { CANCELABLE, DENIABLE, type Actor, type DenialReason, type RequestState, type RequestType } from './request-states.js';
 import type { RequestRow, RequestStore, Transition } from './request-store.js';
+import type { AccessExport } from './access-export.js';
 
 /**
  * What people and operators do to a request: intake, verification, approval, denial, cancel,
@@ -46,6 +47,9 @@ const notFound = (id: string) => new RequestActionError('NOT_FOUND', `no request
 const wrongState = (r: RequestRow, action: string) => new RequestActionError('WRONG_STATE', `request ${r.id} is ${r.state}: it cannot be ${action} now`, 409);
 
 export class RequestService {
+  /** Reads a subject's rows from the primary now (export before erasure); set by openRequests. */
+  exportNow?: (input: { requestId: string; subjectType: string; key: Record<string, string>; now: number }) => Promise<AccessExport>;
+
   constructor(
     readonly catalog: Catalog,
     readonly store: RequestStore,

@@ -221,7 +221,16 @@ tracker: { schema: ${id}_tracker, host: 127.0.0.1, port: ${port}, overdueCheckMs
     // The receipt carries the cancel link; Bob's request is canceled in its grace period.
     await waitFor(async () => (await mail.messagesTo(addresses.ada)).some((m) => m.subject.includes('confirmed')), { timeoutMs: 30_000, what: 'the receipt' });
     const receipt = (await mail.messagesTo(addresses.ada)).find((m) => m.subject.includes('confirmed'))!;
-    expect(await mail.textOf(receipt.id)).toContain(`${base}/public/requests/${adaId}/cancel?token=`);
+    const receiptText = await mail.textOf(receipt.id);
+    expect(receiptText).toContain(`${base}/public/requests/${adaId}/cancel?token=`);
+    // Export before erasure: the receipt's link gives Ada a copy of her rows while they still exist.
+    const exportToken = new URL(/(http:\/\/\S+\/export\?token=\S+)/.exec(receiptText)![1]!).searchParams.get('token')!;
+    const copy = await fetch(`${base}/public/requests/${adaId}/export`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: exportToken }) });
+    expect(copy.status).toBe(200);
+    const exported = (await copy.json()) as { tables: Array<{ table: string; rows: Array<Record<string, string | null>> }> };
+    const exportedMembers = exported.tables.find((t) => t.table.endsWith('"Members"'))!.rows;
+    expect(exportedMembers.map((m) => m.email)).toEqual([addresses.ada]);
+    expect(JSON.stringify(exported)).not.toContain(addresses.bob);
     expect(await cli('request', 'cancel', bobId)).toContain('canceled');
 
     // A restart in the middle of the grace period loses nothing.
