@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { Client } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
+import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { createBigQueryClient } from '../../connectors/bigquery-client.js';
 import { readTopic } from '../../src/kafka/topic-reader.js';
@@ -320,6 +321,17 @@ tracker: { schema: ${id}_tracker, host: 127.0.0.1, port: ${port}, overdueCheckMs
     const after = JSON.parse(await cli('request', 'report', adaId, '--format', 'json')) as typeof proof;
     expect(after.erasures).toHaveLength(2);
     expect(after.kept).toEqual(expect.arrayContaining([expect.objectContaining({ what: `table ${q}.orders`, why: expect.stringContaining('released since') })]));
+
+    // The dashboard lists the requests with their state.
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    await using _browser = { [Symbol.asyncDispose]: () => browser.close() };
+    const page = await browser.newPage();
+    await page.goto(base);
+    await page.locator('#login:not([hidden])').waitFor({ timeout: 15_000 });
+    await page.fill('#token', operator.token);
+    await page.click('#login button');
+    await page.locator(`tr[data-request="${adaId}"][data-state="complete_with_exceptions"]`).waitFor({ timeout: 15_000 });
+    await page.locator(`tr[data-request="${bobId}"][data-state="canceled"]`).waitFor({ timeout: 15_000 });
 
     // The public intake is rate limited per client address.
     const statuses: number[] = [];
