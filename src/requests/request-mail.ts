@@ -57,6 +57,10 @@ export class RequestMail {
         }
         const context: MailContext = { request, kind: mail.kind, payload: mail.payload };
         const base = catalog.requests.publicUrl ?? `http://${catalog.tracker.host}:${catalog.tracker.port}`;
+        if ((mail.kind === 'verification' || mail.kind === 'reminder') && request.state !== 'identity_unverified') {
+          await done(`not sent: the request is ${request.state}`);
+          return true;
+        }
         if (mail.kind === 'verification' || mail.kind === 'reminder') {
           const { rows: v } = await store.query<{ expires_at: Date }>(`SELECT expires_at FROM ${store.s}.request_verifications WHERE request_id = $1`, [request.id], 'reading a verification', db);
           const expiresAt = v[0]!.expires_at.getTime();

@@ -156,7 +156,18 @@ export class RequestService {
   private async proceed(db: pg.PoolClient, id: string, actor: Actor, now: number): Promise<RequestRow> {
     let r = (await this.store.get(id, db, true))!;
     if (r.subjectId === null) {
-      const key = await this.resolveIdentity(r.subjectType!, r.identityKind!, r.identityValue!);
+      let key: Record<string, string> | null;
+      try {
+        key = await this.resolveIdentity(r.subjectType!, r.identityKind!, r.identityValue!);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'IDENTITY_AMBIGUOUS') throw error;
+        // Two subjects share the identity: which one asked cannot be told, and erasing both would
+        // erase a neighbour. An operator who can tell makes the request for the subject by name.
+        this.logger.warn({ requestId: id, subjectType: r.subjectType }, 'the identity finds more than one subject: denied as cannot_verify');
+        const denied = (await this.store.move(db, id, ['verified'], 'denied', 'system', 'the identity finds more than one subject; an operator may name the subject', now, { denial_reason: 'cannot_verify' }))!;
+        await this.store.queueMail(db, id, 'denial', { reason: 'cannot_verify' }, now);
+        return denied;
+      }
       if (!key) {
         const denied = (await this.store.move(db, id, ['verified'], 'denied', 'system', 'no subject has this identity', now, { denial_reason: 'no_such_subject' }))!;
         await this.store.queueMail(db, id, 'denial', { reason: 'no_such_subject' }, now);

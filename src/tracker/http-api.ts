@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.js';
-import { LetheError } from '../errors.js';
+import { LetheError, ServiceUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { accessPolicy, decideAccess, type Access, type AccessPolicy } from './api-access.js';
 import type { ApiToken } from './api-tokens.js';
@@ -109,6 +109,11 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof RequestActionError) return reply.code(error.status).send({ error: { code: error.code, message: error.message } });
+    // A database or store that does not answer: a wait for the caller too.
+    if (error instanceof ServiceUnavailableError) {
+      logger.warn({ err: error.message, route: request.routeOptions.url }, 'API request waits for a service');
+      return reply.code(503).header('retry-after', '5').send({ error: { code: 'SERVICE_UNAVAILABLE', message: `${error.service} does not answer; try again shortly` } });
+    }
     if (error instanceof ApiError) return reply.code(error.statusCode).send({ error: { code: error.code, message: error.message } });
     if (error instanceof LetheError && error.code === 'NOT_FOUND') return reply.code(404).send({ error: { code: error.code, message: error.message } });
     if (error instanceof LetheError && error.code === 'NOT_A_MANUAL_SYSTEM') return reply.code(400).send({ error: { code: error.code, message: error.message } });

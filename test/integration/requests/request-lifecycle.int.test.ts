@@ -130,6 +130,22 @@ describe('the request lifecycle against the real database and mail server', () =
     expect((await r.service.store.get(b.request.id))!.denialReason).toBe('no_such_subject');
   });
 
+  it('denies an identity two subjects share (by case) as unverifiable, and erases neither', async () => {
+    await using s = await shop();
+    const clock = new ManualClock(START);
+    await using r = await system(s.catalog(), clock);
+    const address = uniqueRecipient('shared');
+    await s.member('1', address);
+    await s.member('2', address.toUpperCase());
+    const { request } = await r.service.create({ type: 'erasure', identity: { kind: 'email', value: address }, source: 'api', actor: 'token:ops', verified: true });
+    expect(request.state).toBe('denied');
+    expect(request.denialReason).toBe('cannot_verify');
+    expect(request.subjectId).toBeNull();
+    clock.advance(20 * DAY);
+    await r.worker.tick();
+    expect((await s.db.client.query(`SELECT count(*)::int AS n FROM ${s.schema}.members WHERE email IS NOT NULL`)).rows).toEqual([{ n: 2 }]);
+  });
+
   it('waits for an approval when the policy asks, denies with a reason, and extends a deadline once within the law', async () => {
     await using s = await shop();
     const clock = new ManualClock(Date.parse('2027-01-31T10:00:00Z'));
