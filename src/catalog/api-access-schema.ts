@@ -34,6 +34,9 @@ export const trackerAccessFields = {
     }),
   // Names the API answers to besides loopback and tracker.host (the name clients and a proxy use).
   allowedHosts: z.array(z.string().regex(HOST_NAME, 'a host name or IP address, without a port or scheme')).default([]),
+  // The proxies in front whose X-Forwarded-For names the client (the public intake's rate limit
+  // is per client address): their addresses or CIDR ranges. None by default: the socket's peer.
+  trustProxy: z.array(z.string().min(1)).default([]),
   // Serve HTTPS with these PEM files, rather than relying on a proxy in front.
   tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
 };

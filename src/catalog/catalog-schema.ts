@@ -151,7 +151,7 @@ export const catalogFileSchema = z
         ...trackerAccessFields,
       })
       .strict()
-      .default({ sla: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000, schema: 'lethe', tokens: [], allowedHosts: [] }),
+      .default({ sla: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000, schema: 'lethe', tokens: [], allowedHosts: [], trustProxy: [] }),
   })
   .strict();
 

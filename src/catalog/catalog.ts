@@ -128,6 +128,8 @@ export interface Catalog {
     /** The API's tokens: the catalog's tracker.tokens and those in LETHE_API_TOKENS. */
     tokens: ApiToken[];
     allowedHosts: string[];
+    /** Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). */
+    trustProxy: string[];
     tls?: { cert: string; key: string };
   };
   /** Every catalogued table once, roots and related, with who refers to it. */
@@ -281,6 +283,7 @@ function resolve(file: CatalogFile, problems: CatalogProblem[], env: Record<stri
       schema: file.tracker.schema,
       tokens: apiTokens(file.tracker.tokens, env[TOKENS_ENV], problems),
       allowedHosts: file.tracker.allowedHosts,
+      trustProxy: file.tracker.trustProxy,
       ...(file.tracker.tls ? { tls: file.tracker.tls } : {}),
     },
     tables() {

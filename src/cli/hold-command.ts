@@ -9,6 +9,7 @@ import { HoldStore, type Hold } from '../holds/hold-store.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { createLogger } from '../logger.js';
 import { catalogFrom } from './catalog-option.js';
+import { assertCanonicalKey } from '../requests/subject-key.js';
 import { messageOf } from './command-failure.js';
 import { osUser } from './tracker-commands.js';
 
@@ -38,6 +39,14 @@ export function registerHold(program: Command): void {
       const basis = options.basis.trim();
       if (basis === '') throw new UsageError('--basis: give the legal basis of the hold');
       const reviewAt = parseReviewDate(options.review, Date.now());
+      const source = new pg.Pool({ connectionString: catalog.source.url, max: 1, connectionTimeoutMillis: 10_000 });
+      try {
+        await assertCanonicalKey(source, catalog, subject.subjectType, subject.key);
+      } catch (error) {
+        throw error instanceof UsageError ? new UsageError(`--subject ${options.subject}: ${error.message}`) : error;
+      } finally {
+        await source.end();
+      }
       await withStore(catalog, async (store) => {
         const placed = await store.place({ subjectType: subject.subjectType, subjectId: subject.subjectId, scope, basis, reviewAt, placedBy: actor(options.by) });
         if (options.json) process.stdout.write(`${JSON.stringify(placed, null, 2)}\n`);

@@ -157,6 +157,7 @@ export function registerRequest(program: Command): void {
   move('verify', 'record that you verified the identity by hand', (c) => c.option('--note <text>', 'how'), (s, id, o) => s.service.verifyByOperator(id, actor(), o.note));
   move('approve', 'approve a request awaiting approval', (c) => c, (s, id) => s.service.approve(id, actor()));
   move('deny', 'deny a request, with a reason code', (c) => c.requiredOption('--reason <code>', DENIAL_REASONS.join(', '), oneOf(DENIAL_REASONS, 'reason')).option('--note <text>', 'details kept with the denial'), (s, id, o) => s.service.deny(id, o.reason as DenialReason, actor(), o.note));
+  move('retry', 'execute again a request whose execution failed (after fixing why)', (c) => c, (s, id) => s.service.retry(id, actor()));
   move('cancel', 'cancel a request before it is executed', (c) => c.option('--reason <text>', 'why'), (s, id, o) => s.service.cancel(id, actor(), o.reason));
   move(
     'extend',

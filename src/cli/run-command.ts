@@ -76,7 +76,8 @@ export function registerRun(program: Command): void {
 async function runRequests(catalog: Catalog, logger: Logger, signal: AbortSignal): Promise<void> {
   const clock = clockFromEnv();
   if (clock instanceof FileOffsetClock) logger.warn({ file: clock.path, offsetMs: clock.offset() }, `the request clock is shifted by ${CLOCK_FILE_ENV} (a test hook)`);
-  const system = await openRequests(catalog, logger, { clock });
+  // The worker creates the tables itself, waiting out a database that does not answer yet.
+  const system = await openRequests(catalog, logger, { clock, ensureSchema: false });
   try {
     await system.worker.run(signal);
   } finally {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { SubjectErased } from '../cdc/erasure-manifest.js';
 import { LetheError, ServiceUnavailableError } from '../errors.js';
+import { schemaLockSql } from '../tracker/schema-lock.js';
 
 /**
  * Legal holds, kept in the tracker's schema beside the erasure log: who placed a hold on which
@@ -137,7 +138,7 @@ export class HoldStore {
   }
 
   async ensureSchema(): Promise<void> {
-    await this.query('creating the holds tables', holdsSchemaSql(this.schema));
+    await this.query('creating the holds tables', `${schemaLockSql(this.schema)}\n${holdsSchemaSql(this.schema)}`);
   }
 
   async place(p: HoldPlacement): Promise<Hold> {

@@ -137,6 +137,10 @@ export class PrimaryExecutor {
       await client.query('BEGIN');
       // Deferrable foreign keys are checked at commit: the plan orders only by the others.
       await client.query('SET CONSTRAINTS ALL DEFERRED');
+      // Bounded waits, well inside the request's lease: a row the application holds locked makes
+      // this a wait (retried next tick), never an erasure that outlives its claim.
+      await client.query(`SET LOCAL lock_timeout = '30s'`);
+      await client.query(`SET LOCAL statement_timeout = '120s'`);
       const result = await this.apply(client, requestId, subject, values, scope, heldTables, at);
       at.table = undefined;
       if (inTransaction) await inTransaction(client);
@@ -166,6 +170,12 @@ export class PrimaryExecutor {
     // Kept and held tables take part in the plan (for their conflicts) even when out of scope.
     const inScope = new Set(scope.map((h) => tableKey(h.table)));
     const planned = subject.onRequest.filter((h) => inScope.has(tableKey(h.table)) || h.action.kind === 'keep' || held.has(tableKey(h.table)));
+    // A held related table the handlers do not name is kept all the same: it joins the plan, so a
+    // cascade into it (or a delete it would refuse) refuses the request instead of erasing it.
+    for (const r of subject.related) {
+      if (!held.has(tableKey(r.table)) || planned.some((h) => tableKey(h.table) === tableKey(r.table))) continue;
+      planned.push({ table: r.table, subjectColumns: r.subjectColumns, path: r.path, action: { kind: 'keep', reason: 'under a legal hold' } });
+    }
     const plan = planErasure(planned, await readForeignKeys(client, planned.map((h) => h.table)), held);
     if (plan.conflicts.length > 0) throw new RequestRefusedError(requestId, plan.conflicts);
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { errorKind } from '../errors.js';
+import { errorKind, LetheError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ErasureStatus } from '../tracker/erasure-status.js';
 import { requestProof } from './request-report.js';
@@ -28,7 +28,7 @@ export interface HeldScope {
 
 export interface ExecutionPorts {
   /** The subject's active holds; throws (a wait) when they cannot be read. */
-  activeHolds(subjectType: string, subjectId: string): Promise<HeldScope[]>;
+  activeHolds(subjectType: string, subjectId: string, db?: pg.PoolClient): Promise<HeldScope[]>;
   /** Erases the subject in the primary in one transaction, `inTransaction` last inside it. */
   erase(input: {
     requestId: string;
@@ -47,6 +47,13 @@ export interface ExecutionPorts {
 }
 
 const LEASE_MS = 5 * 60_000;
+
+/** Another instance moved the request on while this one executed it: its transaction is rolled back. */
+class LeaseLost extends LetheError {
+  constructor(id: string, instance: string) {
+    super('LEASE_LOST', `request ${id} left executing while ${instance} executed it: the other instance's execution stands`);
+  }
+}
 
 export class RequestExecution {
   constructor(
@@ -76,7 +83,15 @@ export class RequestExecution {
       try {
         await this.executeOne(id, instance);
       } catch (error) {
+        if (error instanceof LeaseLost) {
+          this.logger.info({ requestId: id }, error.message);
+          continue;
+        }
         await store.query(`UPDATE ${store.s}.requests SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2`, [id, instance], `releasing request ${id}`).catch(() => undefined);
+        if ((error as LetheError).code === 'HOLDS_CHANGED') {
+          this.logger.info({ requestId: id }, (error as Error).message);
+          continue;
+        }
         if (errorKind(error) === 'infrastructure') throw error;
         await this.fail(id, error as Error);
       }
@@ -101,7 +116,19 @@ export class RequestExecution {
     }
     const heldTables = holds.filter((h) => h.scope.startsWith('table:'));
     const only = r.pendingTables ?? undefined;
-    const exceptions = exceptionsOf(r, this.service.subjectType(r.subjectType!).onRequest, holds, only);
+    const exceptions = exceptionsOf(r, this.service.subjectType(r.subjectType!).onRequest, holds);
+    // Inside the erasure's own transaction on the primary: the holds once more (one placed since
+    // they were read stops it, to be read again next tick), and the position after which its
+    // commit, and so the erasure event naming this execution, must come.
+    let lsn = '';
+    const inPrimary = async (db: pg.PoolClient) => {
+      if (this.ports.sameDatabase) {
+        const now = await this.ports.activeHolds(r.subjectType!, r.subjectId!, db);
+        if (now.map((h) => h.id).sort().join() !== holds.map((h) => h.id).sort().join()) throw new LetheError('HOLDS_CHANGED', `request ${id}: its holds changed while it was executed; it is executed again with the holds as they are now`, { retriable: true });
+      }
+      lsn = (await db.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
+      if (this.ports.sameDatabase) await toPropagating(db);
+    };
     const toPropagating = async (db: pg.PoolClient) => {
       const moved = await store.move(db, id, ['executing'], 'propagating', 'system', only ? `erased what a released hold kept: ${only.join(', ')}` : 'erased in the primary', clock.now(), {
         exceptions,
@@ -109,8 +136,9 @@ export class RequestExecution {
         executed_at: clock.now(),
         lease_owner: null,
         lease_until: null,
+        execution_lsn: lsn,
       });
-      if (!moved) throw new Error(`request ${id} left executing while ${instance} executed it`);
+      if (!moved) throw new LeaseLost(id, instance);
       await store.query(`UPDATE ${store.s}.requests SET executions = executions + 1 WHERE id = $1`, [id], `counting an execution of request ${id}`, db);
     };
     const result = await this.ports.erase({
@@ -120,16 +148,16 @@ export class RequestExecution {
       heldTables: heldTables.map((h) => h.scope.slice('table:'.length)),
       ...(only ? { only } : {}),
       // In the primary's own database the move is part of the erasure's transaction: both or neither.
-      ...(this.ports.sameDatabase ? { inTransaction: toPropagating } : {}),
+      inTransaction: inPrimary,
     });
-    // Elsewhere, a crash between the two re-executes the request, which finds nothing left to erase.
+    // Elsewhere, a crash between the two executes the request again, which finds nothing left to erase.
     if (!this.ports.sameDatabase) await store.transaction(toPropagating);
     this.logger.info({ requestId: id, tables: result.map((t) => `${t.table}:${t.action}:${t.rows}`) }, 'request executed in the primary');
   }
 
   private async fail(id: string, error: Error): Promise<void> {
     const { store, clock } = this.service;
-    this.logger.error({ requestId: id, err: error.message }, 'request could not be executed');
+    this.logger.error({ requestId: id, err: error }, 'request could not be executed');
     await store.transaction(async (db) => {
       await store.move(db, id, ['executing'], 'failed', 'system', error.message, clock.now(), { lease_owner: null, lease_until: null });
     });
@@ -143,27 +171,34 @@ export class RequestExecution {
   async applyReleases(): Promise<void> {
     const { store, clock } = this.service;
     const { rows } = await store.query<{ id: string }>(
-      `SELECT id FROM ${store.s}.requests WHERE state IN ('complete_with_exceptions', 'propagating', 'failed') AND exceptions @> '[{"kind": "held"}]'`,
+      `SELECT id FROM ${store.s}.requests WHERE state IN ('complete_with_exceptions', 'propagating', 'failed')
+       AND jsonb_path_exists(exceptions, '$[*] ? (@.kind == "held" && !exists(@.released))')`,
       [],
       'listing requests with holds',
     );
     for (const { id } of rows) {
       const r = (await store.get(id))!;
-      const held = r.exceptions.filter((e): e is Extract<RequestException, { kind: 'held' }> => e.kind === 'held' && !e.released);
+      const held = r.exceptions.filter((e): e is HeldException => e.kind === 'held' && !e.released);
       const released = await this.ports.releasedHolds(held.map((e) => e.holdId));
       if (released.size === 0) continue;
-      const exceptions = r.exceptions.map((e) => (e.kind === 'held' && released.has(e.holdId) ? { ...e, released: true } : e));
-      const reopened = held.filter((e) => released.has(e.holdId) && (e.scope === 'all' || e.scope.startsWith('table:')));
+      const active = await this.ports.activeHolds(r.subjectType!, r.subjectId!);
+      const plan = releasePlan(r, released, active);
       await store.transaction(async (db) => {
-        if (reopened.some((e) => e.scope === 'all')) {
-          await store.move(db, id, [r.state], 'executing', 'system', 'the hold over everything was released', clock.now(), { exceptions: exceptions.filter((e) => !(e.kind === 'held' && e.scope === 'all')) });
-        } else if (reopened.length > 0 && r.state === 'complete_with_exceptions') {
-          const tables = reopened.map((e) => e.scope.slice('table:'.length));
-          await store.move(db, id, [r.state], 'executing', 'system', `released hold(s) ${reopened.map((e) => e.holdId).join(', ')}`, clock.now(), { exceptions, pending_tables: tables });
-        } else if (reopened.length === 0) {
-          await store.query(`UPDATE ${store.s}.requests SET exceptions = $2 WHERE id = $1`, [id, JSON.stringify(exceptions)], `recording released holds of request ${id}`, db);
-          await store.appendTransition(db, id, r.state, r.state, 'system', `released hold(s) ${[...released].join(', ')}`, clock.now());
-        }
+        const now = clock.now();
+        const why = `released hold(s) ${[...released].join(', ')}`;
+        const moved = plan.execute
+          ? await store.move(db, id, [r.state], 'executing', 'system', why, now, { exceptions: plan.exceptions, pending_tables: plan.tables ?? null })
+          : undefined;
+        if (moved) return;
+        // Nothing to execute now (the state does not allow it yet, or another hold still keeps it):
+        // recorded once, by whichever instance still finds the exceptions unchanged.
+        const recorded = await store.query(
+          `UPDATE ${store.s}.requests SET exceptions = $2 WHERE id = $1 AND exceptions = $3::jsonb`,
+          [id, JSON.stringify(plan.execute ? r.exceptions : plan.exceptions), JSON.stringify(r.exceptions)],
+          `recording released holds of request ${id}`,
+          db,
+        );
+        if (!plan.execute && recorded.rowCount === 1) await store.appendTransition(db, id, r.state, r.state, 'system', why, now);
       });
     }
   }
@@ -175,45 +210,61 @@ export class RequestExecution {
    */
   async follow(): Promise<void> {
     const { store, clock } = this.service;
-    const { rows } = await store.query<{ id: string; executions: number; statuses: string[]; event_ids: string[] }>(
-      `SELECT r.id, r.executions, array_agg(e.status) AS statuses, array_agg(e.event_id) AS event_ids
+    // `current`: the erasure of the latest execution has arrived (its commit is after the
+    // position read inside that execution's transaction), so earlier executions' erasures, or a
+    // crashed attempt's, never complete a request on their own.
+    const { rows } = await store.query<{ id: string; current: boolean; statuses: string[]; event_ids: string[] }>(
+      `SELECT r.id, coalesce(bool_or(r.execution_lsn IS NULL OR (e.facts->>'commitLsn')::pg_lsn >= r.execution_lsn::pg_lsn), false) AS current,
+              array_agg(e.status) AS statuses, array_agg(e.event_id) AS event_ids
        FROM ${store.s}.requests r JOIN ${store.s}.erasures e ON e.facts->>'requestId' = r.id
        WHERE r.state IN ('propagating', 'failed', 'complete_with_exceptions') AND r.type = 'erasure'
-       GROUP BY r.id, r.executions`,
+       GROUP BY r.id`,
       [],
       'following requests to their erasures',
     );
     for (const row of rows) {
-      const r = (await store.get(row.id))!;
-      const next = nextState(r, row.statuses, row.executions);
-      if (!next || next === r.state) continue;
-      const statuses = (await Promise.all(row.event_ids.map((e) => this.statuses.get(e)))).filter((s): s is ErasureStatus => s !== undefined);
-      await store.transaction(async (db) => {
-        const moved = await store.move(db, r.id, [r.state], next, 'system', `erasures: ${row.statuses.join(', ')}`, clock.now());
-        if (moved && next !== 'failed') await store.queueMail(db, r.id, 'completion', { summary: requestSummary(moved, statuses, clock.now()) }, clock.now());
-      });
-      this.logger.info({ requestId: r.id, state: next }, 'request moved with its erasures');
+      try {
+        await this.followOne(row);
+      } catch (error) {
+        if (errorKind(error) === 'infrastructure') throw error;
+        this.logger.error({ requestId: row.id, err: error }, 'a request could not follow its erasures');
+      }
     }
+  }
+
+  private async followOne(row: { id: string; current: boolean; statuses: string[]; event_ids: string[] }): Promise<void> {
+    const { store, clock } = this.service;
+    const r = (await store.get(row.id))!;
+    const next = nextState(r, row.statuses, row.current);
+    if (!next || next === r.state) return;
+    const statuses = (await Promise.all(row.event_ids.map((e) => this.statuses.get(e)))).filter((s): s is ErasureStatus => s !== undefined);
+    await store.transaction(async (db) => {
+      const moved = await store.move(db, r.id, [r.state], next, 'system', `erasures: ${row.statuses.join(', ')}`, clock.now());
+      if (moved && next !== 'failed') await store.queueMail(db, r.id, 'completion', { summary: requestSummary(moved, statuses, clock.now()) }, clock.now());
+    });
+    this.logger.info({ requestId: r.id, state: next }, 'request moved with its erasures');
   }
 }
 
-/** Where a request goes from its erasures' statuses; undefined while they are still open. */
-export function nextState(r: Pick<RequestRow, 'state' | 'exceptions'>, statuses: readonly string[], executions: number): RequestRow['state'] | undefined {
-  if (statuses.length < executions) return undefined;
-  if (statuses.some((s) => s === 'failed')) return r.state === 'propagating' ? 'failed' : undefined;
+/**
+ * Where a request goes from its erasures' statuses; undefined while they are still open or the
+ * latest execution's erasure has not arrived (`current`).
+ */
+export function nextState(r: Pick<RequestRow, 'state' | 'exceptions'>, statuses: readonly string[], current: boolean): RequestRow['state'] | undefined {
+  if (!current || statuses.length === 0) return undefined;
+  // A failure after a release (its erasure redelivered, or a table erased again) fails the request too.
+  if (statuses.some((s) => s === 'failed')) return r.state === 'failed' ? undefined : 'failed';
   if (!statuses.every((s) => s === 'complete' || s === 'held')) return undefined;
   const open = r.exceptions.filter((e) => !(e.kind === 'held' && e.released));
-  // A released sink hold's erasure is complete again once its sink applied the redelivered event.
   return open.length > 0 || statuses.includes('held') ? 'complete_with_exceptions' : 'complete';
 }
 
 /**
- * What an execution keeps: the tables the catalog keeps (with its reason) and every scope under
- * an active hold, beside what an earlier execution kept and this one does not erase.
+ * What an execution keeps: what earlier executions kept (a released hold stays in the record,
+ * marked released), the tables the catalog keeps (with its reason) and every active hold.
  */
-export function exceptionsOf(r: Pick<RequestRow, 'exceptions'>, handlers: readonly RequestHandler[], holds: readonly HeldScope[], only: readonly string[] | undefined): RequestException[] {
-  // What this execution erases after a released hold stays in the record, marked released.
-  const out: RequestException[] = r.exceptions.map((e) => (e.kind === 'held' && only?.some((t) => e.scope === `table:${t}`) ? { ...e, released: true } : e));
+export function exceptionsOf(r: Pick<RequestRow, 'exceptions'>, handlers: readonly RequestHandler[], holds: readonly HeldScope[]): RequestException[] {
+  const out: RequestException[] = [...r.exceptions];
   for (const h of handlers) {
     const table = formatQualifiedName(h.table);
     if (h.action.kind === 'keep' && !out.some((e) => e.kind === 'kept' && e.table === table)) out.push({ kind: 'kept', table, reason: h.action.reason });
@@ -222,6 +273,25 @@ export function exceptionsOf(r: Pick<RequestRow, 'exceptions'>, handlers: readon
     if (!out.some((e) => e.kind === 'held' && e.holdId === h.id)) out.push({ kind: 'held', scope: h.scope, holdId: h.id, basis: h.basis, review: h.review });
   }
   return out;
+}
+
+type HeldException = Extract<RequestException, { kind: 'held' }>;
+
+/**
+ * What releasing holds means for a request: each released hold is marked so (by its id, never by
+ * its scope: another hold on the same scope still keeps it). Executed again: everything, once no
+ * hold over everything is active; else the tables whose every hold is released, once the request
+ * is complete with exceptions (its earlier erasure settled). A released sink hold needs nothing
+ * here: its sink applies the redelivered event.
+ */
+export function releasePlan(r: Pick<RequestRow, 'state' | 'exceptions'>, released: ReadonlySet<string>, active: readonly HeldScope[]): { exceptions: RequestException[]; execute: boolean; tables?: string[] } {
+  const exceptions = r.exceptions.map((e) => (e.kind === 'held' && released.has(e.holdId) ? { ...e, released: true } : e));
+  const stillHeld = (scope: string) => active.some((h) => h.scope === scope);
+  const freed = r.exceptions.filter((e): e is HeldException => e.kind === 'held' && !e.released && released.has(e.holdId) && !stillHeld(e.scope));
+  if (freed.some((e) => e.scope === 'all')) return { exceptions, execute: r.state === 'complete_with_exceptions' };
+  const tables = [...new Set(freed.filter((e) => e.scope.startsWith('table:')).map((e) => e.scope.slice('table:'.length)))];
+  if (tables.length > 0 && r.state === 'complete_with_exceptions') return { exceptions, execute: true, tables };
+  return { exceptions, execute: false };
 }
 
 /** The completion mail's line: the proof's own summary of the request, on one line. */

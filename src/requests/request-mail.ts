@@ -10,6 +10,9 @@ import type { MailKind, RequestRow } from './request-store.js';
  * outbox never holds a secret. An SMTP outage is a wait: the row stays and is sent later. Once a
  * request is closed and its last mail sent, its address is forgotten (only a keyed hash stays).
  */
+/** One mailbox, `local@domain`: nothing a mailer would read as a list or a display name. */
+export const MAILBOX = /^[^\s@,;<>()"'\\]+@[^\s@,;<>()"'\\]+\.[^\s@,;<>()"'\\]+$/;
+
 export interface MailContext {
   request: RequestRow;
   kind: MailKind;
@@ -51,8 +54,8 @@ export class RequestMail {
         const request = (await store.get(mail.request_id, db, true))!;
         const done = async (error: string | null) =>
           store.query(`UPDATE ${store.s}.request_mail SET sent_at = to_timestamp($2 / 1000.0), attempts = attempts + 1, last_error = $3 WHERE id = $1`, [mail.id, now, error], `marking mail ${mail.id}`, db);
-        if (!request.identityValue || !this.ports) {
-          await done(!this.ports ? 'not sent: the catalog has no requests.mail' : 'not sent: the request has no address');
+        if (!request.identityValue || !this.ports || !MAILBOX.test(request.identityValue)) {
+          await done(!this.ports ? 'not sent: the catalog has no requests.mail' : !request.identityValue ? 'not sent: the request has no address' : `not sent: its ${request.identityKind} is not one email address`);
           return true;
         }
         const context: MailContext = { request, kind: mail.kind, payload: mail.payload };

@@ -10,6 +10,7 @@ import { createKafka, translateKafka } from '../kafka/kafka-client.js';
 import type { Logger } from '../logger.js';
 import { buildAccessExport } from './access-export.js';
 import { resolveIdentity } from './identity-resolution.js';
+import { assertCanonicalKey } from './subject-key.js';
 import { Mailer } from './mailer.js';
 import { canceledMail, closedUnverifiedMail, completionMail, denialMail, reminderMail, verificationMail, verifiedMail, extendedMail, type DenialReason } from './notifications.js';
 import { PrimaryExecutor } from './primary-executor.js';
@@ -25,6 +26,7 @@ import type { ResolveIdentity } from './request-service.js';
  */
 export interface RequestPorts {
   resolveIdentity: ResolveIdentity;
+  checkKey: (subjectType: string, key: Record<string, string>) => Promise<void>;
   execution: ExecutionPorts;
   mail: MailPorts | undefined;
   extra: Array<{ name: string; run: () => Promise<void> }>;
@@ -44,7 +46,17 @@ export function requestPorts(catalog: Catalog, trackerPool: pg.Pool, logger: Log
 
   const execution: ExecutionPorts = {
     sameDatabase: sameDatabase(catalog.source.url, catalog.tracker.database),
-    async activeHolds(subjectType, subjectId) {
+    async activeHolds(subjectType, subjectId, db) {
+      if (db) {
+        // Inside the erasure's transaction (the holds live in the primary's database): locked
+        // against a release until it commits.
+        const { rows } = await db.query<{ id: string; scope: string; basis: string; review: string }>(
+          `SELECT id, scope, basis, review_at::text AS review FROM ${pg.escapeIdentifier(catalog.tracker.schema)}.holds
+           WHERE subject_type = $1 AND subject_id = $2 AND released_at IS NULL FOR SHARE`,
+          [subjectType, subjectId],
+        );
+        return rows;
+      }
       const found = await holds.activeFor([{ subjectType, subjectId }]);
       return (found.get(subjectKeyOf(subjectType, subjectId)) ?? []).map((h) => ({ id: h.id, scope: h.scope, basis: h.basis, review: h.reviewAt }));
     },
@@ -77,6 +89,7 @@ export function requestPorts(catalog: Catalog, trackerPool: pg.Pool, logger: Log
 
   return {
     resolveIdentity: (subjectType, kind, value) => resolveIdentity(catalog, source, subjectType, kind, value),
+    checkKey: (subjectType, key) => assertCanonicalKey(source, catalog, subjectType, key),
     execution,
     mail: mailer
       ? {

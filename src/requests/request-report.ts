@@ -81,11 +81,14 @@ export function heldTablesOf(r: Pick<RequestRow, 'exceptions'>): ReportExtras {
 export function requestProof(r: RequestRow, transitions: readonly Transition[], statuses: readonly ErasureStatus[], now: number): RequestProof {
   const erasures = statuses.map((s) => buildReport(s, now, heldTablesOf(r)));
   const kept = r.exceptions.map(keptLine);
+  // What the summary says is kept: not a hold released since (its table or sink was erased then).
+  const keptNow = r.exceptions.filter((e) => !(e.kind === 'held' && e.released)).map(keptLine);
   // A sink target held by a hold the request already names (its sink scope) is that same line.
   const named = new Set(r.exceptions.flatMap((e) => (e.kind === 'held' ? [e.holdId] : [])));
   for (const s of statuses) {
     for (const t of s.targets) {
       if (t.state !== 'held' || named.has(t.details.hold ?? '')) continue;
+      keptNow.push({ what: `${t.sink} ${t.target}`, why: '' });
       kept.push({ what: `${t.sink} ${t.target}`, why: `legal hold ${t.details.hold ?? ''}: ${t.details.basis ?? ''}; review ${t.details.review ?? ''}` });
     }
   }
@@ -95,7 +98,7 @@ export function requestProof(r: RequestRow, transitions: readonly Transition[], 
     law: r.law.toUpperCase(),
     subject: r.subjectType && r.subjectId ? `${r.subjectType}:${r.subjectId}` : null,
     state: r.state,
-    summary: summaryOf(r, erasures, kept),
+    summary: summaryOf(r, erasures, keptNow),
     receivedAt: iso(r.receivedAt),
     deadline: iso(r.deadline),
     extension: r.extendedAt !== null ? `extended on ${iso(r.extendedAt)}: ${r.extensionReason ?? ''}` : null,

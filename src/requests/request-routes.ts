@@ -8,6 +8,7 @@ import { LAWS } from './deadlines.js';
 import { RequestActionError, type CreateInput, type RequestService } from './request-service.js';
 import { DENIAL_REASONS, REQUEST_STATES, REQUEST_TYPES, type RequestState } from './request-states.js';
 import type { RequestRow } from './request-store.js';
+import { MAILBOX } from './request-mail.js';
 import type { RequestReports } from './request-report.js';
 
 /**
@@ -39,10 +40,10 @@ const createBody = z
     verified: z.boolean().optional(),
   })
   .strict();
+// The public asks by the address the code goes to: one mailbox, nothing a mailer would split.
 const publicBody = z
-  .object({ type: z.enum(REQUEST_TYPES), email: z.string().trim().min(3).max(320).regex(/^[^\s@]+@[^\s@]+$/, 'not an email address').optional(), identity: identity.optional(), subjectType: z.string().max(64).optional(), law: z.enum(LAWS).optional(), idempotencyKey: z.string().min(1).max(200).optional() })
-  .strict()
-  .refine((b) => (b.email === undefined) !== (b.identity === undefined), 'give email, or identity (not both)');
+  .object({ type: z.enum(REQUEST_TYPES), email: z.string().trim().max(320).regex(MAILBOX, 'not one email address'), subjectType: z.string().max(64).optional(), law: z.enum(LAWS).optional(), idempotencyKey: z.string().min(1).max(200).optional() })
+  .strict();
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const result = schema.safeParse(value ?? {});
@@ -52,7 +53,7 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
 
 /** A request as the API shows it: everything but the address. */
 export function publicView(r: RequestRow) {
-  const { identityValue: _address, pendingTables: _pending, ...rest } = r;
+  const { identityValue: _address, identityHash: _hash, pendingTables: _pending, ...rest } = r;
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     ...rest,
@@ -118,6 +119,7 @@ export async function registerRequestRoutes(app: FastifyInstance, service: Reque
   action('approve', z.object({}).strict(), (id, _b, actor) => service.approve(id, actor));
   action('deny', z.object({ reason: z.enum(DENIAL_REASONS), note: note.optional() }).strict(), (id, b, actor) => service.deny(id, b.reason, actor, b.note));
   action('cancel', z.object({ reason: note.optional() }).strict(), (id, b, actor) => service.cancel(id, actor, b.reason));
+  action('retry', z.object({}).strict(), (id, _b, actor) => service.retry(id, actor));
   action('extend', z.object({ reason: note, until: z.string().date().optional() }).strict(), (id, b, actor) => service.extend(id, b.reason, actor, b.until ? Date.parse(`${b.until}T23:59:59Z`) : undefined));
 
   app.post('/public/requests', { config: limited }, async (request, reply) => {
@@ -125,13 +127,12 @@ export async function registerRequestRoutes(app: FastifyInstance, service: Reque
     const key = body.idempotencyKey ?? headerKey(request.headers['idempotency-key']);
     const { request: r, created } = await service.create({
       type: body.type,
-      identity: body.email ? { kind: 'email', value: body.email } : body.identity!,
+      identity: { kind: 'email', value: body.email },
       source: 'public',
       actor: 'subject',
       ...(body.subjectType ? { subjectType: body.subjectType } : {}),
       ...(body.law ? { law: body.law } : {}),
-      // The public's keys live apart from operators', so neither can collide with the other's.
-      ...(key ? { idempotencyKey: `public:${key}` } : {}),
+      ...(key ? { idempotencyKey: key } : {}),
     });
     return reply.code(created ? 202 : 200).send({ ...personView(r), message: 'If this address is known to us, a code to confirm the request was sent to it. Enter it to go on.' });
   });

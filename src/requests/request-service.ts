@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Catalog, SubjectType } from '../catalog/catalog.js';
 import { subjectIdOf } from '../cdc/erasure-manifest.js';
 import { parseSubjectRef } from '../holds/hold-scope.js';
-import { LetheError } from '../errors.js';
+import { LetheError, UsageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Clock } from './clock.js';
 import { deadlineOf, EXTENSION_RULE, latestExtensionOf, type Law } from './deadlines.js';
@@ -49,6 +49,8 @@ const wrongState = (r: RequestRow, action: string) => new RequestActionError('WR
 export class RequestService {
   /** Reads a subject's rows from the primary now (export before erasure); set by openRequests. */
   exportNow?: (input: { requestId: string; subjectType: string; key: Record<string, string>; now: number }) => Promise<AccessExport>;
+  /** Refuses a named subject's key that is not as the primary prints it; set by openRequests. */
+  checkKey?: (subjectType: string, key: Record<string, string>) => Promise<void>;
 
   constructor(
     readonly catalog: Catalog,
@@ -62,10 +64,33 @@ export class RequestService {
   async create(input: CreateInput): Promise<{ request: RequestRow; created: boolean }> {
     const now = this.clock.now();
     const target = this.targetOf(input);
+    if (input.subject && this.checkKey) {
+      try {
+        await this.checkKey(target.subjectType, target.subjectKey!);
+      } catch (error) {
+        if (error instanceof UsageError) throw new RequestActionError('BAD_REQUEST', `subject ${input.subject.type}:${input.subject.id}: ${error.message}`, 400);
+        throw error;
+      }
+    }
     const law = input.law ?? this.catalog.requests.defaultLaw;
     if (input.source === 'public' && !this.catalog.requests.mail) throw new RequestActionError('NO_MAIL', 'the public intake needs requests.mail in the catalog (codes are sent by mail)', 503);
+    if (input.source !== 'public' && input.idempotencyKey?.startsWith('public:')) throw new RequestActionError('BAD_REQUEST', "an idempotency key may not start with 'public:' (the public intake's own keys)", 400);
     const id = newRequestId();
+    const identityHash = input.identity ? this.secrets.identityHash(input.identity.kind, input.identity.value) : null;
+    // The public's keys are the public's own, per identity: one person's key never finds another's request.
+    const idempotencyKey = input.idempotencyKey === undefined ? null : input.source === 'public' ? `public:${identityHash}:${input.idempotencyKey}` : input.idempotencyKey;
     return this.store.transaction(async (db) => {
+      if (input.source === 'public') {
+        // One open verification per identity and type: asking again (or someone asking in a
+        // stranger's name, over and over) sends no second code.
+        const { rows } = await this.store.query<{ id: string }>(
+          `SELECT id FROM ${this.store.s}.requests WHERE identity_hash = $1 AND type = $2 AND state IN ('received', 'identity_unverified') LIMIT 1`,
+          [identityHash, input.type],
+          'looking for an open request of this identity',
+          db,
+        );
+        if (rows[0]) return { request: (await this.store.get(rows[0].id, db))!, created: false };
+      }
       const inserted = await this.store.insert(
         db,
         {
@@ -77,16 +102,16 @@ export class RequestService {
           subjectKey: target.subjectKey,
           identityKind: input.identity?.kind ?? null,
           identityValue: input.identity?.value.trim() ?? null,
-          identityHash: input.identity ? this.secrets.identityHash(input.identity.kind, input.identity.value) : null,
+          identityHash,
           source: input.source,
-          idempotencyKey: input.idempotencyKey ?? null,
+          idempotencyKey,
           createdBy: input.actor,
           receivedAt: now,
           deadline: deadlineOf(law, now),
         },
         now,
       );
-      if (!inserted) return { request: await this.sameRequest(db, input), created: false };
+      if (!inserted) return { request: await this.sameRequest(db, input, idempotencyKey!, identityHash), created: false };
       const needsCode = input.identity !== undefined && !(input.verified && input.source !== 'public');
       if (needsCode) {
         const r = (await this.store.move(db, id, ['received'], 'identity_unverified', 'system', 'a code was sent to the identity', now))!;
@@ -110,12 +135,13 @@ export class RequestService {
   }
 
   /** A duplicate idempotency key: the first request, if the second asked for the same thing. */
-  private async sameRequest(db: pg.PoolClient, input: CreateInput): Promise<RequestRow> {
-    const first = (await this.store.byIdempotencyKey(input.idempotencyKey!, db))!;
-    const sameIdentity = input.identity ? first.identityKind === input.identity.kind && (first.identityValue === null || first.identityValue === input.identity.value.trim()) : first.identityKind === null;
-    const sameSubject = input.subject ? first.subjectType === input.subject.type && first.subjectId === this.targetOf(input).subjectId : true;
-    if (first.type !== input.type || !sameIdentity || !sameSubject) {
-      throw new RequestActionError('IDEMPOTENCY_CONFLICT', `idempotency key already used by request ${first.id} for another request`, 409);
+  private async sameRequest(db: pg.PoolClient, input: CreateInput, key: string, identityHash: string | null): Promise<RequestRow> {
+    const first = (await this.store.byIdempotencyKey(key, db))!;
+    const sameSubject = input.subject ? first.subjectType === input.subject.type && first.subjectId === this.targetOf(input).subjectId : first.identityHash === identityHash;
+    if (first.type !== input.type || !sameSubject) {
+      // The public is not told which request holds the key.
+      const which = input.source === 'public' ? 'another request' : `request ${first.id}`;
+      throw new RequestActionError('IDEMPOTENCY_CONFLICT', `the idempotency key is already used by ${which}, for something else`, 409);
     }
     return first;
   }
@@ -307,7 +333,9 @@ export class RequestService {
       if (r.closedAt !== null) throw wrongState(r, 'extended');
       if (r.extendedAt !== null) throw new RequestActionError('ALREADY_EXTENDED', `request ${id} was extended already (${new Date(r.extendedAt).toISOString()}): ${EXTENSION_RULE[r.law]}, once`, 409);
       const latest = latestExtensionOf(r.law, r.deadline);
-      const to = until ?? latest;
+      // A date is a calendar day: the law's last day is allowed, up to the bound's own time.
+      const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+      const to = until === undefined || day(until) === day(latest) ? latest : until;
       if (to > latest) throw new RequestActionError('BAD_REQUEST', `${new Date(to).toISOString().slice(0, 10)} is beyond what the law allows: ${EXTENSION_RULE[r.law]} (at most ${new Date(latest).toISOString().slice(0, 10)})`, 400);
       if (to <= r.deadline) throw new RequestActionError('BAD_REQUEST', `an extension moves the deadline later than ${new Date(r.deadline).toISOString().slice(0, 10)}`, 400);
       if (now > r.deadline) throw new RequestActionError('TOO_LATE', `request ${id} is past its deadline: an extension must be made (and told) within the first period`, 409);
@@ -321,6 +349,22 @@ export class RequestService {
       await this.store.setTimer(db, id, 'deadline', to);
       await this.store.queueMail(db, id, 'extended', { reason }, now);
       return (await this.store.get(id, db))!;
+    });
+  }
+
+  /**
+   * Executes again a request whose execution failed (a refusal the operator has since fixed: a
+   * foreign key, a table, the access export's size). A failed erasure of an executed request is
+   * redriven instead (`lethe dlq redrive`), and the request follows it.
+   */
+  async retry(id: string, actor: Actor): Promise<RequestRow> {
+    const now = this.clock.now();
+    return this.store.transaction(async (db) => {
+      const r = await this.store.get(id, db, true);
+      if (!r) throw notFound(id);
+      if (r.state !== 'failed') throw wrongState(r, 'retried');
+      if (r.executedAt !== null) throw new RequestActionError('EXECUTED', `request ${id} was executed; its erasure failed in a sink: redrive it (lethe dlq redrive) and the request follows`, 409);
+      return (await this.store.move(db, id, ['failed'], 'executing', actor, 'retried', now, { lease_owner: null, lease_until: null }))!;
     });
   }
 

@@ -44,10 +44,10 @@ const MOVES: Record<RequestState, readonly RequestState[]> = {
   // A hold over everything keeps it all: the request completes with that exception at once.
   executing: ['propagating', 'complete', 'complete_with_exceptions', 'failed'],
   propagating: ['complete', 'complete_with_exceptions', 'failed'],
-  // A failed erasure redriven later completes after all.
-  failed: ['propagating', 'complete', 'complete_with_exceptions'],
-  // Releasing a hold erases what it kept, through the same path.
-  complete_with_exceptions: ['executing', 'propagating', 'complete'],
+  // A failed erasure redriven later completes after all; a failed execution is retried by an operator.
+  failed: ['executing', 'propagating', 'complete', 'complete_with_exceptions'],
+  // Releasing a hold erases what it kept, through the same path (and that may fail).
+  complete_with_exceptions: ['executing', 'propagating', 'complete', 'failed'],
   complete: [],
   canceled: [],
   denied: [],

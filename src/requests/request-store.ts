@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS ${s}.requests (
   lease_until timestamptz,
   executed_at timestamptz,
   executions integer NOT NULL DEFAULT 0,
+  execution_lsn text,
   closed_at timestamptz,
   updated_at timestamptz NOT NULL
 );
@@ -112,6 +113,8 @@ export interface RequestRow {
   identityKind: string | null;
   /** The address while mail is still to be sent to it; never returned by the API. */
   identityValue: string | null;
+  /** A keyed hash of the identity, kept after the address is forgotten. */
+  identityHash: string | null;
   source: string;
   idempotencyKey: string | null;
   createdBy: string;
@@ -149,6 +152,7 @@ function rowOf(r: Record<string, unknown>): RequestRow {
     subjectKey: r.subject_key as Record<string, string> | null,
     identityKind: r.identity_kind as string | null,
     identityValue: r.identity_value as string | null,
+    identityHash: r.identity_hash as string | null,
     source: r.source as string,
     idempotencyKey: r.idempotency_key as string | null,
     createdBy: r.created_by as string,
@@ -178,6 +182,7 @@ export interface MoveFields {
   executed_at?: number;
   lease_owner?: string | null;
   lease_until?: number | null;
+  execution_lsn?: string;
 }
 
 const FINAL_COLUMNS = new Set<RequestState>(['complete', 'complete_with_exceptions', 'canceled', 'denied', 'closed_unverified']);
@@ -273,7 +278,7 @@ export class RequestStore {
   }
 
   /** Inserts a new request (state `received`) unless its idempotency key exists: then undefined. */
-  async insert(db: pg.PoolClient, r: Omit<RequestRow, 'state' | 'extendedAt' | 'extensionReason' | 'graceEndsAt' | 'denialReason' | 'exceptions' | 'pendingTables' | 'executedAt' | 'closedAt' | 'updatedAt'> & { identityHash: string | null }, now: number): Promise<boolean> {
+  async insert(db: pg.PoolClient, r: Omit<RequestRow, 'state' | 'extendedAt' | 'extensionReason' | 'graceEndsAt' | 'denialReason' | 'exceptions' | 'pendingTables' | 'executedAt' | 'closedAt' | 'updatedAt'>, now: number): Promise<boolean> {
     const { rowCount } = await this.query(
       `INSERT INTO ${this.s}.requests (id, type, state, law, subject_type, subject_id, subject_key, identity_kind, identity_value, identity_hash, source, idempotency_key, created_by, received_at, deadline, updated_at)
        VALUES ($1, $2, 'received', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, to_timestamp($13 / 1000.0), to_timestamp($14 / 1000.0), to_timestamp($13 / 1000.0))
@@ -331,11 +336,17 @@ export class RequestStore {
     await this.query(`DELETE FROM ${this.s}.request_timers WHERE request_id = $1 AND kind = ANY($2)`, [id, kinds], `clearing timers of request ${id}`, db);
   }
 
-  /** Due timers, locked for this transaction; another instance skips them. */
+  /**
+   * Due timers, claimed by locking their requests for this transaction; another instance skips
+   * them. The request row is the one lock of a request: every action takes it before touching
+   * the request's timers, so a cancel and the end of its grace period never deadlock, and
+   * whichever comes second sees what the first did.
+   */
   async claimDueTimers(db: pg.PoolClient, now: number, limit = 50): Promise<Array<{ requestId: string; kind: TimerKind; dueAt: number }>> {
     const { rows } = await this.query<{ request_id: string; kind: TimerKind; due_at: Date }>(
-      `SELECT request_id, kind, due_at FROM ${this.s}.request_timers WHERE fired_at IS NULL AND due_at <= to_timestamp($1 / 1000.0)
-       ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      `SELECT t.request_id, t.kind, t.due_at FROM ${this.s}.request_timers t JOIN ${this.s}.requests r ON r.id = t.request_id
+       WHERE t.fired_at IS NULL AND t.due_at <= to_timestamp($1 / 1000.0)
+       ORDER BY t.due_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED`,
       [now, limit],
       'claiming due request timers',
       db,

@@ -46,6 +46,7 @@ export async function openRequests(catalog: Catalog, logger: Logger, options: Re
   const ports = requestPorts(catalog, pool, logger);
   const service = new RequestService(catalog, store, clock, secrets, ports.resolveIdentity, logger);
   service.exportNow = ports.execution.exportAccess;
+  service.checkKey = ports.checkKey;
   const execution = new RequestExecution(service, statuses, ports.execution, logger);
   const mail = new RequestMail(service, ports.mail, logger);
   const worker = new RequestWorker({ service, execution, mail, extra: [...ports.extra, accessExportSweep(service, logger)], logger });

@@ -34,17 +34,19 @@ export class RequestWorker {
 
   async run(signal: AbortSignal): Promise<void> {
     const { store, catalog } = this.options.service;
-    await store.ensureSchema();
     this.log.info({ tickMs: catalog.requests.tickMs }, 'request worker started');
     let failures = 0;
+    let ready = false;
     while (!signal.aborted) {
       try {
+        if (!ready) await store.ensureSchema();
+        ready = true;
         await this.tick();
         failures = 0;
       } catch (error) {
         if (errorKind(error) !== 'infrastructure') throw error;
         failures += 1;
-        if (failures === 1 || failures % 30 === 0) this.log.warn({ err: (error as Error).message }, 'request worker waits for its database');
+        if (failures === 1 || failures % 30 === 0) this.log.warn({ err: error }, 'request worker waits for a service it needs');
       }
       await sleep(Math.min(catalog.requests.tickMs * 2 ** Math.min(failures, 5), 30_000), signal).catch(() => undefined);
     }
@@ -66,7 +68,16 @@ export class RequestWorker {
     const now = service.clock.now();
     await store.transaction(async (db) => {
       for (const timer of await store.claimDueTimers(db, now)) {
-        await this.fire(db, timer.requestId, timer.kind, now);
+        // One timer's own fault is logged and the timer spent; it never stops every other request's.
+        await db.query('SAVEPOINT timer');
+        try {
+          await this.fire(db, timer.requestId, timer.kind, now);
+          await db.query('RELEASE SAVEPOINT timer');
+        } catch (error) {
+          if (errorKind(error) === 'infrastructure') throw error;
+          await db.query('ROLLBACK TO SAVEPOINT timer');
+          this.log.error({ requestId: timer.requestId, timer: timer.kind, err: error }, 'a request timer failed; it is not fired again');
+        }
         await store.fireTimer(db, timer.requestId, timer.kind, now);
       }
     });

@@ -93,7 +93,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   const { catalog } = options;
   const policy = accessPolicy(catalog.tracker, options.listen.host);
   const tls = catalog.tracker.tls ? await readTls(catalog.tracker.tls) : null;
-  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: BODY_LIMIT, https: tls });
+  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: BODY_LIMIT, https: tls, ...(catalog.tracker.trustProxy.length > 0 ? { trustProxy: catalog.tracker.trustProxy } : {}) });
   app.addHook('onRequest', async (request, reply) => guard(policy, request, reply, logger));
 
   const found = async (id: string) => {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { InvariantError, LetheError, ServiceUnavailableError } from '../errors.js';
 import { holdsSchemaSql } from '../holds/hold-store.js';
+import { schemaLockSql } from './schema-lock.js';
 import { requestSchemaSql } from '../requests/request-store.js';
 import {
   foldErasure,
@@ -17,7 +18,11 @@ import {
 /** The tracker's tables, in its own schema. Idempotent: `lethe init` and the tracker both run it. */
 export function trackerSchemaSql(schema: string): string {
   const s = pg.escapeIdentifier(schema);
-  return `CREATE SCHEMA IF NOT EXISTS ${s};
+  // One statement list, one implicit transaction: the lock serializes the tracker, the request
+  // worker and the sinks creating the same tables at once (concurrent CREATE … IF NOT EXISTS can
+  // otherwise deadlock or collide on the catalog's unique index).
+  return `${schemaLockSql(schema)}
+CREATE SCHEMA IF NOT EXISTS ${s};
 CREATE TABLE IF NOT EXISTS ${s}.erasures (
   event_id text PRIMARY KEY,
   subject_type text NOT NULL,

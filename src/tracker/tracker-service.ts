@@ -122,7 +122,7 @@ export class TrackerService {
       const publishPending = async () => announce(await publisher.publishPending());
       await publishPending().catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, 'statuses left to publish later'));
 
-      if (catalog.requests.enabled) requests = await openRequests(catalog, this.log, { statuses: store });
+      if (catalog.requests.enabled) requests = await openRequests(catalog, this.log, { statuses: store, ensureSchema: false });
       http = await startHttpApi({
         ...(requests ? { requests: { service: requests.service, reports: requests.reports } } : {}),
         catalog,

@@ -200,6 +200,11 @@ tracker: { schema: ${id}_tracker, host: 127.0.0.1, port: ${port}, overdueCheckMs
     expect(again.body.id).toBe(first.body.id);
     expect(await cli('request', 'create', '--type', 'erasure', '--subject', 'member:4', '--idempotency-key', `${id}-bob`)).toContain(first.body.id as string);
     expect((await api('POST', '/api/requests', { type: 'erasure', subject: 'member:4' })).status).toBe(401);
+    // A key not as the database prints it would never match an event: refused, for a request and a hold.
+    const leadingZero = await api('POST', '/api/requests', { type: 'erasure', subject: 'member:042' }, operator.token);
+    expect(leadingZero.status).toBe(400);
+    expect(JSON.stringify(leadingZero.body)).toContain("not in PostgreSQL's text form");
+    await expect(cli('hold', 'place', '--subject', 'member:042', '--scope', 'all', '--basis', 'x', '--review', '2027-06-30')).rejects.toThrow(/--subject member:042: .*text form/);
     const bobId = first.body.id as string;
     expect((await show(bobId)).state).toBe('waiting');
 
@@ -241,7 +246,11 @@ tracker: { schema: ${id}_tracker, host: 127.0.0.1, port: ${port}, overdueCheckMs
     await listening('the tracker to listen again');
     expect((await show(adaId)).state).toBe('waiting');
 
-    // Fifteen days later: Ada's grace period is over; Cleo never verified and is closed.
+    // Two days later Cleo is reminded (with a fresh code); fifteen days later Ada's grace period
+    // is over, and Cleo, who never verified, is closed.
+    await writeFile(clock, String(2 * DAY));
+    await waitFor(async () => (await mail.messagesTo(addresses.cleo)).some((m) => m.subject.startsWith('Reminder')), { timeoutMs: 30_000, what: "Cleo's reminder" });
+    expect((await show(adaId)).state).toBe('waiting');
     await writeFile(clock, String(15 * DAY));
     const done = await waitFor(async () => {
       const r = await show(adaId);

@@ -223,6 +223,27 @@ describe('primary executor', () => {
     expect(await s.messages()).toEqual([]);
   });
 
+  it('refuses a hold on a related table no handler names when the root delete would cascade into it', async () => {
+    await using s = await shop('CASCADE');
+    const catalog = s.catalog(`
+- { table: $USERS, action: delete }
+- { table: $ORDERS, subjectColumn: '"UserId"', action: delete }
+- { table: $ITEMS, subjectColumn: '"UserId"', action: delete }`);
+    catalog.subjects[0]!.related.push({ table: { schema: s.schema, name: 'invoices' }, subjectColumns: ['UserId'], path: 'subjects.user.related[0]' });
+    const held = new PrimaryExecutor({ catalog, pool: s.pool, env }).execute({
+      requestId: 'req_cascade',
+      subject: { type: 'user', key: { UserId: '42' } },
+      heldTables: [{ schema: s.schema, name: 'invoices', holdId: 'hold_inv' }],
+    });
+    await expect(held).rejects.toThrow(/invoices is under hold hold_inv, but its foreign key invoices_UserId_fkey .*CASCADE/);
+    expect(await s.count(s.invoices, '42')).toBe(1);
+    expect(await s.count(s.users, '42')).toBe(1);
+    // Without the hold the cascade is the application's own design: the invoices go with the user.
+    await new PrimaryExecutor({ catalog, pool: s.pool, env }).execute({ requestId: 'req_free', subject: { type: 'user', key: { UserId: '42' } }, heldTables: [] });
+    expect(await s.count(s.invoices, '42')).toBe(0);
+    expect(await s.count(s.invoices, '4')).toBe(1);
+  });
+
   it('rolls everything back when inTransaction fails', async () => {
     await using s = await shop();
     const executor = new PrimaryExecutor({ catalog: s.catalog(deleteAll), pool: s.pool, env });

@@ -84,7 +84,8 @@ describe('catalog', () => {
     );
     expect(catalog.source).toMatchObject({ publication: 'lethe', slot: 'lethe' });
     expect(catalog.kafka.topics).toEqual({ erasures: 'lethe.subject-erased', acks: 'lethe.acks', status: 'lethe.erasure-status' });
-    expect(catalog.tracker).toEqual({ slaMs: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000, database: 'x', schema: 'lethe', tokens: [], allowedHosts: [] });
+    expect(catalog.tracker).toEqual({ slaMs: 72 * 3_600_000, host: '127.0.0.1', port: 8720, overdueCheckMs: 60_000, database: 'x', schema: 'lethe', tokens: [], allowedHosts: [], trustProxy: [] });
+    expect(catalog.requests.enabled).toBe(false);
     expect([catalog.manual, catalog.backups]).toEqual([[], []]);
     expect(catalog.subjects[0]).toMatchObject({ erasedWhen: [{ kind: 'delete' }], related: [] });
   });

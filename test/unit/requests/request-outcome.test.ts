@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RequestHandler } from '../../../src/catalog/catalog.js';
-import { exceptionsOf, nextState } from '../../../src/requests/request-execution.js';
+import { exceptionsOf, nextState, releasePlan } from '../../../src/requests/request-execution.js';
 import { composeMail } from '../../../src/requests/request-ports.js';
 import { requestProof } from '../../../src/requests/request-report.js';
 import type { RequestException, RequestRow } from '../../../src/requests/request-store.js';
@@ -20,6 +20,7 @@ const request = (over: Partial<RequestRow> = {}): RequestRow => ({
   subjectKey: { id: '42' },
   identityKind: 'email',
   identityValue: 'ada@example.com',
+  identityHash: null,
   source: 'public',
   idempotencyKey: null,
   createdBy: 'subject',
@@ -39,23 +40,24 @@ const request = (over: Partial<RequestRow> = {}): RequestRow => ({
 
 describe('where a request goes from its erasures', () => {
   it('waits until every execution has its erasure, then completes', () => {
-    expect(nextState(request(), [], 1)).toBeUndefined();
-    expect(nextState(request(), ['complete'], 2)).toBeUndefined();
-    expect(nextState(request(), ['complete', 'pending'], 2)).toBeUndefined();
-    expect(nextState(request(), ['complete', 'complete'], 2)).toBe('complete');
+    expect(nextState(request(), [], true)).toBeUndefined();
+    expect(nextState(request(), ['complete'], false)).toBeUndefined();
+    expect(nextState(request(), ['complete', 'pending'], true)).toBeUndefined();
+    expect(nextState(request(), ['complete', 'complete'], true)).toBe('complete');
   });
 
   it('completes with exceptions while something is kept or held, and not for a released hold', () => {
-    expect(nextState(request({ exceptions: [kept] }), ['complete'], 1)).toBe('complete_with_exceptions');
-    expect(nextState(request({ exceptions: [heldOrders] }), ['complete'], 1)).toBe('complete_with_exceptions');
-    expect(nextState(request({ exceptions: [{ ...heldOrders, released: true }] }), ['complete'], 1)).toBe('complete');
-    expect(nextState(request(), ['held'], 1)).toBe('complete_with_exceptions');
+    expect(nextState(request({ exceptions: [kept] }), ['complete'], true)).toBe('complete_with_exceptions');
+    expect(nextState(request({ exceptions: [heldOrders] }), ['complete'], true)).toBe('complete_with_exceptions');
+    expect(nextState(request({ exceptions: [{ ...heldOrders, released: true }] }), ['complete'], true)).toBe('complete');
+    expect(nextState(request(), ['held'], true)).toBe('complete_with_exceptions');
   });
 
   it('fails while an erasure failed, and a failed request completes once it is redriven', () => {
-    expect(nextState(request(), ['failed'], 1)).toBe('failed');
-    expect(nextState(request({ state: 'failed' }), ['failed'], 1)).toBeUndefined();
-    expect(nextState(request({ state: 'failed' }), ['complete'], 1)).toBe('complete');
+    expect(nextState(request(), ['failed'], true)).toBe('failed');
+    expect(nextState(request({ state: 'failed' }), ['failed'], true)).toBeUndefined();
+    expect(nextState(request({ state: 'failed' }), ['complete'], true)).toBe('complete');
+    expect(nextState(request({ state: 'complete_with_exceptions' }), ['complete', 'failed'], true)).toBe('failed');
   });
 });
 
@@ -66,13 +68,29 @@ describe('what an execution keeps', () => {
   ] as unknown as RequestHandler[];
 
   it('names the tables the catalog keeps and every active hold, once', () => {
-    const out = exceptionsOf(request(), handlers, [{ id: 'hold_a', scope: 'table:shop.orders', basis: 'litigation', review: '2027-06-30' }], undefined);
+    const out = exceptionsOf(request(), handlers, [{ id: 'hold_a', scope: 'table:shop.orders', basis: 'litigation', review: '2027-06-30' }]);
     expect(out).toEqual([kept, heldOrders]);
-    expect(exceptionsOf(request({ exceptions: out }), handlers, [{ id: 'hold_a', scope: 'table:shop.orders', basis: 'litigation', review: '2027-06-30' }], undefined)).toEqual(out);
+    expect(exceptionsOf(request({ exceptions: out }), handlers, [{ id: 'hold_a', scope: 'table:shop.orders', basis: 'litigation', review: '2027-06-30' }])).toEqual(out);
+  });
+});
+
+describe('releasing holds', () => {
+  const second: RequestException = { ...heldOrders, holdId: 'hold_b', basis: 'tax audit' };
+  const active = (e: RequestException) => (e.kind === 'held' ? [{ id: e.holdId, scope: e.scope, basis: e.basis, review: e.review }] : []);
+
+  it('erases a table again only once every hold on it is released, marking holds by id', () => {
+    const r = request({ state: 'complete_with_exceptions', exceptions: [kept, heldOrders, second] });
+    const one = releasePlan(r, new Set(['hold_a']), active(second));
+    expect(one).toEqual({ execute: false, exceptions: [kept, { ...heldOrders, released: true }, second] });
+    expect(nextState({ ...r, exceptions: one.exceptions }, ['complete'], true)).toBe('complete_with_exceptions');
+    const both = releasePlan({ ...r, exceptions: one.exceptions }, new Set(['hold_b']), []);
+    expect(both).toEqual({ execute: true, tables: ['shop.orders'], exceptions: [kept, { ...heldOrders, released: true }, { ...second, released: true }] });
   });
 
-  it('marks a released table hold released when its table is erased', () => {
-    expect(exceptionsOf(request({ exceptions: [kept, heldOrders] }), handlers, [], ['shop.orders'])).toEqual([kept, { ...heldOrders, released: true }]);
+  it('waits for the earlier erasure to settle before erasing a released table, and executes all once the hold over everything goes', () => {
+    expect(releasePlan(request({ state: 'propagating', exceptions: [heldOrders] }), new Set(['hold_a']), []).execute).toBe(false);
+    const all: RequestException = { kind: 'held', scope: 'all', holdId: 'hold_all', basis: 'regulator', review: '2027-01-01' };
+    expect(releasePlan(request({ state: 'complete_with_exceptions', exceptions: [all] }), new Set(['hold_all']), [])).toEqual({ execute: true, exceptions: [{ ...all, released: true }] });
   });
 });
 

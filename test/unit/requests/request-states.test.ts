@@ -19,7 +19,7 @@ describe('request states', () => {
   it('final states stay final, except an exception a released hold reopens', () => {
     for (const state of FINAL_STATES) {
       for (const to of REQUEST_STATES) {
-        if (state === 'complete_with_exceptions' && ['executing', 'propagating', 'complete'].includes(to)) continue;
+        if (state === 'complete_with_exceptions' && ['executing', 'propagating', 'complete', 'failed'].includes(to)) continue;
         expect(canMove(state, to), `${state} -> ${to}`).toBe(false);
       }
     }

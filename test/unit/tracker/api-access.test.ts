@@ -55,7 +55,7 @@ describe('API access', () => {
     expect(exposureOf({ tokens: [] }, '0.0.0.0').refused).toMatch(/^tracker.host 0.0.0.0 is reachable beyond this machine and tracker.tokens is empty/);
     expect(exposureOf({ tokens }, '10.0.0.5').clearText).toMatch(/without TLS: bearer tokens would cross the network in clear/);
     expect(exposureOf({ tokens, tls: { cert: 'c', key: 'k' } }, '10.0.0.5')).toEqual({});
-    const tracker = { host: '0.0.0.0', port: 8720, tokens: [] as ApiToken[], allowedHosts: [] as string[] };
+    const tracker = { host: '0.0.0.0', port: 8720, tokens: [] as ApiToken[], allowedHosts: [] as string[], trustProxy: [] as string[] };
     const doctor = (t: object) => checkTrackerExposure({ tracker: { slaMs: 1, overdueCheckMs: 1, database: 'x', schema: 'lethe', ...tracker, ...t } });
     expect(doctor({})).toEqual([expect.objectContaining({ level: 'problem', subject: 'tracker.host' })]);
     expect(doctor({ tokens })).toEqual([expect.objectContaining({ level: 'problem', message: expect.stringMatching(/without TLS/) })]);
