@@ -4,19 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from '@elastic/elasticsearch';
-import { Redis } from 'ioredis';
-import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { createBigQueryClient } from '../../connectors/bigquery-client.js';
 import { subjectIdOf } from '../../src/cdc/erasure-manifest.js';
 import { readTopic } from '../../src/kafka/topic-reader.js';
 import type { ErasureStatus } from '../../src/tracker/erasure-status.js';
 import { startCli } from '../support/cli-process.js';
 import { closedPort } from '../support/closed-port.js';
+import { e2eStores } from '../support/e2e-stores.js';
 import { endpoints } from '../support/endpoints.js';
-import { uniqueName } from '../support/names.js';
-import { pgContext } from '../support/pg-context.js';
 import { waitFor } from '../support/wait-for.js';
 
 const run = promisify(execFile);
@@ -30,40 +25,13 @@ const CLI = join(import.meta.dirname, '../../bin/lethe.js');
 describe('exact erasure on an unplanned schema, end to end', () => {
   it('erases email- and uuid-keyed subjects from every store and no neighbour that differs only by case, spaces or a prefix', async () => {
     const e = endpoints();
-    const id = uniqueName('exact');
-    const p = id.replaceAll('_', '-');
-    const schema = `Exact_${id.slice(6)}`;
-    const q = `"${schema}"`;
-    const dataset = id;
+    await using stores = await e2eStores({ name: 'exact', schema: 'Exact' });
+    const { id, prefix: p, schemaSql: q, dataset, db, redis, es, bq, kafka, admin } = stores;
     const membersTopic = `${p}.members`;
     const port = await closedPort();
-    await using db = await pgContext();
-    const redis = new Redis(e.redisUrl);
-    const es = new Client({ node: e.elasticsearchUrl });
-    const bq = createBigQueryClient({ projectId: e.bigqueryProjectId, apiEndpoint: e.bigqueryApiEndpoint });
-    const kafka = new kafkajs.Kafka({ brokers: e.kafkaBrokers, logLevel: kafkajs.logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
     const dir = await mkdtemp(join(tmpdir(), 'lethe-exact-'));
     const config = join(dir, 'lethe.config.yaml');
-    await using _cleanup = {
-      [Symbol.asyncDispose]: async () => {
-        await db.client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [`${id}_slot`]).catch(() => undefined);
-        await db.client.query(`DROP PUBLICATION IF EXISTS ${id}_pub`);
-        await db.client.query(`DROP SCHEMA IF EXISTS ${q} CASCADE`);
-        await db.client.query(`DROP SCHEMA IF EXISTS ${id}_tracker CASCADE`);
-        await es.indices.delete({ index: `${p}-*`, ignore_unavailable: true });
-        await bq.dataset(dataset).delete({ force: true }).catch(() => undefined);
-        const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${p}.`));
-        if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
-        await admin.disconnect();
-        const keys = await redis.keys(`${p}:*`);
-        if (keys.length > 0) await redis.unlink(...keys);
-        redis.disconnect();
-        await es.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
+    await using _cleanup = { [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
 
     // The subjects and their neighbours.
     const member = 'Ada.Lovelace@Example.com';
@@ -102,13 +70,7 @@ describe('exact erasure on an unplanned schema, end to end', () => {
     await producer.send({ topic: membersTopic, acks: -1, messages: members.map((m) => ({ key: m, value: 'profile' })) });
     await producer.disconnect();
 
-    const yaml = `
-source: { url: "${e.databaseUrl}", publication: ${id}_pub, slot: ${id}_slot, heartbeatIntervalMs: 1000 }
-kafka:
-  brokers: ${e.kafkaBrokers.join(',')}
-  schemaRegistry: ${e.schemaRegistryUrl}
-  topics: { erasures: ${p}.subject-erased }
-subjects:
+    const yaml = `${stores.catalogHead}subjects:
   member: { table: '${q}."Members"', key: '"Email"' }
   device: { table: '${q}."Devices"', key: '"DeviceId"' }
 sinks:

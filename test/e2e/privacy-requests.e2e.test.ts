@@ -4,20 +4,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from '@elastic/elasticsearch';
-import { Redis } from 'ioredis';
-import kafkajs from 'kafkajs';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { createBigQueryClient } from '../../connectors/bigquery-client.js';
 import { readTopic } from '../../src/kafka/topic-reader.js';
 import { createToken } from '../../src/tracker/api-tokens.js';
 import { startCli, type CliProcess } from '../support/cli-process.js';
 import { closedPort } from '../support/closed-port.js';
+import { e2eStores } from '../support/e2e-stores.js';
 import { endpoints } from '../support/endpoints.js';
 import { mailpit, uniqueRecipient } from '../support/mailpit.js';
-import { uniqueName } from '../support/names.js';
-import { pgContext } from '../support/pg-context.js';
 import { waitFor } from '../support/wait-for.js';
 
 const run = promisify(execFile);
@@ -40,23 +35,13 @@ interface RequestView {
 describe('privacy requests, end to end', () => {
   it('carries an erasure request from intake by email to a proof naming what was kept and why', { timeout: 240_000 }, async () => {
     const e = endpoints();
-    const id = uniqueName('req');
-    const p = id.replaceAll('_', '-');
-    const schema = `Req_${id.slice(4)}`;
-    const q = `"${schema}"`;
-    const dataset = id;
+    await using stores = await e2eStores({ name: 'req', schema: 'Req' });
+    const { id, prefix: p, schemaSql: q, dataset, db, redis, es, bq, kafka, admin } = stores;
     const topic = `${p}.members`;
     const port = await closedPort();
     const base = `http://127.0.0.1:${port}`;
     const mail = mailpit();
     const operator = createToken('ops-e2e', 'operator');
-    await using db = await pgContext();
-    const redis = new Redis(e.redisUrl);
-    const es = new Client({ node: e.elasticsearchUrl });
-    const bq = createBigQueryClient({ projectId: e.bigqueryProjectId, apiEndpoint: e.bigqueryApiEndpoint });
-    const kafka = new kafkajs.Kafka({ brokers: e.kafkaBrokers, logLevel: kafkajs.logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
     const dir = await mkdtemp(join(tmpdir(), 'lethe-requests-'));
     const config = join(dir, 'lethe.config.yaml');
     const clock = join(dir, 'clock-offset');
@@ -64,19 +49,6 @@ describe('privacy requests, end to end', () => {
     const addresses = { ada: uniqueRecipient('ada'), bob: uniqueRecipient('bob'), cleo: uniqueRecipient('cleo'), nobody: uniqueRecipient('nobody') };
     await using _cleanup = {
       [Symbol.asyncDispose]: async () => {
-        await db.client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [`${id}_slot`]).catch(() => undefined);
-        await db.client.query(`DROP PUBLICATION IF EXISTS ${id}_pub`);
-        await db.client.query(`DROP SCHEMA IF EXISTS ${q} CASCADE`);
-        await db.client.query(`DROP SCHEMA IF EXISTS ${id}_tracker CASCADE`);
-        await es.indices.delete({ index: `${p}-*`, ignore_unavailable: true });
-        await bq.dataset(dataset).delete({ force: true }).catch(() => undefined);
-        const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${p}.`));
-        if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
-        await admin.disconnect();
-        const keys = await redis.keys(`${p}:*`);
-        if (keys.length > 0) await redis.unlink(...keys);
-        redis.disconnect();
-        await es.close();
         for (const a of Object.values(addresses)) await mail.deleteTo(a).catch(() => undefined);
         await rm(dir, { recursive: true, force: true });
       },
@@ -114,13 +86,7 @@ describe('privacy requests, end to end', () => {
     await bq.query({ query: `CREATE TABLE \`${e.bigqueryProjectId}.${dataset}.visits\` (member_id INT64, page STRING)` });
     await bq.query({ query: `INSERT INTO \`${e.bigqueryProjectId}.${dataset}.visits\` (member_id, page) VALUES ${members.map((m) => `(${Number(m.id)}, 'home')`).join(', ')}` });
 
-    const yaml = `
-source: { url: "${e.databaseUrl}", publication: ${id}_pub, slot: ${id}_slot, heartbeatIntervalMs: 1000 }
-kafka:
-  brokers: ${e.kafkaBrokers.join(',')}
-  schemaRegistry: ${e.schemaRegistryUrl}
-  topics: { erasures: ${p}.subject-erased }
-subjects:
+    const yaml = `${stores.catalogHead}subjects:
   member:
     table: '${q}."Members"'
     key: id

@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseCatalog } from '../../src/catalog/catalog.js';
 import { CatalogIndex } from '../../src/cdc/catalog-index.js';
 import type { DecodedChange, DecodedTransaction } from '../../src/cdc/decoded-transaction.js';
 import { eventIdOf, subjectIdOf } from '../../src/cdc/erasure-manifest.js';
 import { ErasureNotReadableError, foldTransaction } from '../../src/cdc/manifest-builder.js';
+import { testCatalog } from '../support/test-catalog.js';
 
-const catalog = parseCatalog(
-  `
-source: { url: x }
-kafka: { brokers: b:1, schemaRegistry: "http://r" }
+const catalog = testCatalog(`
 subjects:
   user:
     table: public.users
@@ -25,9 +22,7 @@ subjects:
     erasedWhen: [{ update: { column: status, becomes: { equals: erased } } }]
     related:
       - { table: '"Billing"."Invoices"', subjectColumn: [tenant_id, account_ref] }
-`,
-  {},
-);
+`);
 const index = new CatalogIndex(
   catalog,
   new Map([

@@ -25,14 +25,37 @@ const redisYaml = (p: string) => `  redis:
 /** The facts the tracker keeps of an event, for folding its acks here. */
 const factsOf = (e: SubjectErased) => ({ eventId: e.eventId, subjectType: e.subjectType, subjectId: e.subjectId, requestId: e.requestId, operation: e.operation, sourceTable: e.sourceTable, commitLsn: e.commitLsn, commitTime: e.commitTime, related: [] });
 
+/**
+ * A Redis sink under a fresh key prefix `p`, with a Redis client, a pool on the tracker's database
+ * and the hold store in the tracker's schema; all closed on disposal.
+ */
+async function heldSink() {
+  const p = uniqueName('h');
+  const fx = await sinkFixture(redisYaml(p));
+  const redis = new Redis(endpoints().redisUrl);
+  const pool = new pg.Pool({ connectionString: endpoints().databaseUrl, max: 2 });
+  const holds = new HoldStore(pool, fx.trackerSchema);
+  return {
+    p,
+    fx,
+    redis,
+    pool,
+    holds,
+    async [Symbol.asyncDispose]() {
+      try {
+        redis.disconnect();
+        await pool.end();
+      } finally {
+        await fx[Symbol.asyncDispose]();
+      }
+    },
+  };
+}
+
 describe('legal holds at a sink', () => {
   it('keeps a held subject, erases its neighbour, and erases the held one through the same path once released', async () => {
-    const p = uniqueName('h');
-    await using fx = await sinkFixture(redisYaml(p));
-    const redis = new Redis(endpoints().redisUrl);
-    const pool = new pg.Pool({ connectionString: endpoints().databaseUrl, max: 2 });
-    await using _ = { [Symbol.asyncDispose]: async () => void (redis.disconnect(), await pool.end()) };
-    const holds = new HoldStore(pool, fx.trackerSchema);
+    await using sink = await heldSink();
+    const { p, fx, redis, pool, holds } = sink;
     await holds.ensureSchema();
     // A key value the subject id percent-encodes: the hold must name the subject as the events do.
     const heldId = 'h 1';
@@ -93,12 +116,8 @@ describe('legal holds at a sink', () => {
   });
 
   it('waits, neither applying nor acking, while the holds cannot be read, and goes on when they can', async () => {
-    const p = uniqueName('h');
-    await using fx = await sinkFixture(redisYaml(p));
-    const redis = new Redis(endpoints().redisUrl);
-    const pool = new pg.Pool({ connectionString: endpoints().databaseUrl, max: 2 });
-    await using _ = { [Symbol.asyncDispose]: async () => void (redis.disconnect(), await pool.end()) };
-    const holds = new HoldStore(pool, fx.trackerSchema);
+    await using sink = await heldSink();
+    const { p, fx, redis, pool, holds } = sink;
     const acks = await fx.acks();
     fx.startRunner(new RedisConnector(fx.catalog.sinks.redis!));
     // Running and reading holds: a first erasure goes through.

@@ -3,6 +3,7 @@ import type { ErasureFacts, ExpectedTarget } from '../../../src/tracker/erasure-
 import { buildReport } from '../../../src/tracker/proof-report.js';
 import { StatusStore, type StoredAck } from '../../../src/tracker/status-store.js';
 import { endpoints } from '../../support/endpoints.js';
+import { appliedOnce } from '../../support/erasure-fixtures.js';
 import { uniqueName } from '../../support/names.js';
 import { pgContext } from '../../support/pg-context.js';
 
@@ -29,13 +30,7 @@ const ack = (eventId: string, subjectId: string, offset: number, over: Partial<S
   subjectId,
   sink: 'redis',
   target: 'key m:{subject}',
-  outcome: 'APPLIED',
-  affected: 1,
-  residual: 0,
-  attempt: 1,
-  replay: false,
-  error: null,
-  details: {},
+  ...appliedOnce(),
   at: T0 + 500,
   ...over,
 });

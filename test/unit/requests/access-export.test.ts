@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseCatalog } from '../../../src/catalog/catalog.js';
 import { exportTables } from '../../../src/requests/access-export.js';
 import { openExport, sealExport } from '../../../src/requests/export-crypto.js';
 import { completionMail } from '../../../src/requests/notifications.js';
 import { composeMail } from '../../../src/requests/request-ports.js';
 import { RequestSecrets } from '../../../src/requests/request-secrets.js';
 import type { RequestRow } from '../../../src/requests/request-store.js';
+import { testCatalog } from '../../support/test-catalog.js';
 
 // Access exports: sealed at rest under a key from the request secret, read from each of the
 // subject's tables once, announced by a mail that carries the link and nothing of the person.
@@ -54,10 +54,7 @@ describe('access export encryption', () => {
 
 describe('the tables of an access export', () => {
   it('are the root by its key, then related and onRequest tables, each once', () => {
-    const { subjects } = parseCatalog(
-      `
-source: { url: x }
-kafka: { brokers: k:1, schemaRegistry: "http://r" }
+    const { subjects } = testCatalog(`
 subjects:
   user:
     table: shop.users
@@ -70,9 +67,7 @@ subjects:
       - { table: shop.users, action: delete }
       - { table: shop.orders, subjectColumn: user_id, action: delete }
       - { table: shop.invoices, subjectColumn: customer_id, action: { keep: "tax law" } }
-`,
-      {},
-    );
+`);
     expect(exportTables(subjects[0]!).map((t) => [`${t.table.schema}.${t.table.name}`, t.subjectColumns])).toEqual([
       ['shop.users', ['id']],
       ['shop.orders', ['user_id']],

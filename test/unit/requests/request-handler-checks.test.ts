@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseCatalog } from '../../../src/catalog/catalog.js';
 import type { ForeignKey } from '../../../src/requests/erasure-plan.js';
 import { requestHandlerFindings, type ColumnFacts } from '../../../src/setup/request-handler-checks.js';
+import { testCatalog } from '../../support/test-catalog.js';
 
-const { subjects } = parseCatalog(
-  `
-source: { url: x }
-kafka: { brokers: k:1, schemaRegistry: "http://r" }
+const { subjects } = testCatalog(`
 subjects:
   user:
     table: shop.users
@@ -23,9 +20,7 @@ subjects:
       - { table: shop.invoices, subjectColumn: user_id, action: { keep: "tax law" } }
       - { table: shop.gone, subjectColumn: user_id, action: delete }
 pseudonymization: { hmacKey: k1 }
-`,
-  {},
-);
+`);
 
 const cols = (spec: Record<string, string>) => new Map<string, ColumnFacts>(Object.entries(spec).map(([c, s]) => [c, { notNull: s.includes('!'), category: s.replace('!', '') }]));
 const facts = new Map([
@@ -57,10 +52,7 @@ describe('doctor: request handlers', () => {
   });
 
   it('says what a request runs when all is well', () => {
-    const ok = parseCatalog(
-      `
-source: { url: x }
-kafka: { brokers: k:1, schemaRegistry: "http://r" }
+    const ok = testCatalog(`
 subjects:
   user:
     table: shop.users
@@ -69,9 +61,7 @@ subjects:
       - { table: shop.users, action: delete }
       - { table: shop.invoices, subjectColumn: user_id, action: { keep: "tax law" } }
       - { table: shop.orders, subjectColumn: user_id, action: delete }
-`,
-      {},
-    ).subjects;
+`).subjects;
     expect(requestHandlerFindings(ok, facts, [{ ...fks[1]!, onDelete: 'a' }])).toEqual([
       { level: 'ok', subject: 'subjects.user.onRequest', message: 'a request runs: delete shop.orders, delete shop.users, keep shop.invoices' },
     ]);

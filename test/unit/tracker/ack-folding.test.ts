@@ -1,47 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { esTarget, HOUR, T0, userAck, userFacts, userTargets } from '../../support/erasure-fixtures.js';
 import { permutations } from '../../support/permutations.js';
 import { foldTargetParts, laterAck, mergePartFacts, standingAck } from '../../../src/tracker/ack-folding.js';
 import { buildReport } from '../../../src/tracker/proof-report.js';
-import { foldErasure, type AckRecord, type ErasureFacts, type ExpectedTarget, type FoldInput } from '../../../src/tracker/erasure-status.js';
+import { foldErasure, type AckRecord, type ErasureFacts, type FoldInput } from '../../../src/tracker/erasure-status.js';
 
-const HOUR = 3_600_000;
-const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
-const facts: ErasureFacts = {
-  eventId: 'e-1',
-  subjectType: 'user',
-  subjectId: '42',
-  requestId: null,
-  operation: 'DELETE',
-  sourceTable: 'shop.users',
-  commitLsn: '0/16B3748',
-  commitTime: T0,
-  related: [],
-};
-const redis = { sink: 'redis', target: 'key user:{subject}' };
-const es = { sink: 'elasticsearch', target: 'index users' };
-const expected: ExpectedTarget[] = [
-  { kind: 'sink', ...redis, action: 'delete' },
-  { kind: 'sink', ...es, action: 'delete' },
-];
-const ack = (over: Partial<AckRecord>): AckRecord => ({
-  eventId: 'e-1',
-  subjectType: 'user',
-  subjectId: '42',
-  ...redis,
-  outcome: 'APPLIED',
-  affected: 1,
-  residual: 0,
-  attempt: 1,
-  replay: false,
-  error: null,
-  details: {},
-  at: T0 + 1000,
-  ...over,
-});
+const facts = userFacts;
+const expected = userTargets;
+const ack = userAck;
 const fold = (over: Partial<FoldInput>) => foldErasure({ facts, expected, acks: [], confirmations: [], slaMs: 72 * HOUR, now: T0 + 60_000, ...over });
 /** Every order, each with a duplicate of its first ack: the folding must not care. */
 const deliveries = <T>(list: T[]): T[][] => permutations(list).map((p) => [...p, p[0]!]);
-const esDone = ack({ ...es, outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 500 });
+const esDone = ack({ ...esTarget, outcome: 'NOTHING_TO_DO', affected: 0, at: T0 + 500 });
 
 describe('the order acks of one target fold in', () => {
   it('fail then success: a re-driven delivery (attempt 1 again) that succeeds makes it done', () => {
@@ -112,7 +82,7 @@ describe('an erasure sent in parts', () => {
   const partFacts = (part: number, parts: number, rows: number): ErasureFacts => ({ ...facts, part, parts, related: [{ table: 'shop.orders', operation: 'DELETE', rows }] });
   const merged = mergePartFacts([partFacts(1, 3, 40_000), partFacts(2, 3, 40_000), partFacts(3, 3, 20_000)])!;
   const part = (p: number, over: Partial<AckRecord> = {}) => ack({ part: p, parts: 3, affected: 1000 * p, at: T0 + 1000 * p, ...over });
-  const esParts = [1, 2, 3].map((p) => part(p, { ...es, outcome: 'NOTHING_TO_DO', affected: 0 }));
+  const esParts = [1, 2, 3].map((p) => part(p, { ...esTarget, outcome: 'NOTHING_TO_DO', affected: 0 }));
 
   it('is known once every part has been read; a redelivered part counts once', () => {
     expect(mergePartFacts([partFacts(1, 3, 40_000), partFacts(3, 3, 20_000)])).toBeNull();

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { appliedOnce, HOUR, T0 } from '../../support/erasure-fixtures.js';
 import { permutations } from '../../support/permutations.js';
 import { buildReport } from '../../../src/tracker/proof-report.js';
 import { foldErasure, nextChangeAt, type AckRecord, type ErasureFacts, type ExpectedTarget, type FoldInput } from '../../../src/tracker/erasure-status.js';
 
-const HOUR = 3_600_000;
-const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
 const facts: ErasureFacts = {
   eventId: 'e-1',
   subjectType: 'customer',
@@ -26,13 +25,7 @@ const ack = (over: Partial<AckRecord>): AckRecord => ({
   subjectId: '7f1c',
   sink: 'redis',
   target: 'key cust:{subject}',
-  outcome: 'APPLIED',
-  affected: 1,
-  residual: 0,
-  attempt: 1,
-  replay: false,
-  error: null,
-  details: {},
+  ...appliedOnce(),
   at: T0 + 1000,
   ...over,
 });

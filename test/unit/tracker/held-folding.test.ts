@@ -1,43 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { HOUR, T0, userAck, userFacts, userTargets } from '../../support/erasure-fixtures.js';
 import { permutations } from '../../support/permutations.js';
 import { buildReport, renderReport, summaryLine } from '../../../src/tracker/proof-report.js';
-import { foldErasure, nextChangeAt, STATE_URGENCY, type AckRecord, type ErasureFacts, type ExpectedTarget, type FoldInput } from '../../../src/tracker/erasure-status.js';
+import { foldErasure, nextChangeAt, STATE_URGENCY, type AckRecord, type ErasureFacts, type FoldInput } from '../../../src/tracker/erasure-status.js';
 
-const HOUR = 3_600_000;
-const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
-const facts: ErasureFacts = {
-  eventId: 'e-1',
-  subjectType: 'user',
-  subjectId: '42',
-  requestId: 'req_abc',
-  operation: 'DELETE',
-  sourceTable: 'shop.users',
-  commitLsn: '0/16B3748',
-  commitTime: T0,
-  related: [],
-};
-const expected: ExpectedTarget[] = [
-  { kind: 'sink', sink: 'redis', target: 'key user:{subject}', action: 'delete' },
-  { kind: 'sink', sink: 'elasticsearch', target: 'index users', action: 'delete' },
-];
+const facts: ErasureFacts = { ...userFacts, requestId: 'req_abc' };
+const expected = userTargets;
 const hold = { hold: 'hold_aaaa', basis: 'litigation, case 2026-114', review: '2027-06-30' };
-const ack = (over: Partial<AckRecord>): AckRecord => ({
-  eventId: 'e-1',
-  subjectType: 'user',
-  subjectId: '42',
-  sink: 'redis',
-  target: 'key user:{subject}',
-  outcome: 'APPLIED',
-  affected: 1,
-  residual: 0,
-  attempt: 1,
-  replay: false,
-  error: null,
-  details: {},
-  at: T0 + 1000,
-  requestId: 'req_abc',
-  ...over,
-});
+const ack = (over: Partial<AckRecord>): AckRecord => userAck({ requestId: 'req_abc', ...over });
 const heldAck = ack({ outcome: 'HELD', affected: 0, details: hold, at: T0 + 1000 });
 const esDone = ack({ sink: 'elasticsearch', target: 'index users', at: T0 + 1500 });
 const fold = (over: Partial<FoldInput>) => foldErasure({ facts, expected, acks: [], confirmations: [], slaMs: 72 * HOUR, now: T0 + 5000, ...over });
