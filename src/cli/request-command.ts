@@ -10,6 +10,7 @@ import { publicView } from '../requests/request-routes.js';
 import { DENIAL_REASONS, REQUEST_STATES, REQUEST_TYPES, type DenialReason, type RequestState, type RequestType } from '../requests/request-states.js';
 import type { RequestRow } from '../requests/request-store.js';
 import { catalogFrom } from './catalog-option.js';
+import { clockFromEnv } from '../requests/clock.js';
 
 /**
  * `lethe request …`: privacy requests from the command line, on the request store directly
@@ -64,7 +65,10 @@ function printOne(r: RequestRow, json: boolean): void {
 
 export function registerRequest(program: Command): void {
   const request = program.command('request').description('privacy requests: create, list, show, approve, deny, cancel, extend, verify, report, export');
+  for (const register of [registerCreate, registerList, registerShow, registerReport, registerMoves]) register(request);
+}
 
+function registerCreate(request: Command): void {
   request
     .command('create')
     .description('take a request: by an identity the catalog resolves (a code is mailed unless --verified) or by a subject you name')
@@ -94,7 +98,9 @@ export function registerRequest(program: Command): void {
       if (!created && !o.json) process.stdout.write('(the idempotency key was used before: this is the first request)\n');
       printOne(r, o.json === true);
     });
+}
 
+function registerList(request: Command): void {
   request
     .command('list')
     .description('requests, open ones first by nearest deadline')
@@ -105,14 +111,16 @@ export function registerRequest(program: Command): void {
       const states = o.state?.split(',').map((s) => oneOf(REQUEST_STATES, 'state')(s.trim())) as RequestState[] | undefined;
       const rows = await withRequests(command, (s) => s.service.list({ ...(states ? { states } : {}), ...(o.subject ? { subjectType: o.subject.type, subjectId: o.subject.id } : {}) }));
       if (o.json) return void process.stdout.write(`${JSON.stringify(rows.map(publicView), null, 2)}\n`);
-      const now = Date.now();
+      const now = clockFromEnv().now();
       for (const r of rows) {
         const due = r.closedAt === null ? (r.deadline < now ? 'OVERDUE' : `due ${day(r.deadline)}`) : `closed ${day(r.closedAt)}`;
         process.stdout.write(`${r.id}  ${r.type.padEnd(7)} ${r.state.padEnd(24)} ${(r.subjectType && r.subjectId ? `${r.subjectType}:${r.subjectId}` : '-').padEnd(20)} ${due}\n`);
       }
       if (rows.length === 0) process.stdout.write('no requests\n');
     });
+}
 
+function registerShow(request: Command): void {
   request
     .command('show')
     .argument('<id>')
@@ -124,7 +132,9 @@ export function registerRequest(program: Command): void {
       printOne(r, false);
       for (const t of transitions) process.stdout.write(`  ${new Date(t.at).toISOString()}  ${(t.from ?? '').padEnd(20)} -> ${t.to.padEnd(24)} ${t.actor}${t.reason ? `: ${t.reason}` : ''}\n`);
     });
+}
 
+function registerReport(request: Command): void {
   request
     .command('report')
     .argument('<id>')
@@ -149,7 +159,9 @@ export function registerRequest(program: Command): void {
       });
       process.stderr.write(`wrote the access export of ${id} to ${o.out}\n`);
     });
+}
 
+function registerMoves(request: Command): void {
   const move = (name: string, description: string, configure: (c: Command) => Command, run: (s: RequestSystem, id: string, o: Record<string, string>) => Promise<RequestRow>) =>
     configure(request.command(name).argument('<id>').description(description).option('--json', 'print JSON')).action(async (id: string, o: Record<string, string>, command: Command) => {
       printOne(await withRequests(command, (s) => run(s, id, o)), Boolean(o.json));

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { describeIssues } from '../tracker/confirmation-input.js';
 import { escapeHtml } from '../tracker/proof-report.js';
 import { AccessExports } from './access-exports.js';
+import { page } from './public-page.js';
 import { RequestActionError, type RequestService } from './request-service.js';
 
 /**
@@ -50,6 +51,3 @@ function attachment(reply: FastifyReply, id: string, content: Buffer) {
     .send(content);
 }
 
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><meta name="robots" content="noindex"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
-}

@@ -10,6 +10,7 @@ import { DENIAL_REASONS, REQUEST_STATES, REQUEST_TYPES, type RequestState } from
 import type { RequestRow } from './request-store.js';
 import { MAILBOX } from './request-mail.js';
 import type { RequestReports } from './request-report.js';
+import { page } from './public-page.js';
 
 /**
  * The request API. `/api/requests` is for operators (an operator token writes, a reader token
@@ -75,10 +76,19 @@ export async function registerRequestRoutes(app: FastifyInstance, service: Reque
   const limit = service.catalog.requests.intakeRateLimit;
   await app.register(rateLimit, { global: false });
   const limited = { access: 'open' as const, rateLimit: { max: limit.max, timeWindow: limit.timeWindowMs } };
+  // The pages' forms post urlencoded bodies; the API's clients post JSON.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
-  const actorOf = (request: { apiToken?: { name: string } }) => `token:${request.apiToken!.name}`;
+  registerOperatorRoutes(app, service, reports);
+  registerPublicRoutes(app, service, limited);
+  registerAccessRoutes(app, service, limited);
+}
+
+const actorOf = (request: { apiToken?: { name: string } }) => `token:${request.apiToken!.name}`;
+
+/** /api/requests: an operator token writes, a reader token reads. */
+function registerOperatorRoutes(app: FastifyInstance, service: RequestService, reports: RequestReports): void {
 
   app.post('/api/requests', { config: { access: 'operator' } }, async (request, reply) => {
     const body = parse(createBody, request.body);
@@ -122,6 +132,10 @@ export async function registerRequestRoutes(app: FastifyInstance, service: Reque
   action('retry', z.object({}).strict(), (id, _b, actor) => service.retry(id, actor));
   action('extend', z.object({ reason: note, until: z.string().date().optional() }).strict(), (id, b, actor) => service.extend(id, b.reason, actor, b.until ? Date.parse(`${b.until}T23:59:59Z`) : undefined));
 
+}
+
+/** /public/requests: anyone, rate limited per client address; every answer the same for a customer and a stranger. */
+function registerPublicRoutes(app: FastifyInstance, service: RequestService, limited: { access: 'open'; rateLimit: { max: number; timeWindow: number } }): void {
   app.post('/public/requests', { config: limited }, async (request, reply) => {
     const body = parse(publicBody, request.body);
     const key = body.idempotencyKey ?? headerKey(request.headers['idempotency-key']);
@@ -166,7 +180,6 @@ export async function registerRequestRoutes(app: FastifyInstance, service: Reque
         .send(page(title, `<p>Request <code>${id}</code>.</p><form method="post" action="/public/requests/${id}/${path}"><input type="hidden" name="token" value="${token}"><button type="submit">${button}</button></form>`));
     });
   }
-  registerAccessRoutes(app, service, limited);
 }
 
 function headerKey(value: string | string[] | undefined): string | undefined {
@@ -179,6 +192,3 @@ function answer(reply: FastifyReply, accept: string | undefined, body: object, s
   return reply.send(body);
 }
 
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><meta name="robots" content="noindex"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
-}

@@ -200,6 +200,26 @@ describe('the request lifecycle against the real database and mail server', () =
     await expect(two.service.cancel(request.id, 'cli:test')).rejects.toThrow(/point of no return/);
   });
 
+  it('a cancel racing the end of the grace period either cancels before execution or is refused after it, never both', async () => {
+    await using s = await shop();
+    const clock = new ManualClock(START);
+    await using r = await system(s.catalog(), clock);
+    for (let i = 0; i < 6; i++) await s.member(`7${i}`, uniqueRecipient(`race${i}`));
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await r.service.create({ type: 'erasure', subject: { type: 'member', id: `7${i}` }, source: 'cli', actor: 'cli:test' })).request.id);
+    clock.advance(14 * DAY + 1);
+    const cancels = ids.map((id) => r.service.cancel(id, 'cli:test').then(() => 'canceled' as const, (error: Error) => (/point of no return/.test(error.message) ? ('too late' as const) : Promise.reject(error))));
+    await Promise.all([r.worker.tick(), ...cancels]);
+    await r.worker.tick();
+    for (const [i, id] of ids.entries()) {
+      const { request } = await r.service.show(id);
+      const anonymized = (await s.db.client.query(`SELECT email IS NULL AS gone FROM ${s.schema}.members WHERE id = $1`, [`7${i}`])).rows[0].gone as boolean;
+      expect(['canceled', 'propagating']).toContain(request.state);
+      expect(anonymized, `${id} is ${request.state}`).toBe(request.state === 'propagating');
+      expect(await cancels[i]).toBe(request.state === 'canceled' ? 'canceled' : 'too late');
+    }
+  });
+
   it('keeps everything under a hold over all, then executes when the hold is released', async () => {
     await using s = await shop();
     const clock = new ManualClock(START);
