@@ -2,7 +2,7 @@ import { Partitioners } from 'kafkajs';
 import type { Command } from 'commander';
 import pg from 'pg';
 import type { Catalog } from '../catalog/catalog.js';
-import { UsageError } from '../errors.js';
+import { ServiceUnavailableError, UsageError } from '../errors.js';
 import { parseHoldScope, parseReviewDate, parseSubjectRef, scopeText } from '../holds/hold-scope.js';
 import { redeliverReleased } from '../holds/hold-redelivery.js';
 import { HoldStore, type Hold } from '../holds/hold-store.js';
@@ -43,7 +43,10 @@ export function registerHold(program: Command): void {
       try {
         await assertCanonicalKey(source, catalog, subject.subjectType, subject.key);
       } catch (error) {
-        throw error instanceof UsageError ? new UsageError(`--subject ${options.subject}: ${error.message}`) : error;
+        if (error instanceof UsageError) throw new UsageError(`--subject ${options.subject}: ${error.message}`);
+        // A hold is most needed when things are wrong: the primary down does not stop it.
+        if (!(error instanceof ServiceUnavailableError)) throw error;
+        process.stderr.write(`warning: the key of ${options.subject} was not checked against the primary (${error.message}); a key not as the database prints it would never match\n`);
       } finally {
         await source.end();
       }

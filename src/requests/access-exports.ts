@@ -2,7 +2,7 @@ import type { Logger } from '../logger.js';
 import type { AccessExport } from './access-export.js';
 import { utcDay } from './notifications.js';
 import { openExport, sealExport } from './export-crypto.js';
-import type { ExecutionPorts } from './request-execution.js';
+import { LeaseLost, type ExecutionPorts } from './request-execution.js';
 import { RequestActionError, type RequestService } from './request-service.js';
 import type { Actor } from './request-states.js';
 import type { RequestRow } from './request-store.js';
@@ -133,7 +133,7 @@ export async function executeAccess(service: RequestService, ports: Pick<Executi
     const now = clock.now();
     const expiresAt = now + catalog.requests.accessExport.retentionMs;
     const moved = await store.move(db, r.id, ['executing'], 'complete', 'system', `exported ${rows} row(s) from ${built.tables.length} table(s); kept until ${new Date(expiresAt).toISOString()}`, now, { executed_at: now, lease_owner: null, lease_until: null });
-    if (!moved) throw new Error(`request ${r.id} left executing while ${instance} exported it`);
+    if (!moved) throw new LeaseLost(r.id, instance);
     await store.query(
       `INSERT INTO ${store.s}.request_exports (request_id, content, created_at, expires_at) VALUES ($1, $2, to_timestamp($3 / 1000.0), to_timestamp($4 / 1000.0))`,
       [r.id, sealed, now, expiresAt],

@@ -55,6 +55,8 @@ class LeaseLost extends LetheError {
   }
 }
 
+export { LeaseLost };
+
 export class RequestExecution {
   constructor(
     private readonly service: RequestService,
@@ -92,6 +94,13 @@ export class RequestExecution {
           this.logger.info({ requestId: id }, (error as Error).message);
           continue;
         }
+        // The subject's rows locked by the application past the bound: this request waits for the
+        // next tick; the others go on.
+        const sqlstate = ((error as Error).cause as { code?: string } | undefined)?.code;
+        if (sqlstate === '55P03' || sqlstate === '57014') {
+          this.logger.warn({ requestId: id, sqlstate }, 'request waits: its rows in the primary are locked');
+          continue;
+        }
         if (errorKind(error) === 'infrastructure') throw error;
         await this.fail(id, error as Error);
       }
@@ -107,10 +116,15 @@ export class RequestExecution {
     const all = holds.find((h) => h.scope === 'all');
     if (all) {
       // Everything is kept: nothing is erased until the hold is released.
-      const exceptions: RequestException[] = [{ kind: 'held', scope: 'all', holdId: all.id, basis: all.basis, review: all.review }];
+      // What earlier executions kept stays in the record beside it.
+      const exceptions: RequestException[] = [...r.exceptions.filter((e) => !(e.kind === 'held' && e.holdId === all.id)), { kind: 'held', scope: 'all', holdId: all.id, basis: all.basis, review: all.review }];
+      const summary = r.executedAt === null
+        ? 'Nothing was erased yet: all of your data is kept under a legal hold; it is erased once the hold ends.'
+        : 'What is left of your data is kept under a legal hold; it is erased once the hold ends.';
       await store.transaction(async (db) => {
-        await store.move(db, id, ['executing'], 'complete_with_exceptions', 'system', `held: ${all.id}`, clock.now(), { exceptions, lease_owner: null, lease_until: null });
-        await store.queueMail(db, id, 'completion', { summary: 'Nothing was erased yet: all of your data is kept under a legal hold; it is erased once the hold ends.' }, clock.now());
+        const moved = await store.move(db, id, ['executing'], 'complete_with_exceptions', 'system', `held: ${all.id}`, clock.now(), { exceptions, lease_owner: null, lease_until: null });
+        if (!moved) throw new LeaseLost(id, instance);
+        await store.queueMail(db, id, 'completion', { summary }, clock.now());
       });
       return;
     }
@@ -137,6 +151,7 @@ export class RequestExecution {
         lease_owner: null,
         lease_until: null,
         execution_lsn: lsn,
+        execution_failed: false,
       });
       if (!moved) throw new LeaseLost(id, instance);
       await store.query(`UPDATE ${store.s}.requests SET executions = executions + 1 WHERE id = $1`, [id], `counting an execution of request ${id}`, db);
@@ -159,7 +174,8 @@ export class RequestExecution {
     const { store, clock } = this.service;
     this.logger.error({ requestId: id, err: error }, 'request could not be executed');
     await store.transaction(async (db) => {
-      await store.move(db, id, ['executing'], 'failed', 'system', error.message, clock.now(), { lease_owner: null, lease_until: null });
+      // The execution itself failed (not a sink): only a retry moves it on, never an earlier erasure.
+      await store.move(db, id, ['executing'], 'failed', 'system', error.message, clock.now(), { lease_owner: null, lease_until: null, execution_failed: true });
     });
   }
 
@@ -189,7 +205,7 @@ export class RequestExecution {
         const moved = plan.execute
           ? await store.move(db, id, [r.state], 'executing', 'system', why, now, { exceptions: plan.exceptions, pending_tables: plan.tables ?? null })
           : undefined;
-        if (moved) return;
+        if (moved || JSON.stringify(plan.exceptions) === JSON.stringify(r.exceptions)) return;
         // Nothing to execute now (the state does not allow it yet, or another hold still keeps it):
         // recorded once, by whichever instance still finds the exceptions unchanged.
         const recorded = await store.query(
@@ -217,7 +233,7 @@ export class RequestExecution {
       `SELECT r.id, coalesce(bool_or(r.execution_lsn IS NULL OR (e.facts->>'commitLsn')::pg_lsn >= r.execution_lsn::pg_lsn), false) AS current,
               array_agg(e.status) AS statuses, array_agg(e.event_id) AS event_ids
        FROM ${store.s}.requests r JOIN ${store.s}.erasures e ON e.facts->>'requestId' = r.id
-       WHERE r.state IN ('propagating', 'failed', 'complete_with_exceptions') AND r.type = 'erasure'
+       WHERE r.state IN ('propagating', 'failed', 'complete_with_exceptions') AND r.type = 'erasure' AND NOT r.execution_failed
        GROUP BY r.id`,
       [],
       'following requests to their erasures',
@@ -278,20 +294,29 @@ export function exceptionsOf(r: Pick<RequestRow, 'exceptions'>, handlers: readon
 type HeldException = Extract<RequestException, { kind: 'held' }>;
 
 /**
- * What releasing holds means for a request: each released hold is marked so (by its id, never by
- * its scope: another hold on the same scope still keeps it). Executed again: everything, once no
- * hold over everything is active; else the tables whose every hold is released, once the request
- * is complete with exceptions (its earlier erasure settled). A released sink hold needs nothing
- * here: its sink applies the redelivered event.
+ * What releasing holds means for a request. Each released hold is marked so, by its id (never by
+ * its scope), except one that frees a table or everything before the request can act on it:
+ * that one stays open until the request is complete with exceptions (its earlier erasure
+ * settled), so the release is never lost. A scope another active hold still covers is not freed:
+ * that hold joins the exceptions, so its own release is followed too. Executed again:
+ * everything once no hold over everything is left, else the freed tables. A released sink hold
+ * needs nothing here: its sink applies the redelivered event.
  */
 export function releasePlan(r: Pick<RequestRow, 'state' | 'exceptions'>, released: ReadonlySet<string>, active: readonly HeldScope[]): { exceptions: RequestException[]; execute: boolean; tables?: string[] } {
-  const exceptions = r.exceptions.map((e) => (e.kind === 'held' && released.has(e.holdId) ? { ...e, released: true } : e));
-  const stillHeld = (scope: string) => active.some((h) => h.scope === scope);
-  const freed = r.exceptions.filter((e): e is HeldException => e.kind === 'held' && !e.released && released.has(e.holdId) && !stillHeld(e.scope));
-  if (freed.some((e) => e.scope === 'all')) return { exceptions, execute: r.state === 'complete_with_exceptions' };
-  const tables = [...new Set(freed.filter((e) => e.scope.startsWith('table:')).map((e) => e.scope.slice('table:'.length)))];
-  if (tables.length > 0 && r.state === 'complete_with_exceptions') return { exceptions, execute: true, tables };
-  return { exceptions, execute: false };
+  const open = r.exceptions.filter((e): e is HeldException => e.kind === 'held' && !e.released && released.has(e.holdId));
+  const stillHeld = (scope: string) => active.filter((h) => h.scope === scope);
+  const freed = open.filter((e) => (e.scope === 'all' || e.scope.startsWith('table:')) && stillHeld(e.scope).length === 0);
+  const ready = r.state === 'complete_with_exceptions';
+  const mark = (e: RequestException) => e.kind === 'held' && released.has(e.holdId) && (ready || !freed.includes(e as HeldException));
+  const exceptions: RequestException[] = r.exceptions.map((e) => (mark(e) ? { ...e, released: true } : e));
+  for (const e of open) {
+    for (const h of stillHeld(e.scope)) {
+      if (!exceptions.some((x) => x.kind === 'held' && x.holdId === h.id)) exceptions.push({ kind: 'held', scope: h.scope, holdId: h.id, basis: h.basis, review: h.review });
+    }
+  }
+  if (!ready || freed.length === 0) return { exceptions, execute: false };
+  if (freed.some((e) => e.scope === 'all')) return { exceptions, execute: true };
+  return { exceptions, execute: true, tables: [...new Set(freed.map((e) => e.scope.slice('table:'.length)))] };
 }
 
 /** The completion mail's line: the proof's own summary of the request, on one line. */

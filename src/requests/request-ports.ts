@@ -8,6 +8,7 @@ import { scopeOf } from '../holds/hold-scope.js';
 import { HoldStore, subjectKeyOf } from '../holds/hold-store.js';
 import { createKafka, translateKafka } from '../kafka/kafka-client.js';
 import type { Logger } from '../logger.js';
+import { ServiceUnavailableError } from '../errors.js';
 import { buildAccessExport } from './access-export.js';
 import { resolveIdentity } from './identity-resolution.js';
 import { assertCanonicalKey } from './subject-key.js';
@@ -63,8 +64,12 @@ export function requestPorts(catalog: Catalog, trackerPool: pg.Pool, logger: Log
     exportAccess: (input) => buildAccessExport({ catalog, pool: source, requestId: input.requestId, subject: { type: input.subjectType, key: input.key }, now: input.now }),
     async releasedHolds(ids) {
       if (ids.length === 0) return new Set();
-      const all = await holds.list({ includeReleased: true });
-      return new Set(all.filter((h) => ids.includes(h.id) && h.releasedAt !== null).map((h) => h.id));
+      try {
+        const { rows } = await trackerPool.query<{ id: string }>(`SELECT id FROM ${pg.escapeIdentifier(catalog.tracker.schema)}.holds WHERE id = ANY($1) AND released_at IS NOT NULL`, [ids]);
+        return new Set(rows.map((r) => r.id));
+      } catch (error) {
+        throw new ServiceUnavailableError('postgres', `reading released holds: ${(error as Error).message}`, { cause: error });
+      }
     },
     async erase(input) {
       const heldTables = input.heldTables.map((t) => tableOf(t));

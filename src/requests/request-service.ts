@@ -83,9 +83,10 @@ export class RequestService {
       if (input.source === 'public') {
         // One open verification per identity and type: asking again (or someone asking in a
         // stranger's name, over and over) sends no second code.
+        await this.store.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`lethe public request ${identityHash}`], 'serializing the intake of one identity', db);
         const { rows } = await this.store.query<{ id: string }>(
-          `SELECT id FROM ${this.store.s}.requests WHERE identity_hash = $1 AND type = $2 AND state IN ('received', 'identity_unverified') LIMIT 1`,
-          [identityHash, input.type],
+          `SELECT id FROM ${this.store.s}.requests WHERE identity_hash = $1 AND type = $2 AND subject_type = $3 AND source = 'public' AND state IN ('received', 'identity_unverified') LIMIT 1`,
+          [identityHash, input.type, target.subjectType],
           'looking for an open request of this identity',
           db,
         );
@@ -363,8 +364,8 @@ export class RequestService {
       const r = await this.store.get(id, db, true);
       if (!r) throw notFound(id);
       if (r.state !== 'failed') throw wrongState(r, 'retried');
-      if (r.executedAt !== null) throw new RequestActionError('EXECUTED', `request ${id} was executed; its erasure failed in a sink: redrive it (lethe dlq redrive) and the request follows`, 409);
-      return (await this.store.move(db, id, ['failed'], 'executing', actor, 'retried', now, { lease_owner: null, lease_until: null }))!;
+      if (!r.executionFailed) throw new RequestActionError('EXECUTED', `request ${id} was executed; its erasure failed in a sink: redrive it (lethe dlq redrive) and the request follows`, 409);
+      return (await this.store.move(db, id, ['failed'], 'executing', actor, 'retried', now, { lease_owner: null, lease_until: null, execution_failed: false }))!;
     });
   }
 

@@ -42,9 +42,13 @@ CREATE TABLE IF NOT EXISTS ${s}.requests (
   executed_at timestamptz,
   executions integer NOT NULL DEFAULT 0,
   execution_lsn text,
+  execution_failed boolean NOT NULL DEFAULT false,
   closed_at timestamptz,
   updated_at timestamptz NOT NULL
 );
+-- Columns added after the table first shipped.
+ALTER TABLE ${s}.requests ADD COLUMN IF NOT EXISTS execution_lsn text;
+ALTER TABLE ${s}.requests ADD COLUMN IF NOT EXISTS execution_failed boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS requests_open ON ${s}.requests (state) WHERE closed_at IS NULL;
 CREATE INDEX IF NOT EXISTS requests_subject ON ${s}.requests (subject_type, subject_id);
 CREATE TABLE IF NOT EXISTS ${s}.request_transitions (
@@ -126,6 +130,8 @@ export interface RequestRow {
   denialReason: DenialReason | null;
   exceptions: RequestException[];
   pendingTables: string[] | null;
+  /** The last execution itself failed (a refusal in the primary), as opposed to an erasure in a sink. */
+  executionFailed: boolean;
   executedAt: number | null;
   closedAt: number | null;
   updatedAt: number;
@@ -164,6 +170,7 @@ function rowOf(r: Record<string, unknown>): RequestRow {
     denialReason: r.denial_reason as DenialReason | null,
     exceptions: (r.exceptions as RequestException[]) ?? [],
     pendingTables: r.pending_tables as string[] | null,
+    executionFailed: r.execution_failed === true,
     executedAt: ms(r.executed_at as Date | null),
     closedAt: ms(r.closed_at as Date | null),
     updatedAt: (r.updated_at as Date).getTime(),
@@ -183,6 +190,7 @@ export interface MoveFields {
   lease_owner?: string | null;
   lease_until?: number | null;
   execution_lsn?: string;
+  execution_failed?: boolean;
 }
 
 const FINAL_COLUMNS = new Set<RequestState>(['complete', 'complete_with_exceptions', 'canceled', 'denied', 'closed_unverified']);
@@ -278,7 +286,7 @@ export class RequestStore {
   }
 
   /** Inserts a new request (state `received`) unless its idempotency key exists: then undefined. */
-  async insert(db: pg.PoolClient, r: Omit<RequestRow, 'state' | 'extendedAt' | 'extensionReason' | 'graceEndsAt' | 'denialReason' | 'exceptions' | 'pendingTables' | 'executedAt' | 'closedAt' | 'updatedAt'>, now: number): Promise<boolean> {
+  async insert(db: pg.PoolClient, r: Omit<RequestRow, 'state' | 'extendedAt' | 'extensionReason' | 'graceEndsAt' | 'denialReason' | 'exceptions' | 'pendingTables' | 'executionFailed' | 'executedAt' | 'closedAt' | 'updatedAt'>, now: number): Promise<boolean> {
     const { rowCount } = await this.query(
       `INSERT INTO ${this.s}.requests (id, type, state, law, subject_type, subject_id, subject_key, identity_kind, identity_value, identity_hash, source, idempotency_key, created_by, received_at, deadline, updated_at)
        VALUES ($1, $2, 'received', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, to_timestamp($13 / 1000.0), to_timestamp($14 / 1000.0), to_timestamp($13 / 1000.0))
@@ -354,8 +362,15 @@ export class RequestStore {
     return rows.map((r) => ({ requestId: r.request_id, kind: r.kind, dueAt: r.due_at.getTime() }));
   }
 
-  async fireTimer(db: pg.PoolClient, id: string, kind: TimerKind, now: number): Promise<void> {
-    await this.query(`UPDATE ${this.s}.request_timers SET fired_at = to_timestamp($3 / 1000.0) WHERE request_id = $1 AND kind = $2`, [id, kind, now], `firing a timer of request ${id}`, db);
+  /** Marks a due timer fired; false when it is not (any more): fired by another, moved, or cleared. */
+  async fireTimer(db: pg.PoolClient, id: string, kind: TimerKind, now: number): Promise<boolean> {
+    const { rowCount } = await this.query(
+      `UPDATE ${this.s}.request_timers SET fired_at = to_timestamp($3 / 1000.0) WHERE request_id = $1 AND kind = $2 AND fired_at IS NULL AND due_at <= to_timestamp($3 / 1000.0)`,
+      [id, kind, now],
+      `firing a timer of request ${id}`,
+      db,
+    );
+    return rowCount === 1;
   }
 
   async queueMail(db: pg.PoolClient, id: string, kind: MailKind, payload: Record<string, unknown>, now: number): Promise<void> {

@@ -68,6 +68,9 @@ export class RequestWorker {
     const now = service.clock.now();
     await store.transaction(async (db) => {
       for (const timer of await store.claimDueTimers(db, now)) {
+        // Marked fired first, re-checked on the row as it is now: an instance whose claim saw the
+        // timer before another fired it finds nothing to do.
+        if (!(await store.fireTimer(db, timer.requestId, timer.kind, now))) continue;
         // One timer's own fault is logged and the timer spent; it never stops every other request's.
         await db.query('SAVEPOINT timer');
         try {
@@ -78,7 +81,6 @@ export class RequestWorker {
           await db.query('ROLLBACK TO SAVEPOINT timer');
           this.log.error({ requestId: timer.requestId, timer: timer.kind, err: error }, 'a request timer failed; it is not fired again');
         }
-        await store.fireTimer(db, timer.requestId, timer.kind, now);
       }
     });
   }

@@ -12,6 +12,8 @@ import { canonicalKey } from './primary-executor.js';
 export async function assertCanonicalKey(pool: pg.Pool, catalog: Pick<Catalog, 'subjects'>, subjectType: string, key: Record<string, string>): Promise<void> {
   const subject = catalog.subjects.find((s) => s.type === subjectType);
   if (!subject) throw new UsageError(`no subject type ${subjectType} in the catalog`);
+  const missing = subject.key.filter((c) => key[c] === undefined);
+  if (missing.length > 0) throw new UsageError(`${subjectType}'s key has ${subject.key.length} column(s) (${subject.key.join(', ')}): ${missing.join(', ')} not given`);
   let client: pg.PoolClient;
   try {
     client = await pool.connect();

@@ -32,6 +32,7 @@ const request = (over: Partial<RequestRow> = {}): RequestRow => ({
   denialReason: null,
   exceptions: [],
   pendingTables: null,
+  executionFailed: false,
   executedAt: T0,
   closedAt: null,
   updatedAt: T0,
@@ -78,6 +79,15 @@ describe('releasing holds', () => {
   const second: RequestException = { ...heldOrders, holdId: 'hold_b', basis: 'tax audit' };
   const active = (e: RequestException) => (e.kind === 'held' ? [{ id: e.holdId, scope: e.scope, basis: e.basis, review: e.review }] : []);
 
+  it('follows a hold placed on a held table after the execution, once the first is released', () => {
+    const r = request({ state: 'complete_with_exceptions', exceptions: [heldOrders] });
+    const later = { id: 'hold_c', scope: 'table:shop.orders', basis: 'new claim', review: '2027-09-01' };
+    const plan = releasePlan(r, new Set(['hold_a']), [later]);
+    expect(plan).toEqual({ execute: false, exceptions: [{ ...heldOrders, released: true }, { kind: 'held', scope: 'table:shop.orders', holdId: 'hold_c', basis: 'new claim', review: '2027-09-01' }] });
+    expect(nextState({ ...r, exceptions: plan.exceptions }, ['complete'], true)).toBe('complete_with_exceptions');
+    expect(releasePlan({ ...r, exceptions: plan.exceptions }, new Set(['hold_c']), []).tables).toEqual(['shop.orders']);
+  });
+
   it('erases a table again only once every hold on it is released, marking holds by id', () => {
     const r = request({ state: 'complete_with_exceptions', exceptions: [kept, heldOrders, second] });
     const one = releasePlan(r, new Set(['hold_a']), active(second));
@@ -87,8 +97,10 @@ describe('releasing holds', () => {
     expect(both).toEqual({ execute: true, tables: ['shop.orders'], exceptions: [kept, { ...heldOrders, released: true }, { ...second, released: true }] });
   });
 
-  it('waits for the earlier erasure to settle before erasing a released table, and executes all once the hold over everything goes', () => {
-    expect(releasePlan(request({ state: 'propagating', exceptions: [heldOrders] }), new Set(['hold_a']), []).execute).toBe(false);
+  it('waits for the earlier erasure to settle before erasing a released table, without losing the release, and executes all once the hold over everything goes', () => {
+    const early = releasePlan(request({ state: 'propagating', exceptions: [heldOrders] }), new Set(['hold_a']), []);
+    expect(early).toEqual({ execute: false, exceptions: [heldOrders] });
+    expect(releasePlan(request({ state: 'complete_with_exceptions', exceptions: early.exceptions }), new Set(['hold_a']), [])).toEqual({ execute: true, tables: ['shop.orders'], exceptions: [{ ...heldOrders, released: true }] });
     const all: RequestException = { kind: 'held', scope: 'all', holdId: 'hold_all', basis: 'regulator', review: '2027-01-01' };
     expect(releasePlan(request({ state: 'complete_with_exceptions', exceptions: [all] }), new Set(['hold_all']), [])).toEqual({ execute: true, exceptions: [{ ...all, released: true }] });
   });
