@@ -90,6 +90,11 @@ export function subjectKeyOf(subjectType: string, subjectId: string): string {
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /** `hold_` and 26 random base32 characters (130 bits). */
+/** The advisory lock one subject's holds are placed and checked under (hashed by Postgres). */
+export function holdLockKey(subjectType: string, subjectId: string): string {
+  return `lethe hold ${subjectType}:${subjectId}`;
+}
+
 export function newHoldId(): string {
   const bytes = randomBytes(26);
   return `hold_${[...bytes].map((b) => BASE32[b & 31]).join('')}`;
@@ -141,11 +146,18 @@ export class HoldStore {
     await this.query('creating the holds tables', `${schemaLockSql(this.schema)}\n${holdsSchemaSql(this.schema)}`);
   }
 
+  /**
+   * Places a hold under the subject's hold lock (holdLockKey): a request's erasure that re-reads
+   * the holds under the same lock inside its transaction either sees this hold or has committed
+   * before it is placed.
+   */
   async place(p: HoldPlacement): Promise<Hold> {
     const { rows } = await this.query<HoldRow>(
       'placing a hold',
-      `INSERT INTO ${this.s}.holds (id, subject_type, subject_id, scope, basis, review_at, placed_by) VALUES ($1, $2, $3, $4, $5, $6::date, $7) RETURNING ${COLUMNS}`,
-      [newHoldId(), p.subjectType, p.subjectId, p.scope, p.basis, p.reviewAt, p.placedBy],
+      `INSERT INTO ${this.s}.holds (id, subject_type, subject_id, scope, basis, review_at, placed_by)
+       SELECT $1, $2, $3, $4, $5, $6::date, $7 FROM (SELECT pg_advisory_xact_lock(hashtext($8))) AS subject_lock
+       RETURNING ${COLUMNS}`,
+      [newHoldId(), p.subjectType, p.subjectId, p.scope, p.basis, p.reviewAt, p.placedBy, holdLockKey(p.subjectType, p.subjectId)],
     );
     return holdOf(rows[0]!);
   }

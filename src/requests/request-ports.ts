@@ -5,7 +5,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { formatQualifiedName } from '../catalog/identifiers.js';
 import { redeliverReleased } from '../holds/hold-redelivery.js';
 import { scopeOf } from '../holds/hold-scope.js';
-import { HoldStore, subjectKeyOf } from '../holds/hold-store.js';
+import { holdLockKey, HoldStore, subjectKeyOf } from '../holds/hold-store.js';
 import { createKafka, translateKafka } from '../kafka/kafka-client.js';
 import type { Logger } from '../logger.js';
 import { ServiceUnavailableError } from '../errors.js';
@@ -49,8 +49,10 @@ export function requestPorts(catalog: Catalog, trackerPool: pg.Pool, logger: Log
     sameDatabase: sameDatabase(catalog.source.url, catalog.tracker.database),
     async activeHolds(subjectType, subjectId, db) {
       if (db) {
-        // Inside the erasure's transaction (the holds live in the primary's database): locked
-        // against a release until it commits.
+        // Inside the erasure's transaction (the holds live in the primary's database): under the
+        // subject's hold lock, so a hold placed now waits for this erasure's commit, and locked
+        // against a release until then.
+        await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [holdLockKey(subjectType, subjectId)]);
         const { rows } = await db.query<{ id: string; scope: string; basis: string; review: string }>(
           `SELECT id, scope, basis, review_at::text AS review FROM ${pg.escapeIdentifier(catalog.tracker.schema)}.holds
            WHERE subject_type = $1 AND subject_id = $2 AND released_at IS NULL FOR SHARE`,

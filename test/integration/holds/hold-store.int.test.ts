@@ -5,11 +5,12 @@ import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../src/cli/main.js';
 import { errorKind, ServiceUnavailableError } from '../../../src/errors.js';
-import { HoldStore, subjectKeyOf } from '../../../src/holds/hold-store.js';
+import { holdLockKey, HoldStore, subjectKeyOf } from '../../../src/holds/hold-store.js';
 import { trackerSchemaSql } from '../../../src/tracker/status-store.js';
 import { closedPort } from '../../support/closed-port.js';
 import { endpoints } from '../../support/endpoints.js';
 import { pgContext } from '../../support/pg-context.js';
+import { waitFor } from '../../support/wait-for.js';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -42,6 +43,32 @@ describe('HoldStore', () => {
     expect((await store.activeFor([{ subjectType: 'user', subjectId: '42' }])).get(subjectKeyOf('user', '42'))!.map((h) => h.id)).toEqual([b.id]);
     expect((await store.list({ subjectType: 'user', subjectId: '42' })).map((h) => h.id)).toEqual([b.id]);
     expect((await store.list({ subjectType: 'user', subjectId: '42', includeReleased: true })).map((h) => h.id)).toEqual([a.id, b.id]);
+  });
+
+  it("waits to place a hold while a request's erasure holds the subject's hold lock, and places it once that commits", async () => {
+    await using db = await pgContext();
+    const schema = db.name('schema', 'holds');
+    const pool = new pg.Pool({ connectionString: endpoints().databaseUrl, max: 2 });
+    await using _ = { [Symbol.asyncDispose]: () => pool.end() };
+    const store = new HoldStore(pool, schema);
+    await store.ensureSchema();
+    // The erasure's transaction, as the executor runs it: the subject's hold lock, then the holds.
+    const erasure = new pg.Client({ connectionString: endpoints().databaseUrl });
+    await erasure.connect();
+    await using _e = { [Symbol.asyncDispose]: () => erasure.end() };
+    await erasure.query('BEGIN');
+    await erasure.query('SELECT pg_advisory_xact_lock(hashtext($1))', [holdLockKey('user', '42')]);
+    const placing = store.place({ subjectType: 'user', subjectId: '42', scope: 'all', basis: 'case 9', reviewAt: '2099-01-31', placedBy: 'cli:ada' });
+    await waitFor(async () => {
+      const { rows } = await db.client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%subject_lock%'");
+      return rows[0]!.n === 1;
+    }, { what: 'the placement to wait on the hold lock' });
+    expect((await store.activeFor([{ subjectType: 'user', subjectId: '42' }])).size).toBe(0);
+    // Another subject's hold is not held up.
+    await store.place({ subjectType: 'user', subjectId: '4', scope: 'all', basis: 'case 10', reviewAt: '2099-01-31', placedBy: 'cli:ada' });
+    await erasure.query('COMMIT');
+    expect((await placing).basis).toBe('case 9');
+    expect((await store.activeFor([{ subjectType: 'user', subjectId: '42' }])).get(subjectKeyOf('user', '42'))).toHaveLength(1);
   });
 
   it('is created by the tracker schema too, idempotently', async () => {
