@@ -13,6 +13,7 @@ import { endpoints } from '../support/endpoints.js';
 import { EventCollector } from '../support/event-collector.js';
 import { uniqueName } from '../support/names.js';
 import { waitFor } from '../support/wait-for.js';
+import { createTopicsWithLeaders } from '../support/kafka-context.js';
 
 // The whole path against the real stack: a customer deleted in PostgreSQL is erased from Redis,
 // Elasticsearch, BigQuery and two compacted topics by four independent consumer groups, each
@@ -54,8 +55,7 @@ describe('erasure pipeline, end to end', () => {
     const bq = createBigQueryClient({ projectId: e.bigqueryProjectId, apiEndpoint: e.bigqueryApiEndpoint });
     const topology = topologyOf(catalog);
     const dlqTopics = Object.fromEntries(configuredSinks(catalog.sinks).map((s) => [s, topology.dlq(s)])) as Record<SinkName, string>;
-    await fx.kafka.admin.createTopics({
-      waitForLeaders: true,
+    await createTopicsWithLeaders(fx.kafka.admin, {
       topics: [
         ...[profilesTopic, ordersTopic].map((topic) => ({ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] })),
       ],

@@ -13,6 +13,7 @@ import { closedPort } from '../support/closed-port.js';
 import { e2eStores } from '../support/e2e-stores.js';
 import { endpoints } from '../support/endpoints.js';
 import { waitFor } from '../support/wait-for.js';
+import { createTopicsWithLeaders } from '../support/kafka-context.js';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '../../bin/lethe.js');
@@ -46,7 +47,7 @@ describe('exact erasure on an unplanned schema, end to end', () => {
     for (const d of [device, ...deviceNeighbours]) await db.client.query(`INSERT INTO ${q}."Devices" VALUES ($1, 'phone')`, [d]);
 
     // The stores, as an application fills them: no Elasticsearch mapping at all.
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: membersTopic, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    await createTopicsWithLeaders(admin, { topics: [{ topic: membersTopic, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
     const producer = kafka.producer();
     await producer.connect();
     const members = [member, ...memberNeighbours];

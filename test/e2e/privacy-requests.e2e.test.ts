@@ -14,6 +14,7 @@ import { e2eStores } from '../support/e2e-stores.js';
 import { endpoints } from '../support/endpoints.js';
 import { mailpit, uniqueRecipient } from '../support/mailpit.js';
 import { waitFor } from '../support/wait-for.js';
+import { createTopicsWithLeaders } from '../support/kafka-context.js';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '../../bin/lethe.js');
@@ -75,7 +76,7 @@ describe('privacy requests, end to end', () => {
     }
 
     // The downstream copies, one per sink, for every member.
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    await createTopicsWithLeaders(admin, { topics: [{ topic, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({ topic, acks: -1, messages: members.map((m) => ({ key: m.id, value: 'profile' })) });

@@ -10,6 +10,7 @@ import { cdcFixture } from '../support/cdc-fixture.js';
 import { uniqueName } from '../support/names.js';
 import { stackControl } from '../support/stack-control.js';
 import { waitFor } from '../support/wait-for.js';
+import { createTopicsWithLeaders } from '../support/kafka-context.js';
 
 const SUBJECTS = 80;
 const OUTAGE_MS = 30_000;
@@ -28,7 +29,7 @@ describe('Kafka down is a wait', () => {
     fx.kafka.track(profiles);
     await using stack = stackControl();
     const topology = topologyOf(fx.catalog);
-    await fx.kafka.admin.createTopics({ waitForLeaders: true, topics: [{ topic: profiles, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    await createTopicsWithLeaders(fx.kafka.admin, { topics: [{ topic: profiles, numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
     await using _cleanup = { [Symbol.asyncDispose]: async () => void (await fx.db.client.query(`DROP SCHEMA IF EXISTS ${trackerSchema} CASCADE`)) };
 
     const ids = Array.from({ length: SUBJECTS * 2 }, () => randomUUID());

@@ -47,15 +47,7 @@ export async function kafkaContext(): Promise<KafkaContext> {
       return out;
     },
     async createTopics(specs) {
-      await admin.createTopics({ waitForLeaders: false, topics: specs });
-      const wanted = new Map(specs.map((t) => [t.topic, t.numPartitions ?? 1]));
-      await waitFor(
-        async () => {
-          const { topics: found } = await admin.fetchTopicMetadata({ topics: [...wanted.keys()] });
-          return found.every((t) => t.partitions.length === wanted.get(t.name) && t.partitions.every((p) => p.leader >= 0));
-        },
-        { what: `leaders of ${[...wanted.keys()].join(', ')}` },
-      );
+      await createTopicsWithLeaders(admin, { topics: specs });
     },
     async [Symbol.asyncDispose]() {
       try {
@@ -67,4 +59,21 @@ export async function kafkaContext(): Promise<KafkaContext> {
       }
     },
   };
+}
+
+/**
+ * Creates topics and waits until every partition has a leader, by metadata: kafkajs' own
+ * `waitForLeaders` gives up ("This server does not host this topic-partition") when a metadata
+ * answer does not know the new topic yet, as happens under a busy parallel suite.
+ */
+export async function createTopicsWithLeaders(admin: Admin, options: { topics: ITopicConfig[] }): Promise<void> {
+  await admin.createTopics({ waitForLeaders: false, topics: options.topics });
+  const wanted = new Map(options.topics.map((t) => [t.topic, t.numPartitions ?? 1]));
+  await waitFor(
+    async () => {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: [...wanted.keys()] });
+      return found.every((t) => t.partitions.length === wanted.get(t.name) && t.partitions.every((p) => p.leader >= 0));
+    },
+    { what: `leaders of ${[...wanted.keys()].join(', ')}` },
+  );
 }

@@ -15,6 +15,7 @@ import { endpoints } from '../../support/endpoints.js';
 import { EventCollector } from '../../support/event-collector.js';
 import { uniqueName } from '../../support/names.js';
 import { waitFor } from '../../support/wait-for.js';
+import { createTopicsWithLeaders } from '../../support/kafka-context.js';
 
 const ROWS = 100_000;
 
@@ -25,7 +26,7 @@ describe('an erasure too large for one Kafka record', () => {
       sinks: (schema) => `  compacted:\n    customer:\n      - { topic: ${tombstones}, key: "order-{row.id}", related: '"${schema}"."Orders"' }\n`,
     });
     // One partition: all 100,000 tombstones of the erasure meet in one partition's batches.
-    await fx.kafka.admin.createTopics({ waitForLeaders: true, topics: [{ topic: tombstones, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    await createTopicsWithLeaders(fx.kafka.admin, { topics: [{ topic: tombstones, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
     await using _topic = { [Symbol.asyncDispose]: async () => void (await fx.kafka.admin.deleteTopics({ topics: [tombstones] })) };
     const { maxMessageBytes } = fx.catalog.kafka;
 

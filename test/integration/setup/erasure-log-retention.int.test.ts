@@ -4,7 +4,7 @@ import { alterTopicConfig, describeTopicConfig } from '../../../src/kafka/topic-
 import { erasureLogRetentionMs, planInit } from '../../../src/setup/init-plan.js';
 import { checkKafka } from '../../../src/setup/kafka-checks.js';
 import { endpoints } from '../../support/endpoints.js';
-import { kafkaContext } from '../../support/kafka-context.js';
+import { createTopicsWithLeaders, kafkaContext } from '../../support/kafka-context.js';
 
 const DAY = 86_400_000;
 
@@ -12,8 +12,7 @@ describe('the erasure log retention against a real broker', () => {
   it('doctor warns when the log expires before a backup; init raises it and keeps the topic\'s other settings', async () => {
     await using kafka = await kafkaContext();
     const topic = kafka.topicName('lethe.test.Erasures');
-    await kafka.admin.createTopics({
-      waitForLeaders: true,
+    await createTopicsWithLeaders(kafka.admin, {
       topics: [{ topic, numPartitions: 2, configEntries: [{ name: 'retention.ms', value: String(7 * DAY) }, { name: 'segment.ms', value: '3600000' }, { name: 'min.insync.replicas', value: '1' }] }],
     });
     const e = endpoints();

@@ -3,6 +3,7 @@ import { CompactedTopicConnector } from '../../../connectors/compacted-topic-con
 import { readTopic } from '../../../src/kafka/topic-reader.js';
 import { uniqueName } from '../../support/names.js';
 import { sinkFixture, userErased } from '../../support/sink-fixture.js';
+import { createTopicsWithLeaders } from '../../support/kafka-context.js';
 
 describe('compacted topics sink', () => {
   it('tombstones the subject and its related rows, refuses a topic that does not compact', async () => {
@@ -15,8 +16,7 @@ describe('compacted topics sink', () => {
       - { topic: ${plain}, key: "{subject}" }
 `);
     const compact = [{ name: 'cleanup.policy', value: 'compact' }, { name: 'delete.retention.ms', value: '100' }, { name: 'max.compaction.lag.ms', value: '60000' }];
-    await fx.kafka.admin.createTopics({
-      waitForLeaders: true,
+    await createTopicsWithLeaders(fx.kafka.admin, {
       topics: [
         { topic: profiles!, numPartitions: 1, configEntries: compact },
         { topic: orders!, numPartitions: 1, configEntries: compact },

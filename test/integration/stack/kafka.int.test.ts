@@ -1,6 +1,6 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { kafkaContext } from '../../support/kafka-context.js';
+import { createTopicsWithLeaders, kafkaContext } from '../../support/kafka-context.js';
 import { uniqueName } from '../../support/names.js';
 import { waitFor } from '../../support/wait-for.js';
 
@@ -10,8 +10,7 @@ describe('Kafka (KRaft)', () => {
   it('keeps a keyed record and its tombstone on a compacted topic', async () => {
     await using ctx = await kafkaContext();
     const topic = ctx.topicName('compacted');
-    await ctx.admin.createTopics({
-      waitForLeaders: true,
+    await createTopicsWithLeaders(ctx.admin, {
       topics: [
         {
           topic,
@@ -65,8 +64,7 @@ describe('Kafka (KRaft)', () => {
     const topic = ctx.topicName('cleaned');
     // Settings that let the real cleaner act within seconds (STACK-NOTES.md): small segments,
     // any dirty ratio, tombstones kept only briefly.
-    await ctx.admin.createTopics({
-      waitForLeaders: true,
+    await createTopicsWithLeaders(ctx.admin, {
       topics: [
         {
           topic,
