@@ -175,6 +175,31 @@ export class HoldStore {
     return { hold: holdOf(existing.rows[0]), released: false };
   }
 
+  /**
+   * A subject's active holds, read inside the caller's transaction (a request's erasure, when the
+   * holds live in the primary's database): under the subject's hold lock, so a hold placed now
+   * waits for that transaction's commit, and locked against a release until then.
+   */
+  async activeInTransaction(db: pg.ClientBase, subjectType: string, subjectId: string): Promise<Hold[]> {
+    try {
+      await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [holdLockKey(subjectType, subjectId)]);
+      const { rows } = await db.query<HoldRow>(
+        `SELECT ${COLUMNS} FROM ${this.s}.holds WHERE subject_type = $1 AND subject_id = $2 AND released_at IS NULL ORDER BY placed_at, id FOR SHARE`,
+        [subjectType, subjectId],
+      );
+      return rows.map(holdOf);
+    } catch (error) {
+      throw new ServiceUnavailableError('postgres', `reading legal holds in schema ${this.schema}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  /** Which of these holds have been released. */
+  async releasedOf(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const { rows } = await this.query<{ id: string }>('reading released holds', `SELECT id FROM ${this.s}.holds WHERE id = ANY($1) AND released_at IS NOT NULL`, [ids]);
+    return new Set(rows.map((r) => r.id));
+  }
+
   async list(filter: HoldFilter = {}): Promise<Hold[]> {
     const where: string[] = [];
     const params: unknown[] = [];

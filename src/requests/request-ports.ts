@@ -5,10 +5,9 @@ import type { Catalog } from '../catalog/catalog.js';
 import { formatQualifiedName } from '../catalog/identifiers.js';
 import { redeliverReleased } from '../holds/hold-redelivery.js';
 import { scopeOf } from '../holds/hold-scope.js';
-import { holdLockKey, HoldStore, subjectKeyOf } from '../holds/hold-store.js';
+import { HoldStore, subjectKeyOf } from '../holds/hold-store.js';
 import { createKafka, translateKafka } from '../kafka/kafka-client.js';
 import type { Logger } from '../logger.js';
-import { ServiceUnavailableError } from '../errors.js';
 import { buildAccessExport } from './access-export.js';
 import { resolveIdentity } from './identity-resolution.js';
 import { assertCanonicalKey } from './subject-key.js';
@@ -48,31 +47,11 @@ export function requestPorts(catalog: Catalog, trackerPool: pg.Pool, logger: Log
   const execution: ExecutionPorts = {
     sameDatabase: sameDatabase(catalog.source.url, catalog.tracker.database),
     async activeHolds(subjectType, subjectId, db) {
-      if (db) {
-        // Inside the erasure's transaction (the holds live in the primary's database): under the
-        // subject's hold lock, so a hold placed now waits for this erasure's commit, and locked
-        // against a release until then.
-        await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [holdLockKey(subjectType, subjectId)]);
-        const { rows } = await db.query<{ id: string; scope: string; basis: string; review: string }>(
-          `SELECT id, scope, basis, review_at::text AS review FROM ${pg.escapeIdentifier(catalog.tracker.schema)}.holds
-           WHERE subject_type = $1 AND subject_id = $2 AND released_at IS NULL FOR SHARE`,
-          [subjectType, subjectId],
-        );
-        return rows;
-      }
-      const found = await holds.activeFor([{ subjectType, subjectId }]);
-      return (found.get(subjectKeyOf(subjectType, subjectId)) ?? []).map((h) => ({ id: h.id, scope: h.scope, basis: h.basis, review: h.reviewAt }));
+      const active = db ? await holds.activeInTransaction(db, subjectType, subjectId) : ((await holds.activeFor([{ subjectType, subjectId }])).get(subjectKeyOf(subjectType, subjectId)) ?? []);
+      return active.map((h) => ({ id: h.id, scope: h.scope, basis: h.basis, review: h.reviewAt }));
     },
     exportAccess: (input) => buildAccessExport({ catalog, pool: source, requestId: input.requestId, subject: { type: input.subjectType, key: input.key }, now: input.now }),
-    async releasedHolds(ids) {
-      if (ids.length === 0) return new Set();
-      try {
-        const { rows } = await trackerPool.query<{ id: string }>(`SELECT id FROM ${pg.escapeIdentifier(catalog.tracker.schema)}.holds WHERE id = ANY($1) AND released_at IS NOT NULL`, [ids]);
-        return new Set(rows.map((r) => r.id));
-      } catch (error) {
-        throw new ServiceUnavailableError('postgres', `reading released holds: ${(error as Error).message}`, { cause: error });
-      }
-    },
+    releasedHolds: (ids) => holds.releasedOf(ids),
     async erase(input) {
       const heldTables = input.heldTables.map((t) => tableOf(t));
       const subject = { type: input.subjectType, key: input.key };

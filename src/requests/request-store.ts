@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { LetheError, ServiceUnavailableError } from '../errors.js';
 import { trackerSchemaSql, translatePg } from '../tracker/status-store.js';
+import { inTransaction } from '../tracker/pg-transaction.js';
 import type { Law } from './deadlines.js';
 import { canMove, type Actor, type DenialReason, type RequestState, type RequestType } from './request-states.js';
 
@@ -210,24 +211,8 @@ export class RequestStore {
   }
 
   /** Runs `fn` in one transaction; a server that cannot be reached is a wait. */
-  async transaction<T>(fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-    let db: pg.PoolClient;
-    try {
-      db = await this.pool.connect();
-    } catch (error) {
-      throw new ServiceUnavailableError('postgres', `the request store (tracker.database): ${(error as Error).message}`, { cause: error });
-    }
-    try {
-      await db.query('BEGIN');
-      const out = await fn(db);
-      await db.query('COMMIT');
-      return out;
-    } catch (error) {
-      await db.query('ROLLBACK').catch(() => undefined);
-      throw translate(error, 'the request store');
-    } finally {
-      db.release();
-    }
+  transaction<T>(fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn, (error) => translate(error, 'the request store'));
   }
 
   async query<R extends pg.QueryResultRow>(sql: string, params: unknown[], what: string, db: pg.Pool | pg.PoolClient = this.pool): Promise<pg.QueryResult<R>> {

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import { errorKind, RecordError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { OutageWaiter } from '../outage-waiter.js';
 import { sleep } from '../retry.js';
 import type { RequestExecution } from './request-execution.js';
 import type { RequestMail } from './request-mail.js';
@@ -34,21 +35,18 @@ export class RequestWorker {
 
   async run(signal: AbortSignal): Promise<void> {
     const { store, catalog } = this.options.service;
+    // A database or mail server that does not answer is waited out (backing off up to 30 s), as
+    // everywhere else; anything else ends the worker.
+    const waiter = new OutageWaiter({ initialDelayMs: catalog.requests.tickMs, maxDelayMs: 30_000, logger: this.log });
     this.log.info({ tickMs: catalog.requests.tickMs }, 'request worker started');
-    let failures = 0;
-    let ready = false;
-    while (!signal.aborted) {
-      try {
-        if (!ready) await store.ensureSchema();
-        ready = true;
-        await this.tick();
-        failures = 0;
-      } catch (error) {
-        if (errorKind(error) !== 'infrastructure') throw error;
-        failures += 1;
-        if (failures === 1 || failures % 30 === 0) this.log.warn({ err: error }, 'request worker waits for a service it needs');
+    try {
+      await waiter.run('creating the request tables', () => store.ensureSchema(), signal);
+      while (!signal.aborted) {
+        await waiter.run('a request tick', () => this.tick(), signal);
+        await sleep(catalog.requests.tickMs, signal);
       }
-      await sleep(Math.min(catalog.requests.tickMs * 2 ** Math.min(failures, 5), 30_000), signal).catch(() => undefined);
+    } catch (error) {
+      if (!signal.aborted) throw error;
     }
   }
 

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { InvariantError, LetheError, ServiceUnavailableError } from '../errors.js';
 import { holdsSchemaSql } from '../holds/hold-store.js';
 import { schemaLockSql } from './schema-lock.js';
+import { inTransaction } from './pg-transaction.js';
 import { requestSchemaSql } from '../requests/request-store.js';
 import {
   foldErasure,
@@ -349,19 +350,8 @@ export class StatusStore {
     await this.pool.end();
   }
 
-  private async transaction<T>(work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-    const db = await this.pool.connect().catch((error: unknown) => Promise.reject(translatePg(error)));
-    try {
-      await db.query('BEGIN');
-      const result = await work(db);
-      await db.query('COMMIT');
-      return result;
-    } catch (error) {
-      await db.query('ROLLBACK').catch(() => undefined);
-      throw translatePg(error);
-    } finally {
-      db.release();
-    }
+  private transaction<T>(work: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, work, translatePg);
   }
 }
 
