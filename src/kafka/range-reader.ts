@@ -37,7 +37,9 @@ export async function readRanges(
   const wanted = new Map(ranges.filter((r) => r.to > r.from).map((r) => [rangeId(r.topic, r.partition), r]));
   const out: RangesRead = { complete: new Set(ranges.filter((r) => r.to <= r.from).map((r) => rangeId(r.topic, r.partition))), bytes: 0 };
   if (wanted.size === 0) return out;
-  const consumer = kafka.consumer({ groupId: options.groupId, maxWaitTimeInMs: 100, retry: { retries: 2 } });
+  // Joining a new group can meet a coordinator still loading (a fresh `__consumer_offsets`
+  // partition, a leader moving): kafkajs's own retries, about 15 s of them, wait that out.
+  const consumer = kafka.consumer({ groupId: options.groupId, maxWaitTimeInMs: 100, retry: { retries: 6, initialRetryTime: 300, maxRetryTime: 5_000 } });
   let timer: NodeJS.Timeout | undefined;
   let settle!: (error?: unknown) => void;
   const done = new Promise<void>((resolve, reject) => {
