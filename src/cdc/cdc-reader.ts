@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import pg from 'pg';
 import { Partitioners } from 'kafkajs';
@@ -14,7 +15,8 @@ import { CommitAcker } from './commit-acker.js';
 import type { SubjectErased } from './erasure-manifest.js';
 import { EventPublisher } from './event-publisher.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
-import { ErasureNotReadableError, foldTransaction } from './manifest-builder.js';
+import { ErasureNotReadableError } from './manifest-builder.js';
+import { removeStaleSpills, TransactionFold } from './transaction-fold.js';
 import { checkSource } from './source-checks.js';
 import { asSlotActiveError, loadPrimaryKeys, readSlot, SlotActiveError, type SlotState } from './source-database.js';
 import { inspectSource } from './source-inspection.js';
@@ -24,11 +26,25 @@ import { TransactionAssembler } from './transaction-assembler.js';
 
 export const HEARTBEAT_MESSAGE_PREFIX = 'lethe.heartbeat';
 
+/** Erasure contributions of one transaction held in memory before it is folded from files instead. */
+const DEFAULT_SPILL_AFTER = 50_000;
+/** How often the reader reports its durable position unasked (PostgreSQL's wal_receiver_status_interval). */
+const STATUS_INTERVAL_MS = 10_000;
+
 export interface CdcReaderOptions {
   catalog: Catalog;
   logger: Logger;
   maxBatchEvents?: number;
   lingerMs?: number;
+  /** Full batches of events being sent while the reader decodes on (see EventPublisher). */
+  maxBatchesInFlight?: number;
+  /**
+   * Erasure contributions of one transaction kept in memory before they are spilled to files
+   * (transaction-fold.ts): bounds the reader's memory for a transaction of a million deletes.
+   */
+  spillAfter?: number;
+  /** Where a spilled transaction's files go; the system's temporary directory by default. */
+  spillDirectory?: string;
   /** Backoff between restarts after a failure. */
   restartDelayMs?: { initial: number; max: number };
   /** A session that streamed this long was healthy: the next failure's backoff starts over. */
@@ -74,6 +90,8 @@ export class CdcReader {
       maxDelayMs: delay.max,
       healthyAfterMs: this.options.healthyAfterMs ?? 60_000,
     });
+    const removed = await removeStaleSpills(this.options.spillDirectory ?? tmpdir());
+    if (removed > 0) this.log.info({ directories: removed }, 'removed the spill files of readers that are gone');
     while (state.shouldRun()) {
       try {
         await this.session(signal, state);
@@ -219,6 +237,7 @@ export class CdcReader {
           topic: catalog.kafka.topics.erasures,
           maxBatchEvents: this.options.maxBatchEvents ?? 500,
           lingerMs: this.options.lingerMs ?? 20,
+          maxBatchesInFlight: this.options.maxBatchesInFlight ?? 4,
           maxMessageBytes: catalog.kafka.maxMessageBytes,
         },
         (events) => {
@@ -229,7 +248,10 @@ export class CdcReader {
         // restarts from the slot instead of holding WAL until the next catalogued commit.
         fail,
       );
-      const assembler = new TransactionAssembler((table) => index.has(table));
+      const assembler = new TransactionAssembler((table) => index.has(table), { keepChanges: false });
+      const foldOptions = { spillAfter: this.options.spillAfter ?? DEFAULT_SPILL_AFTER, directory: this.options.spillDirectory ?? tmpdir() };
+      let fold: TransactionFold | undefined;
+      cleanup.push(() => void fold?.dispose());
 
       stream.on('data', async (_lsn: string, message: Pgoutput.Message) => {
         // The library turns a throwing handler into an 'error' event and goes on with the next
@@ -237,24 +259,34 @@ export class CdcReader {
         if (stopped.signal.aborted) return;
         try {
           const step = assembler.accept(message);
-          if (step.kind === 'begin') acker.begin();
-          else if (step.kind === 'safe-point') {
+          if (step.kind === 'change') {
+            const spilling = fold!.add(step.change);
+            if (spilling) await spilling;
+          } else if (step.kind === 'begin') {
+            acker.begin();
+            fold = new TransactionFold(index, foldOptions);
+          } else if (step.kind === 'safe-point') {
             if (acker.safePoint(parseLsn(step.lsn))) requestAck();
           } else if (step.kind === 'commit') {
             const tx = step.transaction;
             const ticket = acker.commit(parseLsn(tx.commitEndLsn));
-            const folded = foldTransaction(tx, index);
+            const current = fold!;
+            fold = undefined;
+            // Each batch is queued as folded (a spilled transaction's bucket by bucket); the
+            // commit's ticket goes in after the last, so the slot never passes a part of it.
+            const summary = await current.finish(tx, (manifests) => publisher!.add(manifests));
             this.stats.transactions += 1;
-            for (const warning of folded.warnings) {
-              this.log.error({ code: warning.code, table: warning.table, subjectType: warning.subjectType, xid: tx.xid, commitLsn: tx.commitLsn }, warning.message);
+            for (const warning of summary.warnings) {
+              const fields = { code: warning.code, table: warning.table, subjectType: warning.subjectType, xid: tx.xid, commitLsn: tx.commitLsn, ...(warning.count > 1 ? { times: warning.count } : {}) };
+              this.log.error(fields, warning.count > 1 ? `${warning.message} (${warning.count} times in this transaction)` : warning.message);
             }
-            if (folded.manifests.length > 0 || folded.unattachedRelatedRows > 0) {
-              this.log.debug(
-                { xid: tx.xid, commitLsn: tx.commitLsn, subjects: folded.manifests.length, unattachedRelatedRows: folded.unattachedRelatedRows },
+            if (summary.subjects > 0 || summary.unattachedRelatedRows > 0) {
+              this.log[summary.spilled ? 'info' : 'debug'](
+                { xid: tx.xid, commitLsn: tx.commitLsn, subjects: summary.subjects, unattachedRelatedRows: summary.unattachedRelatedRows, spilled: summary.spilled },
                 'transaction folded',
               );
             }
-            await publisher!.add(folded.manifests, ticket);
+            await publisher!.add([], ticket);
           }
         } catch (error) {
           if (error instanceof ErasureNotReadableError) {
@@ -268,11 +300,19 @@ export class CdcReader {
           fail(error);
         }
       });
+      // Answer the server (or wal_sender_timeout ends the connection) with what is durable,
+      // never with a keepalive's own position (see CommitAcker).
+      const reportStatus = () => {
+        if (acknowledged > 0n) void stream.acknowledge(formatLsn(acknowledged - 1n)).catch(fail);
+      };
       stream.on('heartbeat', (_lsn: string, _time: number, shouldRespond: boolean) => {
-        // Answer the server (or wal_sender_timeout ends the connection) with what is durable,
-        // never with the keepalive's own position (see CommitAcker).
-        if (shouldRespond && acknowledged > 0n) void stream.acknowledge(formatLsn(acknowledged - 1n)).catch(fail);
+        if (shouldRespond) reportStatus();
       });
+      // And unasked, as a standby does every wal_receiver_status_interval: while a large
+      // transaction streams in, the keepalive asking for an answer waits in the socket behind
+      // its changes, and a reply that comes only then comes after the server gave up.
+      const statusTimer = setInterval(reportStatus, STATUS_INTERVAL_MS);
+      cleanup.push(() => clearInterval(statusTimer));
       const failStream = (error: unknown) => fail(asSlotActiveError(error, catalog.source.slot) ?? error);
       stream.on('error', failStream);
       stream.once('start', () => {

@@ -20,6 +20,11 @@ export interface PublisherOptions {
    * is sent in parts, and the events of one send stay within it on any one partition.
    */
   maxMessageBytes: number;
+  /**
+   * Full batches queued for sending before `add` waits: the reader decodes the next batch while
+   * earlier ones are sent (1 = wait for each full batch, as before).
+   */
+  maxBatchesInFlight?: number;
 }
 
 /**
@@ -38,6 +43,8 @@ export class EventPublisher {
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
   private timer: NodeJS.Timeout | undefined;
+  /** Sends queued by full batches and not yet durable, oldest first. */
+  private readonly inFlight: Array<Promise<void>> = [];
 
   constructor(
     private readonly producer: Pick<Producer, 'send'>,
@@ -48,10 +55,12 @@ export class EventPublisher {
   ) {}
 
   /**
-   * Queues one commit's manifests. Resolves at once unless the batch is full, in which case it
-   * resolves when the batch is sent: that wait is the reader's backpressure.
+   * Queues manifests, and with the last of a commit's its ticket (settled once they and everything
+   * queued before them are durable). Resolves at once unless the batch is full, in which case the
+   * batch is queued for sending and it resolves once no more than `maxBatchesInFlight` full batches
+   * wait to be durable: that wait is the reader's backpressure.
    */
-  async add(manifests: ErasureManifest[], ticket: CommitTicket): Promise<void> {
+  async add(manifests: ErasureManifest[], ticket?: CommitTicket): Promise<void> {
     if (this.failure) throw this.failure;
     const emittedAt = Date.now();
     for (const manifest of manifests) {
@@ -60,9 +69,16 @@ export class EventPublisher {
         this.batch.bytes += recordBytes(message);
       }
     }
-    this.batch.tickets.push(ticket);
+    if (ticket) this.batch.tickets.push(ticket);
     if (this.batch.messages.length >= this.options.maxBatchEvents || this.batch.bytes >= this.options.maxMessageBytes) {
-      await this.flush();
+      const sent = this.flush();
+      this.inFlight.push(sent);
+      // Whoever waits on it sees its failure; the others are told through onFailure.
+      sent.then(
+        () => void this.inFlight.splice(this.inFlight.indexOf(sent), 1),
+        () => undefined,
+      );
+      while (this.inFlight.length >= (this.options.maxBatchesInFlight ?? 1)) await this.inFlight[0];
     } else if (!this.timer) {
       // Reported through onFailure; nothing else waits on this flush.
       this.timer = setTimeout(() => void this.flush().catch(() => undefined), this.options.lingerMs);

@@ -59,13 +59,25 @@ export class ErasureNotReadableError extends LetheError {
   }
 }
 
-interface Pending {
-  subject: SubjectType;
-  subjectId: string;
-  key: KeyColumn[];
-  operation: 'DELETE' | 'ANONYMIZE';
-  related: RelatedRow[];
+/**
+ * What one change (or a request's message) adds to its transaction's fold: a subject erased by
+ * its root row, or a related row that left a subject. Each names its subject, so the fold of one
+ * subject needs only that subject's contributions (transaction-fold.ts folds a large transaction
+ * in buckets of subjects). Plain data: it can be written to a file and read back.
+ */
+export type Contribution =
+  | { kind: 'root'; subjectType: string; subjectId: string; key: KeyColumn[]; operation: 'DELETE' | 'ANONYMIZE'; sourceTable: string }
+  | { kind: 'related'; subjectType: string; subjectId: string; row: RelatedRow };
+
+/** A change whose row does not carry the columns that name its subject (see ErasureNotReadableError). */
+export interface UnreadableChange {
+  change: DecodedChange;
+  subjectType: string;
+  columns: string[];
 }
+
+/** A subject's fold key: one map entry per subject type and id. */
+export const foldKeyOf = (subjectType: string, subjectId: string) => `${subjectType}\u0000${subjectId}`;
 
 /**
  * Folds one committed transaction into one manifest per erased subject. Pure.
@@ -89,77 +101,71 @@ interface Pending {
  */
 export function foldTransaction(tx: DecodedTransaction, index: CatalogIndex): FoldResult {
   const warnings: FoldWarning[] = [];
-  const bySubject = new Map<string, Pending>();
-  const relatedCandidates: Array<{ subjectType: string; subjectId: string; row: RelatedRow }> = [];
-
+  const contributions: Contribution[] = [];
   for (const change of tx.changes) {
-    const roles = index.lookup(change.table);
-    if (!roles) continue;
-    for (const subject of roles.roots) {
-      const operation = erasureOperation(subject.erasedWhen, change);
-      if (!operation) continue;
-      const source = change.kind === 'delete' ? change.old : (change.new ?? change.old);
-      const values = pick(subject.key, source) ?? pick(subject.key, change.old);
-      if (!values) {
-        const notCarried = subject.key.filter((column) => !carries(source, column) && !carries(change.old, column));
-        if (notCarried.length > 0) throw new ErasureNotReadableError(tx, change, subject.type, notCarried);
-        warnings.push({
-          code: 'SUBJECT_KEY_NULL',
-          table: formatQualifiedName(subject.table),
-          subjectType: subject.type,
-          message: `a ${change.kind} of ${formatQualifiedName(subject.table)} erased a ${subject.type} whose key (${subject.key.map(displayIdent).join(', ')}) is NULL: no event can name it`,
-        });
-        continue;
-      }
-      const subjectId = subjectIdOf(values);
-      const id = `${subject.type}\u0000${subjectId}`;
-      const existing = bySubject.get(id);
-      if (existing) {
-        if (operation === 'DELETE') existing.operation = 'DELETE';
-      } else {
-        bySubject.set(id, {
-          subject,
-          subjectId,
-          key: subject.key.map((column, i) => ({ column, value: values[i]! })),
-          operation,
-          related: [],
-        });
-      }
-    }
-    for (const { subject, related } of roles.related) {
-      const operation = relatedOperation(change, related.subjectColumns);
-      if (!operation) continue;
-      const values = pick(related.subjectColumns, change.old);
-      if (!values) {
-        // An update only gets here with its subject columns carried; a delete may not have them.
-        const notCarried = related.subjectColumns.filter((column) => !carries(change.old, column));
-        if (notCarried.length > 0) throw new ErasureNotReadableError(tx, change, subject.type, notCarried);
-        continue;
-      }
-      // The row's primary key, and only that: an event is kept as long as the erasure log, so
-      // no other column (an identity index on an email, a FULL identity's row) may enter it.
-      // Without a primary key, or an old row that does not carry it, the row is listed keyless:
-      // a sink template that needs its key reports it failed rather than guessing.
-      const key = roles.rowKey && pick(roles.rowKey, change.old) ? roles.rowKey.map((column) => ({ column, value: change.old![column]! })) : [];
-      relatedCandidates.push({
-        subjectType: subject.type,
-        subjectId: subjectIdOf(values),
-        row: { table: formatQualifiedName(change.table), key, operation },
-      });
-    }
+    const unreadable = contributionsOf(change, index, contributions, warnings);
+    if (unreadable) throw new ErasureNotReadableError(tx, unreadable.change, unreadable.subjectType, unreadable.columns);
   }
-
   const request = readRequestMessages(tx.messages);
-  for (const message of request.problems) warnings.push({ code: 'BAD_REQUEST_MESSAGE', message });
-  for (const requested of request.subjects) addRequested(requested, index, bySubject, warnings);
+  contributions.push(...requestedContributions(request, index, warnings));
+  truncateWarnings(tx, index, warnings);
+  const { manifests, unattachedRelatedRows } = foldContributions(contributions, tx, request.requestId);
+  return { manifests, unattachedRelatedRows, warnings };
+}
 
-  let unattachedRelatedRows = 0;
-  for (const candidate of relatedCandidates) {
-    const pending = bySubject.get(`${candidate.subjectType}\u0000${candidate.subjectId}`);
-    if (pending) pending.related.push(candidate.row);
-    else unattachedRelatedRows += 1;
+/**
+ * What one change contributes, appended to `out`; a root whose key is NULL is a warning. Returns
+ * the change, instead of contributing, when its row does not carry the columns naming its subject.
+ */
+export function contributionsOf(change: DecodedChange, index: CatalogIndex, out: Contribution[], warnings: FoldWarning[]): UnreadableChange | undefined {
+  const roles = index.lookup(change.table);
+  if (!roles) return undefined;
+  for (const subject of roles.roots) {
+    const operation = erasureOperation(subject.erasedWhen, change);
+    if (!operation) continue;
+    const source = change.kind === 'delete' ? change.old : (change.new ?? change.old);
+    const values = pick(subject.key, source) ?? pick(subject.key, change.old);
+    if (!values) {
+      const notCarried = subject.key.filter((column) => !carries(source, column) && !carries(change.old, column));
+      if (notCarried.length > 0) return { change, subjectType: subject.type, columns: notCarried };
+      warnings.push({
+        code: 'SUBJECT_KEY_NULL',
+        table: formatQualifiedName(subject.table),
+        subjectType: subject.type,
+        message: `a ${change.kind} of ${formatQualifiedName(subject.table)} erased a ${subject.type} whose key (${subject.key.map(displayIdent).join(', ')}) is NULL: no event can name it`,
+      });
+      continue;
+    }
+    out.push(rootOf(subject, values, operation));
   }
+  for (const { subject, related } of roles.related) {
+    const operation = relatedOperation(change, related.subjectColumns);
+    if (!operation) continue;
+    const values = pick(related.subjectColumns, change.old);
+    if (!values) {
+      // An update only gets here with its subject columns carried; a delete may not have them.
+      const notCarried = related.subjectColumns.filter((column) => !carries(change.old, column));
+      if (notCarried.length > 0) return { change, subjectType: subject.type, columns: notCarried };
+      continue;
+    }
+    // The row's primary key, and only that: an event is kept as long as the erasure log, so
+    // no other column (an identity index on an email, a FULL identity's row) may enter it.
+    // Without a primary key, or an old row that does not carry it, the row is listed keyless:
+    // a sink template that needs its key reports it failed rather than guessing.
+    const key = roles.rowKey && pick(roles.rowKey, change.old) ? roles.rowKey.map((column) => ({ column, value: change.old![column]! })) : [];
+    out.push({ kind: 'related', subjectType: subject.type, subjectId: subjectIdOf(values), row: { table: formatQualifiedName(change.table), key, operation } });
+  }
+  return undefined;
+}
 
+/** The subjects a request's messages name, as root contributions; a malformed one is a warning. */
+export function requestedContributions(request: ReturnType<typeof readRequestMessages>, index: CatalogIndex, warnings: FoldWarning[]): Contribution[] {
+  for (const message of request.problems) warnings.push({ code: 'BAD_REQUEST_MESSAGE', message });
+  return request.subjects.flatMap((requested) => requestedContribution(requested, index, warnings) ?? []);
+}
+
+/** A warning for each catalogued table the transaction truncated: a truncate names no rows. */
+export function truncateWarnings(tx: Pick<DecodedTransaction, 'truncatedTables' | 'commitLsn'>, index: CatalogIndex, warnings: FoldWarning[]): void {
   for (const table of tx.truncatedTables) {
     if (!index.has(table)) continue;
     warnings.push({
@@ -170,22 +176,63 @@ export function foldTransaction(tx: DecodedTransaction, index: CatalogIndex): Fo
         'be gone, but a truncate names no rows, so no erasure events were published for it',
     });
   }
+}
 
-  const requestId = request.requestId;
-  const manifests: ErasureManifest[] = [...bySubject.values()].map((p) => ({
-    eventId: eventIdOf(tx.commitLsn, p.subject.type, p.subjectId),
-    subjectType: p.subject.type,
-    subjectId: p.subjectId,
-    subjectKey: p.key,
-    operation: p.operation,
-    sourceTable: formatQualifiedName(p.subject.table),
-    commitLsn: tx.commitLsn,
-    commitTime: tx.commitTime,
-    xid: tx.xid,
-    requestId,
-    related: p.related,
-  }));
-  return { manifests, unattachedRelatedRows, warnings };
+/**
+ * The manifests of contributions given in transaction order (a request's after the changes): one
+ * per subject a root change or request erased, in the order each was first erased, DELETE winning
+ * over ANONYMIZE, with its related rows in order; related rows of no erased subject are counted.
+ */
+export function foldContributions(
+  contributions: Iterable<Contribution>,
+  tx: Pick<DecodedTransaction, 'commitLsn' | 'commitTime' | 'xid'>,
+  requestId: string | null,
+): { manifests: ErasureManifest[]; unattachedRelatedRows: number } {
+  const bySubject = new Map<string, ErasureManifest>();
+  const related: Array<Extract<Contribution, { kind: 'related' }>> = [];
+  for (const c of contributions) {
+    if (c.kind === 'related') {
+      related.push(c);
+      continue;
+    }
+    const id = foldKeyOf(c.subjectType, c.subjectId);
+    const existing = bySubject.get(id);
+    if (existing) {
+      if (c.operation === 'DELETE') existing.operation = 'DELETE';
+      continue;
+    }
+    bySubject.set(id, {
+      eventId: eventIdOf(tx.commitLsn, c.subjectType, c.subjectId),
+      subjectType: c.subjectType,
+      subjectId: c.subjectId,
+      subjectKey: c.key,
+      operation: c.operation,
+      sourceTable: c.sourceTable,
+      commitLsn: tx.commitLsn,
+      commitTime: tx.commitTime,
+      xid: tx.xid,
+      requestId,
+      related: [],
+    });
+  }
+  let unattachedRelatedRows = 0;
+  for (const c of related) {
+    const manifest = bySubject.get(foldKeyOf(c.subjectType, c.subjectId));
+    if (manifest) manifest.related.push(c.row);
+    else unattachedRelatedRows += 1;
+  }
+  return { manifests: [...bySubject.values()], unattachedRelatedRows };
+}
+
+function rootOf(subject: SubjectType, values: readonly string[], operation: 'DELETE' | 'ANONYMIZE'): Contribution {
+  return {
+    kind: 'root',
+    subjectType: subject.type,
+    subjectId: subjectIdOf(values),
+    key: subject.key.map((column, i) => ({ column, value: values[i]! })),
+    operation,
+    sourceTable: formatQualifiedName(subject.table),
+  };
 }
 
 function erasureOperation(rules: readonly ErasureRule[], change: DecodedChange): 'DELETE' | 'ANONYMIZE' | undefined {
@@ -253,8 +300,8 @@ function pick(columns: readonly string[], row: RowValues | null | undefined): st
   return values;
 }
 
-/** A subject named by a request's message: a manifest of its own, or the root change's, merged. */
-function addRequested(requested: RequestedSubject, index: CatalogIndex, bySubject: Map<string, Pending>, warnings: FoldWarning[]): void {
+/** A subject named by a request's message, as the contribution a root change of it would make. */
+function requestedContribution(requested: RequestedSubject, index: CatalogIndex, warnings: FoldWarning[]): Contribution | undefined {
   const subject = index.subject(requested.type);
   const given = Object.keys(requested.key);
   if (!subject || given.length !== subject.key.length || subject.key.some((c) => requested.key[c] === undefined)) {
@@ -265,15 +312,7 @@ function addRequested(requested: RequestedSubject, index: CatalogIndex, bySubjec
         ? `a request's logical message names a ${subject.type} by ${given.map(displayIdent).join(', ')}, not by its key (${subject.key.map(displayIdent).join(', ')}); it was ignored`
         : `a request's logical message names subject type ${requested.type}, which the catalog does not have; it was ignored`,
     });
-    return;
+    return undefined;
   }
-  const values = subject.key.map((c) => requested.key[c]!);
-  const subjectId = subjectIdOf(values);
-  const id = `${subject.type}\u0000${subjectId}`;
-  const existing = bySubject.get(id);
-  if (existing) {
-    if (requested.operation === 'DELETE') existing.operation = 'DELETE';
-    return;
-  }
-  bySubject.set(id, { subject, subjectId, key: subject.key.map((column, i) => ({ column, value: values[i]! })), operation: requested.operation, related: [] });
+  return rootOf(subject, subject.key.map((c) => requested.key[c]!), requested.operation);
 }

@@ -7,6 +7,8 @@ import { formatLsn, parseLsn } from './lsn.js';
 export type StreamStep =
   | { kind: 'begin' }
   | { kind: 'commit'; transaction: DecodedTransaction }
+  /** A catalogued row change, handed out as it comes when the assembler does not keep changes. */
+  | { kind: 'change'; change: DecodedChange }
   /** A non-transactional message outside any transaction: everything before it was seen. */
   | { kind: 'safe-point'; lsn: string; prefix: string }
   | { kind: 'nothing' };
@@ -14,12 +16,18 @@ export type StreamStep =
 /**
  * Gathers pgoutput messages into committed transactions. Pure state machine: no I/O. Changes to
  * tables the predicate rejects are dropped as they arrive, and inserts are never kept (an insert
- * erases nothing), so unrelated traffic costs a decode and a map lookup, no copies.
+ * erases nothing), so unrelated traffic costs a decode and a map lookup, no copies. With
+ * `keepChanges: false` the catalogued changes are not kept either but handed out one by one
+ * (`change` steps), so a transaction of a million deletes is never held whole (the reader folds
+ * them as they come, transaction-fold.ts); its commit step then has no changes.
  */
 export class TransactionAssembler {
   private current: (Omit<DecodedTransaction, 'commitEndLsn' | 'commitLsn' | 'commitTime'> & { beginLsn: string }) | undefined;
 
-  constructor(private readonly isCatalogued: (table: TableRef) => boolean) {}
+  constructor(
+    private readonly isCatalogued: (table: TableRef) => boolean,
+    private readonly options: { keepChanges: boolean } = { keepChanges: true },
+  ) {}
 
   accept(message: Pgoutput.Message): StreamStep {
     switch (message.tag) {
@@ -53,6 +61,7 @@ export class TransactionAssembler {
       case 'delete': {
         const table = { schema: message.relation.schema, name: message.relation.name };
         if (!this.current || !this.isCatalogued(table)) return { kind: 'nothing' };
+        if (!this.options.keepChanges) return { kind: 'change', change: toChange(message, table) };
         this.current.changes.push(toChange(message, table));
         return { kind: 'nothing' };
       }

@@ -140,4 +140,38 @@ describe('EventPublisher', () => {
     expect(producer.sent.length).toBeGreaterThan(0);
     publisher.close();
   });
+
+  it('with batches in flight, decodes on while earlier ones are sent, settles commits in order, and fails the next add after a lost send', async () => {
+    // Sends that wait until the test lets them end, as a slow broker's would.
+    const pending: Array<{ record: ProducerRecord; end: (error?: Error) => void }> = [];
+    const producer = {
+      send: (record: ProducerRecord) =>
+        new Promise<RecordMetadata[]>((resolve, reject) => pending.push({ record, end: (error) => (error ? reject(error) : resolve([])) })),
+    };
+    const failures: unknown[] = [];
+    const publisher = new EventPublisher(producer, codec, { topic: 't', maxBatchEvents: 1, lingerMs: 60_000, maxMessageBytes: 1_000_000, maxBatchesInFlight: 3 }, () => undefined, (e) => failures.push(e));
+    const acker = new CommitAcker(0x10n);
+    const commit = async (lsn: bigint) => {
+      acker.begin();
+      await publisher.add([{ ...manifest, eventId: `e-${lsn}` }], acker.commit(lsn));
+    };
+    // Two full batches queued, neither sent yet: add() has not waited.
+    await commit(0x20n);
+    await commit(0x30n);
+    let third = false;
+    const adding = commit(0x40n).then(() => void (third = true));
+    await waitFor(() => pending.length === 1);
+    expect(third).toBe(false); // the third full batch waits for the first to be durable
+    pending[0]!.end();
+    await adding;
+    expect(acker.confirmableLsn()).toBe(0x20n);
+    await waitFor(() => pending.length === 2);
+    // The second send is lost: no commit after it settles, and the next add() fails.
+    pending[1]!.end(new Error('broker unavailable'));
+    await waitFor(() => failures.length === 1);
+    await expect(commit(0x50n)).rejects.toThrow('broker unavailable');
+    expect(acker.confirmableLsn()).toBe(0x20n);
+    expect(pending).toHaveLength(2);
+    publisher.close();
+  });
 });

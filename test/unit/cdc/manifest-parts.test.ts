@@ -42,6 +42,9 @@ describe('eventBytes', () => {
 
   it('counts varints as Avro zig-zags them', () => {
     expect([0, -1, 63, 64, -65, 8191, 8192, 2 ** 31 - 1].map(varintBytes)).toEqual([1, 1, 1, 2, 2, 2, 3, 5]);
+    // A number is counted without BigInt; it counts the same as the BigInt it equals.
+    const values = [1_790_000_000_000, -1_790_000_000_000, 2 ** 35 - 1, 2 ** 35, 2 ** 49 - 1, -(2 ** 49), 2 ** 51 - 1, 2 ** 52, Number.MAX_SAFE_INTEGER];
+    expect(values.map(varintBytes)).toEqual(values.map((v) => varintBytes(BigInt(v))));
   });
 });
 
