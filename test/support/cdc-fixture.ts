@@ -1,6 +1,6 @@
 import { parseCatalog, type Catalog } from '../../src/catalog/catalog.js';
 import { quoteIdent } from '../../src/catalog/identifiers.js';
-import { CdcReader } from '../../src/cdc/cdc-reader.js';
+import { CdcReader, type CdcReaderOptions } from '../../src/cdc/cdc-reader.js';
 import { parseLsn } from '../../src/cdc/lsn.js';
 import { findSlot } from '../../src/cdc/source-database.js';
 import type { SubjectErased } from '../../src/cdc/erasure-manifest.js';
@@ -35,7 +35,7 @@ export interface CdcFixture extends AsyncDisposable {
   /** The logger every service of the fixture logs to (captured into logLines). */
   logger: Logger;
   slotName: string;
-  startReader(): { stop: () => Promise<void>; reader: CdcReader };
+  startReader(options?: Partial<CdcReaderOptions>): { stop: () => Promise<void>; reader: CdcReader };
   collect(): Promise<EventCollector<SubjectErased>>;
   confirmedFlushLsn(): Promise<string>;
   /** Records in the erasures topic right now, from its partitions' offsets. */
@@ -132,8 +132,8 @@ ${options.extra ?? ''}`;
     logger,
     slotName,
     yaml,
-    startReader() {
-      const reader = new CdcReader({ catalog, logger, restartDelayMs: { initial: 100, max: 1000 } });
+    startReader(readerOptions = {}) {
+      const reader = new CdcReader({ catalog, logger, restartDelayMs: { initial: 100, max: 1000 }, ...readerOptions });
       const controller = new AbortController();
       const running = reader.run(controller.signal);
       const handle = {

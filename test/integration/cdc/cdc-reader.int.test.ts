@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseLsn } from '../../../src/cdc/lsn.js';
 import { cdcFixture } from '../../support/cdc-fixture.js';
@@ -154,5 +157,35 @@ describe('CDC reader', () => {
     const ids = new Set(events.values.map((v) => v.subjectId));
     expect(ids).toEqual(new Set(rows.map((r) => r.id)));
     expect(new Set(events.values.map((v) => v.eventId)).size).toBe(total);
+  });
+
+  it('folds one transaction deleting 3,000 subjects and their 6,000 cascaded orders through spill files: every subject once, with its own orders, the slot past it, no file left', async () => {
+    await using fx = await cdcFixture();
+    const total = 3_000;
+    const spillDirectory = mkdtempSync(join(tmpdir(), 'lethe-spill-test-'));
+    try {
+      await fx.db.client.query(`INSERT INTO ${fx.users} ("UserId", email) SELECT gen_random_uuid(), 'p' || g || '@seeded.example' FROM generate_series(1, $1) g`, [total]);
+      await fx.db.client.query(`INSERT INTO ${fx.orders} ("UserRef", item) SELECT "UserId", item FROM ${fx.users}, (VALUES ('a'), ('b')) AS items(item)`);
+      const { rows } = await fx.db.client.query<{ user: string; order: string }>(`SELECT "UserRef"::text AS user, id::text AS order FROM ${fx.orders}`);
+      const ordersOf = new Map<string, string[]>();
+      for (const r of rows) ordersOf.set(r.user, [...(ordersOf.get(r.user) ?? []), r.order].sort());
+      const events = await fx.collect();
+      // A purge: one statement, one transaction, far past what the reader keeps in memory.
+      await fx.db.client.query(`DELETE FROM ${fx.users}`);
+      fx.startReader({ spillAfter: 1_000, spillDirectory });
+
+      await waitFor(() => new Set(events.values.map((v) => v.subjectId)).size >= total, { timeoutMs: 120_000, intervalMs: 250, what: `${total} distinct subject events` });
+      await fx.slotCaughtUp();
+      expect(await fx.publishedCount()).toBe(total);
+      expect(new Set(events.values.map((v) => v.subjectId))).toEqual(new Set(ordersOf.keys()));
+      for (const event of events.values) {
+        expect(event.related.map((r) => r.key[0]!.value).sort()).toEqual(ordersOf.get(event.subjectId));
+      }
+      expect(new Set(events.values.map((v) => v.commitLsn)).size).toBe(1);
+      expect(fx.logLines.some((l) => l.includes('"spilled":true'))).toBe(true);
+      expect(readdirSync(spillDirectory)).toEqual([]);
+    } finally {
+      rmSync(spillDirectory, { recursive: true, force: true });
+    }
   });
 });
