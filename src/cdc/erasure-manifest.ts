@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { DevLetheEvents } from '../../schemas/generated/subject-erased.js';
 
 export type SubjectErased = DevLetheEvents.SubjectErased;
@@ -26,6 +26,6 @@ export function eventKeyOf(subjectType: string, subjectId: string): string {
  * written), different for any other subject or commit. Formatted as a UUID for readability.
  */
 export function eventIdOf(commitLsn: string, subjectType: string, subjectId: string): string {
-  const hex = createHash('sha256').update(`${commitLsn}\n${subjectType}\n${subjectId}`).digest('hex');
+  const hex = hash('sha256', `${commitLsn}\n${subjectType}\n${subjectId}`, 'hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

@@ -90,6 +90,9 @@ export class EventPublisher {
     const key = eventKeyOf(event.subjectType, event.subjectId);
     const headers = { 'lethe-event-id': event.eventId };
     const room = this.options.maxMessageBytes - RECORD_BATCH_OVERHEAD - recordBytes({ key, value: null, headers }) - REGISTRY_HEADER_BYTES;
+    // Most events are small: encoded whole first, and measured only when that does not fit.
+    const whole = await this.codec.encode({ ...event, part: 1, parts: 1 });
+    if (whole.length <= room + REGISTRY_HEADER_BYTES) return [{ key, value: whole, headers }];
     const messages: Message[] = [];
     for (const part of splitEvent(event, room)) {
       const value = await this.codec.encode(part);
