@@ -16,7 +16,7 @@ help:
 	@echo "make status   show each service of the stack"
 	@echo "make test     start the stack if needed, then run unit, integration and end-to-end tests"
 	@echo "make demo     start the stack and run Lethe end to end"
-	@echo "make bench    the CDC reader against pg_recvlogical, and each sink against its store's raw rate"
+	@echo "make bench    one table: the reader, each sink, end to end, latency and memory, each beside a reference doing the same work (~15 min)"
 	@echo "make chaos    1000 erasures through SIGKILLs of lethe run and outages of every service; checks every store"
 	@echo "make clean    stop the stack and delete its data (.stack/)"
 
@@ -60,9 +60,9 @@ demo: up build
 	$(WITH_ENV) node bin/lethe.js ping
 	@demo/run.sh
 
+# Sizes by BENCH_* variables (src/bench/bench.ts); writes bench-results/latest.json and latency-latest.png.
 bench: up build
-	$(WITH_ENV) node dist/src/bench/cdc-bench.js
-	$(WITH_ENV) node dist/src/bench/sink-bench.js
+	$(WITH_ENV) node dist/src/bench/bench.js
 
 # Options: make chaos CHAOS_ARGS="--seed 123 --subjects 2000 --faults kill=6,redis=2" (see src/chaos/chaos-options.ts).
 chaos: up build

@@ -1,0 +1,101 @@
+import { sleep } from '../retry.js';
+import { LetheChild, log, percentile, within, type Memory } from './bench-kit.js';
+import { groupStable, TARGETS, type SinkContext } from './sink-stage.js';
+import { idRange } from './shop-fixture.js';
+
+/**
+ * End to end through one `lethe run` child (the reader, the Redis, Elasticsearch and compacted
+ * sinks, the tracker): a burst of erasures, one transaction each, timed from the first commit to
+ * the last ack of the three sinks; then a paced load at half that rate, one transaction each
+ * spread over every 100 ms, for the commit-to-ack latency (an erasure's latency: from its
+ * commit to the last of its acks in the three sinks).
+ */
+export interface LatencyPoint {
+  /** Seconds since the paced load began, at the erasure's commit. */
+  t: number;
+  seconds: number;
+  sink: string;
+}
+
+export interface EndToEndResult {
+  burst: { erasures: number; perSecond: number; seconds: number; completed: boolean; unclean: number; trackerComplete: number };
+  latency: { targetPerSecond: number; erasures: number; achievedPerSecond: number; p50: number; p99: number; perSink: Record<string, { p50: number; p99: number }>; completed: boolean };
+  memory: Memory;
+  points: LatencyPoint[];
+}
+
+const SINKS = { redis: TARGETS.redis, elasticsearch: TARGETS.elasticsearch, compacted: TARGETS.compacted };
+
+export async function endToEnd(ctx: SinkContext, firstId: number, burst: number, latencySeconds: number): Promise<EndToEndResult> {
+  const { shop, watch } = ctx;
+  // The paced load takes at most as many subjects as the burst.
+  await shop.addUsers(firstId, firstId + 2 * burst - 1);
+  await shop.seed(idRange(firstId, 2 * burst));
+  log(`end to end: lethe run (reader, three sinks, tracker); a burst of ${burst}`);
+  const child = new LetheChild(ctx.catalogPath, undefined, `${ctx.dir}/e2e.log`);
+  try {
+    for (const g of [...Object.keys(SINKS).map((s) => `sink.${s}`), 'tracker']) await groupStable(ctx.admin, `lethe.bench.${shop.run}.${g}`);
+    const burstIds = new Set(idRange(firstId, burst));
+    await shop.db.query(`CALL ${shop.schema}.erase($1, $2)`, [firstId, firstId + burst - 1]);
+    const completed = await within(ctx.timeoutMs, () => watch.done(SINKS, burstIds).at.size >= burst || !child.running, 200);
+    const done = watch.done(SINKS, burstIds);
+    const commits = [...watch.commits.values()].filter((c) => burstIds.has(c.subjectId)).map((c) => c.commitTime);
+    const first = Math.min(...commits);
+    const last = Math.max(...done.at.values());
+    const seconds = (last - first) / 1000;
+    const perSecond = Math.round(done.at.size / seconds);
+    const trackerComplete = await trackerCount(ctx, firstId, burst);
+    log(`end to end: ${perSecond}/s (${done.at.size} of ${burst} in ${seconds.toFixed(1)} s; tracker holds ${trackerComplete} complete)`);
+
+    const target = Math.max(10, Math.round(perSecond / 2));
+    const count = Math.min(burst, target * latencySeconds);
+    const pacedFrom = firstId + burst;
+    log(`latency: ${count} erasures paced at ${target}/s`);
+    const started = Date.now();
+    let sent = 0;
+    while (sent < count) {
+      const due = Math.min(count, Math.floor(((Date.now() - started) / 1000) * target) + 1);
+      if (due > sent) {
+        await shop.db.query(`CALL ${shop.schema}.erase($1, $2)`, [pacedFrom + sent, pacedFrom + due - 1]);
+        sent = due;
+      }
+      await sleep(Math.max(0, started + (sent / target) * 1000 - Date.now()));
+    }
+    const achievedPerSecond = Math.round(count / ((Date.now() - started) / 1000));
+    const pacedIds = new Set(idRange(pacedFrom, count));
+    const latencyDone = await within(ctx.timeoutMs, () => watch.done(SINKS, pacedIds).at.size >= count || !child.running, 200);
+    const paced = watch.done(SINKS, pacedIds);
+    const commitOf = new Map([...watch.commits].filter(([, c]) => pacedIds.has(c.subjectId)).map(([id, c]) => [id, c.commitTime]));
+    const latencies = (m: Map<string, number>) => [...m].filter(([id]) => commitOf.has(id)).map(([id, at]) => (at - commitOf.get(id)!) / 1000).sort((a, b) => a - b);
+    const all = latencies(paced.at);
+    const perSink = Object.fromEntries([...paced.perSink].map(([sink, m]) => [sink, { p50: percentile(latencies(m), 50), p99: percentile(latencies(m), 99) }]));
+    const points = [...paced.perSink].flatMap(([sink, m]) =>
+      [...m].filter(([id]) => commitOf.has(id)).map(([id, at]) => ({ t: (commitOf.get(id)! - started) / 1000, seconds: (at - commitOf.get(id)!) / 1000, sink })),
+    );
+    log(`latency: p50 ${percentile(all, 50).toFixed(2)} s, p99 ${percentile(all, 99).toFixed(2)} s at ${achievedPerSecond}/s`);
+    const memory = await child.stop();
+    return {
+      burst: { erasures: done.at.size, perSecond, seconds, completed: completed && done.at.size >= burst, unclean: done.unclean, trackerComplete },
+      latency: { targetPerSecond: target, erasures: paced.at.size, achievedPerSecond, p50: percentile(all, 50), p99: percentile(all, 99), perSink, completed: latencyDone },
+      memory,
+      points,
+    };
+  } finally {
+    await child.stop();
+  }
+}
+
+/** The tracker's complete erasures, waited for up to 30 s beyond the sinks' last ack. */
+async function trackerCount(ctx: SinkContext, firstId: number, want: number): Promise<number> {
+  const sql = `SELECT count(*) AS n FROM ${ctx.shop.run}_tracker.erasures WHERE status = 'complete' AND subject_id::bigint BETWEEN $1 AND $2`;
+  const query = async () => {
+    try {
+      return Number((await ctx.shop.db.query(sql, [firstId, firstId + want - 1])).rows[0].n);
+    } catch {
+      return 0; // its tables not created yet
+    }
+  };
+  let n = 0;
+  await within(30_000, async () => (n = await query()) >= want, 200);
+  return n;
+}

@@ -1,0 +1,61 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * The Redis sink's work written by hand with ioredis, for the bench to compare the sink with:
+ * per chunk of subjects, one pipeline of the literal UNLINKs, the HDELs and the SREMs with their
+ * verification (EXISTS, HEXISTS, SISMEMBER) behind them in the same pipeline; one SCAN pass of
+ * the keyspace for the chunk's session pattern (MATCH on the common prefix, COUNT 500 as the
+ * sink pages, each key matched to a subject of the chunk), UNLINK of what it found, and the
+ * same SCAN again as the pattern's verification. Chunks run one after another.
+ */
+export interface RedisNames {
+  user(id: string): string;
+  /** The pattern's common prefix (before the subject), and how a key found names its subject. */
+  sessionPrefix: string;
+  sessionSubject(key: string): string | undefined;
+  emails: string;
+  active: string;
+}
+
+export interface ReferenceResult {
+  seconds: number;
+  affected: number;
+  residual: number;
+}
+
+async function scanAll(redis: Redis, match: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 500);
+    found.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return found;
+}
+
+export async function redisReference(redis: Redis, names: RedisNames, ids: readonly string[], chunk: number): Promise<ReferenceResult> {
+  const started = Date.now();
+  let affected = 0;
+  let residual = 0;
+  for (let i = 0; i < ids.length; i += chunk) {
+    const slice = ids.slice(i, i + chunk);
+    const wanted = new Set(slice);
+    const pipeline = redis.pipeline();
+    for (const id of slice) pipeline.unlink(names.user(id)).hdel(names.emails, id).srem(names.active, id);
+    for (const id of slice) pipeline.exists(names.user(id)).hexists(names.emails, id).sismember(names.active, id);
+    const replies = (await pipeline.exec()) ?? [];
+    const numbers = replies.map(([error, value]) => {
+      if (error) throw error;
+      return Number(value);
+    });
+    const half = numbers.length / 2;
+    affected += numbers.slice(0, half).reduce((a, b) => a + b, 0);
+    residual += numbers.slice(half).reduce((a, b) => a + b, 0);
+    const mine = (keys: string[]) => keys.filter((k) => wanted.has(names.sessionSubject(k) ?? ''));
+    const found = mine(await scanAll(redis, `${names.sessionPrefix}*`));
+    for (let j = 0; j < found.length; j += 500) affected += await redis.unlink(...found.slice(j, j + 500));
+    residual += mine(await scanAll(redis, `${names.sessionPrefix}*`)).length;
+  }
+  return { seconds: (Date.now() - started) / 1000, affected, residual };
+}
