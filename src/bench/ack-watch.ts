@@ -1,5 +1,5 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { ErasureAck } from '../../consumers/sink-runner.js';
 import { millis } from './bench-kit.js';
 
@@ -21,6 +21,8 @@ export class AckWatch {
   readonly commits = new Map<string, { subjectId: string; commitTime: number }>();
   readonly acks: Ack[] = [];
   private readonly consumers: Consumer[] = [];
+  /** Per topic/partition, the offset after the last record read. */
+  private readonly read = new Map<string, bigint>();
 
   constructor(
     private readonly kafka: Kafka,
@@ -44,7 +46,13 @@ export class AckWatch {
       const consumer = this.kafka.consumer({ groupId: `lethe-bench-${this.run}.watch.${topic}`, maxWaitTimeInMs: 100 });
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({ eachMessage: async ({ message }) => handle(await registry.decode(message.value!)) });
+      await consumer.run({
+        partitionsConsumedConcurrently: 3,
+        eachMessage: async ({ partition, message }) => {
+          handle(await registry.decode(message.value!));
+          this.read.set(`${topic}/${partition}`, BigInt(message.offset) + 1n);
+        },
+      });
       this.consumers.push(consumer);
     }
   }
@@ -74,6 +82,12 @@ export class AckWatch {
       if (times.every((t) => t !== undefined)) last.set(id, Math.max(...(times as number[])));
     }
     return { at: last, perSink, unclean };
+  }
+
+  /** Whether every record now on `topic` has been read (the watch is not behind the sinks). */
+  async caughtUp(admin: Admin, topic: string): Promise<boolean> {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.every((o) => BigInt(o.high) <= (this.read.get(`${topic}/${o.partition}`) ?? BigInt(o.low)));
   }
 
   async stop(): Promise<void> {

@@ -22,7 +22,7 @@ import { publishBacklog, sinkRow, type BenchSink, type SinkContext } from './sin
  * commit->ack latency in bench-results/latency-<time>.png (and latency-latest.png). Sizes by
  * environment: BENCH_READER_SUBJECTS, BENCH_TRANSACTION_SUBJECTS (1,000,000 each),
  * BENCH_SINK_SUBJECTS (10,000), BENCH_E2E_SUBJECTS (10,000), BENCH_LATENCY_SECONDS (30),
- * BENCH_BIGQUERY_SUBJECTS (1,000), BENCH_STAGE_TIMEOUT_S (300: a stage not done by then is
+ * BENCH_BIGQUERY_SUBJECTS (500), BENCH_STAGE_TIMEOUT_S (300: a stage not done by then is
  * reported as such), BENCH_MEMORY_CAP_MIB (2,048: a reader child past it is stopped),
  * BENCH_STAGES (reader,transaction,sinks,e2e,bigquery). A stage that fails is reported and the
  * others still run; the exit code is then 1.
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     sinks: size('BENCH_SINK_SUBJECTS', 10_000),
     e2e: size('BENCH_E2E_SUBJECTS', 10_000),
     latencySeconds: size('BENCH_LATENCY_SECONDS', 30),
-    bigquery: size('BENCH_BIGQUERY_SUBJECTS', 1_000),
+    bigquery: size('BENCH_BIGQUERY_SUBJECTS', 500),
     timeoutMs: size('BENCH_STAGE_TIMEOUT_S', 300) * 1000,
     capMiB: size('BENCH_MEMORY_CAP_MIB', 2048),
   };

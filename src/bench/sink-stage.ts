@@ -93,14 +93,15 @@ export async function sinkRow(ctx: SinkContext, sink: BenchSink, n: number): Pro
   const child = new LetheChild(ctx.catalogPath, `sink:${sink}`, `${ctx.dir}/sink-${sink}.log`);
   const from = await groupStable(ctx.admin, `lethe.bench.${ctx.shop.run}.sink.${sink}`);
   const subjects = new Set(idRange(1, n));
-  const completed = await within(ctx.timeoutMs, () => ctx.watch.done({ [sink]: TARGETS[sink] }, subjects).at.size >= n || !child.running, 200);
+  await within(ctx.timeoutMs, () => ctx.watch.done({ [sink]: TARGETS[sink] }, subjects).at.size >= n || !child.running, 200);
   const memory = await child.stop();
+  await within(60_000, () => ctx.watch.caughtUp(ctx.admin, ctx.shop.topics.acks), 200);
   const done = ctx.watch.done({ [sink]: TARGETS[sink] }, subjects);
   const times = [...done.at.values()];
   const last = times.length > 0 ? Math.max(...times) : Date.now();
   const seconds = Math.max(0.001, (last - from) / 1000);
   const row: SinkRow = {
-    lethe: { perSecond: Math.round(done.at.size / seconds), seconds, erasures: done.at.size, unclean: done.unclean, completed: completed && done.at.size >= n, memory },
+    lethe: { perSecond: Math.round(done.at.size / seconds), seconds, erasures: done.at.size, unclean: done.unclean, completed: done.at.size >= n, memory },
     reference: { perSecond: Math.round(n / ref.seconds), seconds: ref.seconds, affected: ref.affected, residual: ref.residual },
   };
   log(`${sink}: lethe ${row.lethe.perSecond}/s (${done.at.size} of ${n} erasures in ${seconds.toFixed(1)} s, ${done.unclean} acks not clean)`);
