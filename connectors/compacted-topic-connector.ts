@@ -285,7 +285,10 @@ export class CompactedTopicConnector implements SinkConnector {
 
   async close(): Promise<void> {
     await this.reader.close();
-    if (this.connected) await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
+    // A later apply connects again (a runner restarted with the same connector).
+    const connected = this.connected;
+    this.connected = undefined;
+    if (connected) await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
   }
 }
 

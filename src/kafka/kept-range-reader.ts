@@ -158,13 +158,15 @@ class KeptConsumer {
  * `readRanges` without joining a group per read: consumers joined once and kept, one per read
  * under way (reads may overlap), each read on an idle one. A read naming a topic or partition a
  * kept consumer does not have (a topic first written, a topic that gained partitions) gets a new
- * consumer, subscribed to every topic read so far, and the old one leaves its group.
+ * consumer, subscribed to every topic read so far, and the old one leaves its group. A consumer
+ * that crashed, or whose read threw, is not kept.
  */
 export class KeptRangeReader {
   private readonly idle: KeptConsumer[] = [];
   private readonly all = new Set<KeptConsumer>();
   private readonly topics = new Set<string>();
-  private closed = false;
+  /** Bumped by `close`: a read under way then retires its consumer instead of keeping it. */
+  private generation = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -173,7 +175,7 @@ export class KeptRangeReader {
 
   /** Reads given offset ranges of partitions (one range per partition); as `readRanges`. */
   async read(ranges: readonly PartitionRange[], onMessage: OnMessage, options: { timeoutMs?: number } = {}): Promise<RangesRead> {
-    if (this.closed) throw new Error('range reader: read after close');
+    const generation = this.generation;
     for (const r of ranges) this.topics.add(r.topic);
     let kept = this.idle.pop();
     if (kept && !kept.covers(ranges.filter((r) => r.to > r.from))) {
@@ -190,7 +192,7 @@ export class KeptRangeReader {
       healthy = false;
       throw error;
     } finally {
-      if (healthy && !this.closed) this.idle.push(kept);
+      if (healthy && generation === this.generation) this.idle.push(kept);
       else await this.retire(kept);
     }
   }
@@ -212,8 +214,9 @@ export class KeptRangeReader {
     await kept.close().catch(() => undefined);
   }
 
+  /** Leaves every kept consumer's group; a later read joins anew. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.generation += 1;
     this.idle.length = 0;
     await Promise.all([...this.all].map((k) => this.retire(k)));
   }
