@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import kafkajs, { type Admin, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
 import { expand, placeholders } from '../src/catalog/key-template.js';
@@ -10,7 +9,8 @@ import { rowValues, subjectValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import { sendsWithin } from '../src/kafka/record-size.js';
 import { describeTopicConfig } from '../src/kafka/topic-config.js';
-import { rangeId, readRanges, type PartitionRange } from '../src/kafka/range-reader.js';
+import { KeptRangeReader } from '../src/kafka/kept-range-reader.js';
+import { rangeId, type PartitionRange } from '../src/kafka/range-reader.js';
 import { KeyFormats, type TopicKeys } from './compacted-key-format.js';
 import { partitionOf } from './compacted-partitioner.js';
 import { keyFormatMismatch, strayFailure, TombstoneLedger, verdictOf, type ReadBack, type WrittenTombstone } from './compacted-verification.js';
@@ -64,16 +64,19 @@ export class CompactedTopicConnector implements SinkConnector {
   private connected: Promise<void> | undefined;
   private readonly configs = new Map<string, TopicConfig>();
   private readonly keyFormats: KeyFormats;
+  /** The read-back's consumers, joined once and kept: joining a group per batch took most of an apply. */
+  private readonly reader: KeptRangeReader;
 
   constructor(
     private readonly config: NonNullable<SinksConfig['compacted']>,
-    private readonly kafka: Kafka,
+    kafka: Kafka,
     /** kafka.maxMessageBytes: what one send may put on a partition (one record batch). */
     private readonly maxMessageBytes: number,
     registryUrl: string,
   ) {
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = kafka.admin();
+    this.reader = new KeptRangeReader(kafka, 'lethe-compacted-verify');
     this.keyFormats = new KeyFormats(registryUrl, new SchemaRegistry({ host: registryUrl }));
   }
 
@@ -187,10 +190,8 @@ export class CompactedTopicConnector implements SinkConnector {
     const { ranges, history, partitions } = await this.rangesFor(written);
     const ledger = new TombstoneLedger();
     for (const t of written) ledger.add(t);
-    const read = await readRanges(this.kafka, ranges, (m, topic, partition) => ledger.observe(topic, partition, BigInt(m.offset), m.key, m.value), {
+    const read = await this.reader.read(ranges, (m, topic, partition) => ledger.observe(topic, partition, BigInt(m.offset), m.key, m.value), {
       timeoutMs: this.config.verification.timeoutMs,
-      groupId: `lethe-compacted-verify-${randomUUID()}`,
-      partitions,
     });
     const readBack: ReadBack = {
       coverage: (topic, partition) => {
@@ -283,7 +284,11 @@ export class CompactedTopicConnector implements SinkConnector {
   }
 
   async close(): Promise<void> {
-    if (this.connected) await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
+    await this.reader.close();
+    // A later apply connects again (a runner restarted with the same connector).
+    const connected = this.connected;
+    this.connected = undefined;
+    if (connected) await Promise.all([this.producer.disconnect(), this.admin.disconnect()]);
   }
 }
 

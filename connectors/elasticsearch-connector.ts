@@ -79,8 +79,15 @@ export class ElasticsearchConnector implements SinkConnector {
         const positions = events.map((e, i) => [e, i] as const).filter(([e]) => e.subjectType === type);
         if (positions.length === 0) continue;
         const values = positions.map(([e]) => keyValues(e));
+        const erased = new Map<EsTarget, Array<Omit<TargetResult, 'target'>>>();
+        for (const wave of this.waves(targets)) {
+          const settled = await Promise.allSettled(wave.map((target) => this.eraseTarget(target, values)));
+          const failed = settled.find((r) => r.status === 'rejected');
+          if (failed) throw failed.reason;
+          wave.forEach((target, n) => erased.set(target, (settled[n] as PromiseFulfilledResult<Array<Omit<TargetResult, 'target'>>>).value));
+        }
         for (const target of targets) {
-          const counts = await this.eraseTarget(target, values);
+          const counts = erased.get(target)!;
           const credited = new Set<string>();
           positions.forEach(([, i], n) => {
             // Events of one subject in a batch (the parts of one erasure) erased its documents
@@ -95,6 +102,30 @@ export class ElasticsearchConnector implements SinkConnector {
       throw translate(error);
     }
     return out;
+  }
+
+  /**
+   * The targets in groups to erase at once (each target's search, _bulk, refresh and verifying
+   * search stay in order; the groups follow one another). A target joins a group only when it
+   * names one index or alias literally and its resolved indices are known and shared with no
+   * other target of the group: targets over the same documents go one after the other, so a
+   * document one deletes is not also counted by another that found it first. The first batch,
+   * before any resolution is kept, goes target by target.
+   */
+  private waves(targets: readonly EsTarget[]): EsTarget[][] {
+    const waves: Array<{ targets: EsTarget[]; indices: Set<string> }> = [];
+    for (const target of targets) {
+      const resolved = this.fields.get(target);
+      const indices = resolved && !('problem' in resolved) && !/[*,]/.test(target.index) ? resolved.indices : undefined;
+      const last = waves.at(-1);
+      if (indices && last && last.indices.size > 0 && indices.every((i) => !last.indices.has(i))) {
+        last.targets.push(target);
+        for (const i of indices) last.indices.add(i);
+      } else {
+        waves.push({ targets: [target], indices: new Set(indices ?? []) });
+      }
+    }
+    return waves.map((w) => w.targets);
   }
 
   /** Applies one target to a batch of subjects; returns affected and residual per subject. */

@@ -9,7 +9,11 @@ import { targetName } from '../src/catalog/targets.js';
 import { asBytes, commonPrefix, globToRegExp, literalPrefix } from './redis-glob.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
-const SCAN_PAGE = 500;
+/**
+ * SCAN's COUNT: a pass is one round trip per page over the whole keyspace, so pages of 2,000
+ * entries (about 0.3 ms of the server's time each, measured here) take a quarter of the trips of 500.
+ */
+const SCAN_PAGE = 2000;
 const UNLINK_CHUNK = 500;
 
 type Op =
@@ -18,7 +22,8 @@ type Op =
   | { slot: number; kind: 'hash'; key: string; field: string }
   | { slot: number; kind: 'member'; key: string; member: string };
 type PatternOp = Extract<Op, { kind: 'pattern' }>;
-type Command = [string, ...string[]];
+/** A command and its arguments; a key as bytes when it need not be valid UTF-8 (ioredis sends a Buffer as its bytes). */
+type Command = [string, ...Array<string | Buffer>];
 interface Step {
   slot: number;
   command: Command;
@@ -122,44 +127,53 @@ export class RedisConnector implements SinkConnector {
     }
   }
 
-  /** Applies, then verifies, every operation; adds counts to the results by slot. */
+  /**
+   * Applies, then verifies, every operation; adds counts to the results by slot. Two pipelines
+   * and the SCAN passes: the member keys' types, the UNLINKs and the HDELs in one, while the
+   * patterns are scanned; then the SREM/ZREMs, the UNLINKs of the keys the patterns found and
+   * every exact check in the other (one connection: Redis runs them in that order, so the checks
+   * see the removals); then the patterns are scanned again for what is left.
+   */
   private async run(ops: Op[], results: TargetResult[]): Promise<void> {
     const members = ops.filter((o): o is Extract<Op, { kind: 'member' }> => o.kind === 'member');
-    const types = new Map(members.map((m, i) => [m, i]));
-    const typeOf = await this.pipeline(members.map((m) => ({ slot: m.slot, command: ['type', m.key] as Command, read: String })));
-    const applies: Step[] = [];
+    const first: Step[] = members.map((m) => ({ slot: m.slot, command: ['type', m.key], read: String }));
     const checks: Step[] = [];
     for (const op of ops) {
       if (op.kind === 'key') {
-        applies.push({ slot: op.slot, command: ['unlink', op.key], read: Number });
+        first.push({ slot: op.slot, command: ['unlink', op.key], read: Number });
         checks.push({ slot: op.slot, command: ['exists', op.key], read: Number });
       } else if (op.kind === 'hash') {
-        applies.push({ slot: op.slot, command: ['hdel', op.key, op.field], read: Number });
+        first.push({ slot: op.slot, command: ['hdel', op.key, op.field], read: Number });
         checks.push({ slot: op.slot, command: ['hexists', op.key, op.field], read: Number });
-      } else if (op.kind === 'member') {
-        const type = typeOf[types.get(op)!];
-        if (type === 'set') {
-          applies.push({ slot: op.slot, command: ['srem', op.key, op.member], read: Number });
-          checks.push({ slot: op.slot, command: ['sismember', op.key, op.member], read: Number });
-        } else if (type === 'zset') {
-          applies.push({ slot: op.slot, command: ['zrem', op.key, op.member], read: Number });
-          checks.push({ slot: op.slot, command: ['zscore', op.key, op.member], read: (v) => (v === null ? 0 : 1) });
-        } else if (type !== 'none') {
-          results[op.slot]!.failed = `key is a ${String(type)}, not a set or sorted set`;
-        }
       }
     }
-    const affected = await this.pipeline(applies);
-    applies.forEach((step, i) => (results[step.slot]!.affected += affected[i] as number));
     const patterns = ops.filter((o): o is PatternOp => o.kind === 'pattern');
     const passes = planScans(patterns);
-    const found = await this.scanPatterns(passes, patterns.length);
+    const [replies, found] = await both(this.pipeline(first), this.scanPatterns(passes, patterns.length));
+    for (let i = members.length; i < first.length; i++) results[first[i]!.slot]!.affected += replies[i] as number;
+    const second: Step[] = [];
+    members.forEach((op, i) => {
+      const type = replies[i];
+      if (type === 'set') {
+        second.push({ slot: op.slot, command: ['srem', op.key, op.member], read: Number });
+        checks.push({ slot: op.slot, command: ['sismember', op.key, op.member], read: Number });
+      } else if (type === 'zset') {
+        second.push({ slot: op.slot, command: ['zrem', op.key, op.member], read: Number });
+        checks.push({ slot: op.slot, command: ['zscore', op.key, op.member], read: (v) => (v === null ? 0 : 1) });
+      } else if (type !== 'none') {
+        results[op.slot]!.failed = `key is a ${String(type)}, not a set or sorted set`;
+      }
+    });
     for (const [n, p] of patterns.entries()) {
       const keys = found[n]!;
-      for (let i = 0; i < keys.length; i += UNLINK_CHUNK) results[p.slot]!.affected += await this.redis.unlink(...keys.slice(i, i + UNLINK_CHUNK));
+      for (let i = 0; i < keys.length; i += UNLINK_CHUNK) second.push({ slot: p.slot, command: ['unlink', ...keys.slice(i, i + UNLINK_CHUNK)], read: Number });
     }
-    const residual = await this.pipeline(checks);
-    checks.forEach((step, i) => (results[step.slot]!.residual += residual[i] as number));
+    const removals = second.length;
+    const replies2 = await this.pipeline([...second, ...checks]);
+    replies2.forEach((reply, i) => {
+      const step = i < removals ? second[i]! : checks[i - removals]!;
+      results[step.slot]![i < removals ? 'affected' : 'residual'] += reply as number;
+    });
     const left = await this.scanPatterns(passes, patterns.length);
     patterns.forEach((p, n) => (results[p.slot]!.residual += left[n]!.length));
   }
@@ -167,8 +181,13 @@ export class RedisConnector implements SinkConnector {
   /** The keys matching each of `count` patterns, by the passes `planScans` made of them. */
   private async scanPatterns(passes: readonly ScanPass[], count: number): Promise<Buffer[][]> {
     const found: Buffer[][] = Array.from({ length: count }, () => []);
-    for (const pass of passes) {
-      const keys = await this.scan(pass.match);
+    // Each pass walks the keyspace page by page; the passes of different templates go at once.
+    const settled = await Promise.allSettled(passes.map((pass) => this.scan(pass.match)));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const scanned = settled.map((r) => (r as PromiseFulfilledResult<Buffer[]>).value);
+    for (const [i, pass] of passes.entries()) {
+      const keys = scanned[i]!;
       if (pass.one !== undefined) {
         found[pass.one] = keys;
         continue;
@@ -209,6 +228,14 @@ export class RedisConnector implements SinkConnector {
   async close(): Promise<void> {
     this.redis.disconnect();
   }
+}
+
+/** Both results; when either fails, its error, once the other has ended too (never left unhandled). */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 /**
