@@ -1,23 +1,37 @@
+/** One partition's tracked offsets: a queue in fetch order, and each entry by its offset. */
+interface PartitionOffsets {
+  entries: Array<{ offset: bigint; done: boolean }>;
+  /** Index of the first entry not yet taken: taking a prefix moves it instead of shifting the list. */
+  head: number;
+  byOffset: Map<bigint, { offset: bigint; done: boolean }>;
+  pending: number;
+}
+
 /**
  * Which offset of a partition may be committed: work may complete out of order, the committable
  * offset is the end of the contiguous prefix of what is done (kafka-connect-elasticsearch's
- * AsyncOffsetTracker). Offsets are tracked in the order they were fetched. Pure.
+ * AsyncOffsetTracker). Offsets are tracked in the order they were fetched; `done` is O(1). Pure.
  */
 export class OffsetTracker {
-  /** Per partition, tracked offsets in fetch order with whether each is done. */
-  private readonly partitions = new Map<number, Array<{ offset: bigint; done: boolean }>>();
+  private readonly partitions = new Map<number, PartitionOffsets>();
 
   track(partition: number, offset: string | bigint): void {
-    const list = this.partitions.get(partition) ?? [];
+    let p = this.partitions.get(partition);
+    if (!p) this.partitions.set(partition, (p = { entries: [], head: 0, byOffset: new Map(), pending: 0 }));
     const value = BigInt(offset);
-    if (list.length > 0 && value <= list[list.length - 1]!.offset) throw new RangeError(`offset ${value} of partition ${partition} tracked after ${list[list.length - 1]!.offset}`);
-    list.push({ offset: value, done: false });
-    this.partitions.set(partition, list);
+    const last = p.entries.length > p.head ? p.entries[p.entries.length - 1] : undefined;
+    if (last && value <= last.offset) throw new RangeError(`offset ${value} of partition ${partition} tracked after ${last.offset}`);
+    const entry = { offset: value, done: false };
+    p.entries.push(entry);
+    p.byOffset.set(value, entry);
+    p.pending += 1;
   }
 
   done(partition: number, offset: string | bigint): void {
-    const entry = this.partitions.get(partition)?.find((e) => e.offset === BigInt(offset));
-    if (!entry) throw new RangeError(`offset ${offset} of partition ${partition} was never tracked`);
+    const p = this.partitions.get(partition);
+    const entry = p?.byOffset.get(BigInt(offset));
+    if (!p || !entry) throw new RangeError(`offset ${offset} of partition ${partition} was never tracked`);
+    if (!entry.done) p.pending -= 1;
     entry.done = true;
   }
 
@@ -26,10 +40,19 @@ export class OffsetTracker {
    * and forgets that prefix; undefined when the first tracked offset is not done yet.
    */
   takeCommittable(partition: number): string | undefined {
-    const list = this.partitions.get(partition);
-    if (!list) return undefined;
+    const p = this.partitions.get(partition);
+    if (!p) return undefined;
     let last: bigint | undefined;
-    while (list.length > 0 && list[0]!.done) last = list.shift()!.offset;
+    while (p.head < p.entries.length && p.entries[p.head]!.done) {
+      last = p.entries[p.head]!.offset;
+      p.byOffset.delete(last);
+      p.head += 1;
+    }
+    // Compacted now and then, so a long-lived partition's list does not only grow.
+    if (p.head > 1024 && p.head * 2 > p.entries.length) {
+      p.entries = p.entries.slice(p.head);
+      p.head = 0;
+    }
     return last === undefined ? undefined : String(last);
   }
 
@@ -39,6 +62,6 @@ export class OffsetTracker {
   }
 
   pending(partition: number): number {
-    return this.partitions.get(partition)?.filter((e) => !e.done).length ?? 0;
+    return this.partitions.get(partition)?.pending ?? 0;
   }
 }

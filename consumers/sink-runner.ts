@@ -1,6 +1,6 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import pg from 'pg';
-import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Message, type Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Message } from 'kafkajs';
 import type { AckOutcome, SinkConnector } from '../connectors/sink-connector.js';
 import type { Catalog } from '../src/catalog/catalog.js';
 import { eventKeyOf, type SubjectErased } from '../src/cdc/erasure-manifest.js';
@@ -18,12 +18,17 @@ import type { Logger } from '../src/logger.js';
 import { whenAborted } from '../src/when-aborted.js';
 import { GroupHeartbeat } from '../src/kafka/group-heartbeat.js';
 import { attemptOf, ChunkOutcome, type ChunkItem, type ErasureAck } from './chunk-outcome.js';
+import { ChunkPipeline, type ChunkStages } from './chunk-pipeline.js';
 import { OffsetTracker } from './offset-tracker.js';
+import { SerialProducer } from './serial-producer.js';
 import { OutageWaiter } from '../src/outage-waiter.js';
 import { ReplayWindow } from './replay-window.js';
 import { dueRecords } from './retry-gate.js';
+import { decodeAll } from './chunk-decoder.js';
 
 export type { ErasureAck } from './chunk-outcome.js';
+
+const COMMIT_INTERVAL_MS = 1000;
 
 export interface SinkRunnerOptions {
   catalog: Catalog;
@@ -45,14 +50,17 @@ export interface ReplayProgress {
   remaining: bigint;
 }
 
+/** A chunk decoded, with what it comes to so far, and the events left to apply. */
+interface Prepared {
+  items: ChunkItem[];
+  outcome: ChunkOutcome;
+  free: ChunkItem[];
+}
+
 /** What one run holds open, closed whatever way the run ends. */
 interface Session {
   topology: Topology;
-  producer: Producer;
-  /** A new idempotent producer, for when a send failed (see `send`). */
-  newProducer: () => Producer;
-  /** A send failed since the producer was made: its sequence numbers can no longer be trusted. */
-  producerSuspect: boolean;
+  producer: SerialProducer;
   consumer: Consumer;
   events: EventCodec<SubjectErased>;
   acks: EventCodec<ErasureAck>;
@@ -69,7 +77,9 @@ interface Session {
 /**
  * One sink's consumer group over the erasures topic and the sink's retry topic. Per chunk of a
  * fetched batch: decode; apply through the connector; one ErasureAck per event and target;
- * dead letters and deferrals; only then are the chunk's offsets resolved and committed. A new
+ * dead letters and deferrals; only then are the chunk's offsets resolved and committed, in order.
+ * Up to `partitionsInParallel` partitions are worked on at once, and up to `chunksInFlight` chunks
+ * of each (applied one after another, the acks of one sent while the next is applied). A new
  * group starts at the beginning of the topic: an erasure published before the sink first ran
  * still reaches it.
  *
@@ -105,8 +115,7 @@ export class SinkRunner {
     const topology = topologyOf(catalog);
     const kafka = createKafka({ brokers: catalog.kafka.brokers, clientId: `lethe-sink-${this.sink}`, logger: this.log });
     const registry = new SchemaRegistry({ host: catalog.kafka.schemaRegistry });
-    const newProducer = () => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    const producer = newProducer();
+    const producer = new SerialProducer(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }));
     const groupId = replay?.groupId ?? topology.sinkGroup(this.sink);
     const consumer = kafka.consumer({
       groupId,
@@ -115,16 +124,15 @@ export class SinkRunner {
       retry: CONSUMER_RETRY,
       ...(connector.fetch ? { minBytes: connector.fetch.minBytes, maxWaitTimeInMs: connector.fetch.maxWaitMs } : {}),
     });
-    const health = new SinkHealthWriter({ send: (record) => session.producer.send(record) }, topology.health, this.sink, this.log);
-    const pool = new pg.Pool({ connectionString: catalog.tracker.database, max: 2, connectionTimeoutMillis: 10_000 });
+    const health = new SinkHealthWriter({ send: (record) => producer.sendLoosely(record) }, topology.health, this.sink, this.log);
+    // Partitions in parallel each read the holds per chunk: one connection each, and one to spare.
+    const pool = new pg.Pool({ connectionString: catalog.tracker.database, max: settings.partitionsInParallel + 1, connectionTimeoutMillis: 10_000 });
     pool.on('error', () => undefined); // an idle client's error surfaces on the next query
     let finish: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const session: Session = {
       topology,
       producer,
-      newProducer,
-      producerSuspect: false,
       consumer,
       events: new EventCodec<SubjectErased>(registry, topology.erasures, 'subject-erased'),
       acks: new EventCodec<ErasureAck>(registry, topology.acks, 'erasure-ack'),
@@ -151,7 +159,7 @@ export class SinkRunner {
       for (const timer of session.timers) clearTimeout(timer);
       // disconnect() leaves the group at once, so the others take the partitions without waiting out the session.
       await consumer.disconnect().catch(() => undefined);
-      await session.producer.disconnect().catch(() => undefined);
+      await producer.disconnect();
       await connector.close().catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, 'closing the connector failed'));
       await pool.end().catch(() => undefined);
     }
@@ -161,7 +169,7 @@ export class SinkRunner {
   /** Connects, registers, creates missing topics and joins the group, waiting out servers that are down. */
   private async open(s: Session): Promise<void> {
     const { waiter, signal, topology } = s;
-    await waiter.run('connecting to kafka', () => s.producer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting the producer'))), signal);
+    await waiter.run('connecting to kafka', () => s.producer.connect(), signal);
     await waiter.run('registering the ack schema', () => s.acks.register(), signal);
     await waiter.run('creating the holds tables', () => s.holds.ensureSchema(), signal);
     const specs = [...topology.sinkSpecs(this.sink), topology.spec(topology.health)!];
@@ -169,7 +177,15 @@ export class SinkRunner {
     await waiter.run('joining the group', () => s.consumer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting the consumer'))), signal);
     const topics = s.window ? [topology.erasures] : [topology.erasures, topology.retry(this.sink)];
     await waiter.run('subscribing', () => s.consumer.subscribe({ topics, fromBeginning: true }).catch((e: unknown) => Promise.reject(translateKafka(e, 'subscribing'))), signal);
-    await s.consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.batch(s, payload) });
+    await s.consumer.run({
+      eachBatchAutoResolve: false,
+      // A batch of many pipelined chunks commits its done prefix as it goes, not only at its end.
+      autoCommitInterval: COMMIT_INTERVAL_MS,
+      // kafkajs fetches again once every partition's batch of a fetch is done: within a batch the
+      // chunks are pipelined (ChunkPipeline), across partitions the batches run side by side.
+      partitionsConsumedConcurrently: this.options.catalog.sinks.settings.partitionsInParallel,
+      eachBatch: (payload) => this.batch(s, payload),
+    });
   }
 
   /** The sink's own topics, as the topology makes them, when `lethe init` has not. */
@@ -185,59 +201,87 @@ export class SinkRunner {
     }
   }
 
-  /** One fetched batch of one partition, in chunks of the connector's batch size. */
-  private async batch(s: Session, { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }: EachBatchPayload): Promise<void> {
-    let messages = batch.messages;
-    let firstAttempt = 1;
+  /**
+   * One fetched batch of one partition, in chunks of the connector's batch size, up to
+   * `chunksInFlight` of them at once (ChunkPipeline: applies in order, sends overlapping the next
+   * apply, offsets done in order). A chunk that fails, stops or loses its partition abandons the
+   * ones after it: their offsets stay uncommitted for whoever reads the partition next.
+   */
+  private async batch(s: Session, payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale } = payload;
     const retryTopic = batch.topic === s.topology.retry(this.sink);
-    if (retryTopic) {
-      const gate = dueRecords(messages, Date.now());
-      messages = gate.due;
-      if (gate.waitMs !== undefined) {
-        // Unresolved records are fetched again on resume.
-        const resume = pause();
-        // Capped: a skewed or garbage not-before must not hold the partition (and redrives) for long.
-        const timer = setTimeout(() => {
-          s.timers.delete(timer);
-          resume();
-        }, Math.min(gate.waitMs, this.options.catalog.sinks.settings.deferredRetryMs));
-        s.timers.add(timer);
+    const messages = retryTopic ? this.dueOnly(s, batch.messages, payload.pause) : batch.messages;
+    const settings = this.options.catalog.sinks.settings;
+    const size = this.options.connector.batchEvents ?? settings.maxBatchEvents;
+    const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log, SESSION_TIMEOUT_MS);
+    const signal = AbortSignal.any([s.signal, beat.stale.signal]);
+    const pipeline = new ChunkPipeline(settings.chunksInFlight, () => isRunning() && !isStale() && !signal.aborted);
+    let failure: { error: unknown } | undefined;
+    try {
+      for (let start = 0; start < messages.length; start += size) {
+        if (!isRunning() || isStale() || !(await pipeline.room())) break;
+        const chunk = messages.slice(start, start + size);
+        const firstAttempt = retryTopic ? Math.max(...chunk.map(attemptOf)) : 1;
+        for (const m of chunk) s.offsets.track(batch.partition, m.offset);
+        pipeline.start(this.stages(s, payload, chunk, firstAttempt, signal));
       }
+    } catch (error) {
+      failure = { error };
     }
-    const size = this.options.connector.batchEvents ?? this.options.catalog.sinks.settings.maxBatchEvents;
-    for (let start = 0; start < messages.length; start += size) {
-      if (!isRunning() || isStale()) return;
-      const chunk = messages.slice(start, start + size);
-      if (retryTopic) firstAttempt = Math.max(...chunk.map(attemptOf));
-      for (const m of chunk) s.offsets.track(batch.partition, m.offset);
-      const beat = new GroupHeartbeat(heartbeat, HEARTBEAT_MS, this.log, SESSION_TIMEOUT_MS);
-      const signal = AbortSignal.any([s.signal, beat.stale.signal]);
-      try {
-        await this.chunk(s, chunk, batch.topic, batch.partition, firstAttempt, signal);
-      } catch (error) {
-        s.offsets.forget(batch.partition);
-        // Stopped, or the partition went to another member: its offsets stay for whoever reads next.
-        if (signal.aborted) return;
-        throw error;
-      } finally {
-        beat.stop();
-      }
-      // Offsets move only now: every ack, dead letter and deferral of the chunk is in Kafka.
-      for (const m of chunk) s.offsets.done(batch.partition, m.offset);
-      const committable = s.offsets.takeCommittable(batch.partition);
-      if (committable !== undefined) resolveOffset(committable);
-      await commitOffsetsIfNecessary();
-      await heartbeat();
-      if (s.window) {
-        s.window.advance(batch.partition, chunk[chunk.length - 1]!.offset);
-        this.options.replay?.onProgress?.({ ...this.progress, remaining: s.window.remaining() });
-        if (s.window.finished()) s.finished();
-      }
-    }
+    await pipeline.drain().catch((error: unknown) => void (failure ??= { error }));
+    beat.stop();
+    if (failure || pipeline.stopped) s.offsets.forget(batch.partition);
+    // Stopped, or the partition went to another member: its offsets stay for whoever reads next.
+    if (failure && !signal.aborted) throw failure.error;
   }
 
-  /** Decode, apply, and send what the chunk comes to. */
-  private async chunk(s: Session, chunk: KafkaMessage[], topic: string, partition: number, firstAttempt: number, signal: AbortSignal): Promise<void> {
+  /**
+   * The retry topic's gate: the records due now; the partition pauses until the first one not due
+   * (unresolved records are fetched again on resume).
+   */
+  private dueOnly(s: Session, messages: KafkaMessage[], pause: EachBatchPayload['pause']): KafkaMessage[] {
+    const gate = dueRecords(messages, Date.now());
+    if (gate.waitMs !== undefined) {
+      const resume = pause();
+      // Capped: a skewed or garbage not-before must not hold the partition (and redrives) for long.
+      const timer = setTimeout(() => {
+        s.timers.delete(timer);
+        resume();
+      }, Math.min(gate.waitMs, this.options.catalog.sinks.settings.deferredRetryMs));
+      s.timers.add(timer);
+    }
+    return gate.due;
+  }
+
+  /** A chunk's stages: decode and hold back; apply; send what it comes to, then its offsets are done. */
+  private stages(s: Session, payload: EachBatchPayload, chunk: KafkaMessage[], firstAttempt: number, signal: AbortSignal): ChunkStages<Prepared, Prepared> {
+    const { topic, partition } = payload.batch;
+    return {
+      prepare: () => this.prepare(s, chunk, topic, partition, firstAttempt, signal),
+      apply: async (prepared) => {
+        if (prepared.free.length > 0) await this.apply(s, prepared.free, prepared.outcome, firstAttempt, signal);
+        return prepared;
+      },
+      finish: async ({ items, outcome }) => {
+        await this.send(s, outcome, signal);
+        this.count(items, outcome);
+        // Offsets move only now: every ack, dead letter and deferral of the chunk is in Kafka.
+        for (const m of chunk) s.offsets.done(partition, m.offset);
+        const committable = s.offsets.takeCommittable(partition);
+        if (committable !== undefined) payload.resolveOffset(committable);
+        await payload.commitOffsetsIfNecessary();
+        await payload.heartbeat();
+        if (s.window) {
+          s.window.advance(partition, chunk[chunk.length - 1]!.offset);
+          this.options.replay?.onProgress?.({ ...this.progress, remaining: s.window.remaining() });
+          if (s.window.finished()) s.finished();
+        }
+      },
+    };
+  }
+
+  /** Decode, and take out what is not the sink's to apply (undecodable, another sink's type, held). */
+  private async prepare(s: Session, chunk: KafkaMessage[], topic: string, partition: number, firstAttempt: number, signal: AbortSignal): Promise<Prepared> {
     let items = await s.waiter.run('reading the schema registry', () => decodeAll(s.events, chunk, topic, partition), signal);
     // Records past the end offset captured at start are not part of a replay.
     if (s.window) items = items.filter((i) => s.window!.within(partition, i.message.offset));
@@ -245,8 +289,10 @@ export class SinkRunner {
     for (const item of items) if (item.decodeError !== undefined) outcome.undecodable(item);
     const mine = items.filter((i) => i.event && this.options.connector.handles(i.event.subjectType));
     const free = mine.length > 0 ? await this.holdBack(s, mine, outcome, firstAttempt, signal) : [];
-    if (free.length > 0) await this.apply(s, free, outcome, firstAttempt, signal);
-    await this.send(s, outcome, signal);
+    return { items, outcome, free };
+  }
+
+  private count(items: ChunkItem[], outcome: ChunkOutcome): void {
     this.progress.events += items.length;
     for (const a of outcome.acks) {
       this.progress.acks[a.outcome] += 1;
@@ -339,49 +385,9 @@ export class SinkRunner {
       // Dead letters and deferrals carry whole events, parts of one erasure among them (each near
       // the limit, on one partition): sends stay within the broker's batch limit.
       for (const messages of sendsWithin(part.messages, this.options.catalog.kafka.maxMessageBytes)) {
-        await s.waiter.run(`producing ${part.what}`, () => produceWith(s, part.topic, messages), signal);
+        await s.waiter.run(`producing ${part.what}`, () => s.producer.send(part.topic, messages), signal);
       }
       if (part.level) this.log[part.level]({ topic: part.topic, records: part.messages.length }, part.what);
     }
   }
-}
-
-/**
- * One send through the session's idempotent producer. After a failed send kafkajs rolls its
- * sequence back although the broker may have appended the batch; a later batch of the same size
- * with that sequence would then be taken for a duplicate and dropped without an error, losing its
- * acks. So the first send after a failure goes through a new producer (a new producer id).
- */
-async function produceWith(s: Session, topic: string, messages: Message[]): Promise<void> {
-  if (s.producerSuspect) {
-    const old = s.producer;
-    s.producer = s.newProducer();
-    await old.disconnect().catch(() => undefined);
-    await s.producer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting a new producer')));
-    s.producerSuspect = false;
-  }
-  try {
-    await s.producer.send({ topic, acks: -1, messages });
-  } catch (error) {
-    s.producerSuspect = true;
-    throw translateKafka(error, `producing to ${topic}`);
-  }
-}
-
-/**
- * Decodes a chunk. A record's own decoding fault marks that record; the registry being away throws
- * for the whole chunk, so the runner waits for it instead of dead-lettering good records.
- */
-async function decodeAll(codec: EventCodec<SubjectErased>, chunk: KafkaMessage[], topic: string, partition: number): Promise<ChunkItem[]> {
-  return Promise.all(
-    chunk.map(async (message): Promise<ChunkItem> => {
-      try {
-        if (!message.value) return { message, topic, partition, decodeError: 'empty value' };
-        return { message, topic, partition, event: await codec.decode(message.value) };
-      } catch (error) {
-        if (errorKind(error) !== 'record') throw error;
-        return { message, topic, partition, decodeError: reasonOf(error) };
-      }
-    }),
-  );
 }

@@ -1,7 +1,7 @@
 import type { CatalogProblem } from './catalog-error.js';
 import { formatQualifiedName, IdentifierError, parseColumnName, parseQualifiedName, tableKey, type TableRef } from './identifiers.js';
 import { isPattern, placeholders, wideningOf, type NarrowOptions } from './key-template.js';
-import { SINK_SETTING_KEYS, type SinksFile } from './sinks-schema.js';
+import { SINK_SETTING_KEYS, SINK_SETTINGS_DEFAULT, type SinksFile } from './sinks-schema.js';
 
 export interface RedisSubject {
   keys: string[];
@@ -38,6 +38,8 @@ export interface SinkSettings {
   retryMaxMs: number;
   maxBatchEvents: number;
   deferredRetryMs: number;
+  partitionsInParallel: number;
+  chunksInFlight: number;
 }
 
 /** The resolved `sinks` section: per sink, its settings and its targets per subject type. */
@@ -62,7 +64,7 @@ export function resolveSinks(
   problems: CatalogProblem[],
   pseudonymization?: { hmacKey: string },
 ): SinksConfig {
-  const settings = file?.settings ?? { retryInitialMs: 200, retryMaxMs: 5_000, maxBatchEvents: 200, deferredRetryMs: 600_000 };
+  const settings = file?.settings ?? { ...SINK_SETTINGS_DEFAULT };
   const out: SinksConfig = { settings };
   if (!file) return out;
 

@@ -66,4 +66,19 @@ describe('OffsetTracker', () => {
     expect(tracker.takeCommittable(0)).toBe('4');
     expect(() => tracker.done(0, '4')).toThrow(RangeError);
   });
+
+  it('keeps counting right through a long-lived partition (its taken prefix compacted)', () => {
+    const tracker = new OffsetTracker();
+    for (let o = 0; o < 5000; o++) tracker.track(0, BigInt(o));
+    for (let o = 0; o < 3000; o++) tracker.done(0, BigInt(o));
+    expect(tracker.takeCommittable(0)).toBe('2999');
+    expect(tracker.pending(0)).toBe(2000);
+    tracker.track(0, 5000n);
+    expect(() => tracker.track(0, 4999n)).toThrow(RangeError);
+    expect(() => tracker.done(0, 10n)).toThrow(/offset 10 of partition 0 was never tracked/);
+    for (let o = 3000; o <= 5000; o++) tracker.done(0, BigInt(o));
+    tracker.done(0, 5000n); // done twice is still one
+    expect(tracker.pending(0)).toBe(0);
+    expect(tracker.takeCommittable(0)).toBe('5000');
+  });
 });
