@@ -13,24 +13,29 @@ interface PartitionOffsets {
  * AsyncOffsetTracker). Offsets are tracked in the order they were fetched; `done` is O(1). Pure.
  */
 export class OffsetTracker {
-  private readonly partitions = new Map<number, PartitionOffsets>();
+  /**
+   * By topic and partition: a sink group reads the erasures topic and its retry topic, whose
+   * partitions share numbers, and with partitions in parallel both are in flight at once.
+   */
+  private readonly partitions = new Map<string, PartitionOffsets>();
 
-  track(partition: number, offset: string | bigint): void {
-    let p = this.partitions.get(partition);
-    if (!p) this.partitions.set(partition, (p = { entries: [], head: 0, byOffset: new Map(), pending: 0 }));
+  track(topic: string, partition: number, offset: string | bigint): void {
+    const key = keyOf(topic, partition);
+    let p = this.partitions.get(key);
+    if (!p) this.partitions.set(key, (p = { entries: [], head: 0, byOffset: new Map(), pending: 0 }));
     const value = BigInt(offset);
     const last = p.entries.length > p.head ? p.entries[p.entries.length - 1] : undefined;
-    if (last && value <= last.offset) throw new RangeError(`offset ${value} of partition ${partition} tracked after ${last.offset}`);
+    if (last && value <= last.offset) throw new RangeError(`offset ${value} of ${topic}/${partition} tracked after ${last.offset}`);
     const entry = { offset: value, done: false };
     p.entries.push(entry);
     p.byOffset.set(value, entry);
     p.pending += 1;
   }
 
-  done(partition: number, offset: string | bigint): void {
-    const p = this.partitions.get(partition);
+  done(topic: string, partition: number, offset: string | bigint): void {
+    const p = this.partitions.get(keyOf(topic, partition));
     const entry = p?.byOffset.get(BigInt(offset));
-    if (!p || !entry) throw new RangeError(`offset ${offset} of partition ${partition} was never tracked`);
+    if (!p || !entry) throw new RangeError(`offset ${offset} of ${topic}/${partition} was never tracked`);
     if (!entry.done) p.pending -= 1;
     entry.done = true;
   }
@@ -39,8 +44,8 @@ export class OffsetTracker {
    * The last offset of the done prefix, which the consumer resolves (Kafka then commits it + 1),
    * and forgets that prefix; undefined when the first tracked offset is not done yet.
    */
-  takeCommittable(partition: number): string | undefined {
-    const p = this.partitions.get(partition);
+  takeCommittable(topic: string, partition: number): string | undefined {
+    const p = this.partitions.get(keyOf(topic, partition));
     if (!p) return undefined;
     let last: bigint | undefined;
     while (p.head < p.entries.length && p.entries[p.head]!.done) {
@@ -57,11 +62,13 @@ export class OffsetTracker {
   }
 
   /** Forgets a partition (revoked, or its batch abandoned): its offsets stay uncommitted. */
-  forget(partition: number): void {
-    this.partitions.delete(partition);
+  forget(topic: string, partition: number): void {
+    this.partitions.delete(keyOf(topic, partition));
   }
 
-  pending(partition: number): number {
-    return this.partitions.get(partition)?.pending ?? 0;
+  pending(topic: string, partition: number): number {
+    return this.partitions.get(keyOf(topic, partition))?.pending ?? 0;
   }
 }
+
+const keyOf = (topic: string, partition: number) => `${topic}\u0000${partition}`;

@@ -222,7 +222,7 @@ export class SinkRunner {
         if (!isRunning() || isStale() || !(await pipeline.room())) break;
         const chunk = messages.slice(start, start + size);
         const firstAttempt = retryTopic ? Math.max(...chunk.map(attemptOf)) : 1;
-        for (const m of chunk) s.offsets.track(batch.partition, m.offset);
+        for (const m of chunk) s.offsets.track(batch.topic, batch.partition, m.offset);
         pipeline.start(this.stages(s, payload, chunk, firstAttempt, signal));
       }
     } catch (error) {
@@ -230,7 +230,7 @@ export class SinkRunner {
     }
     await pipeline.drain().catch((error: unknown) => void (failure ??= { error }));
     beat.stop();
-    if (failure || pipeline.stopped) s.offsets.forget(batch.partition);
+    if (failure || pipeline.stopped) s.offsets.forget(batch.topic, batch.partition);
     // Stopped, or the partition went to another member: its offsets stay for whoever reads next.
     if (failure && !signal.aborted) throw failure.error;
   }
@@ -266,8 +266,8 @@ export class SinkRunner {
         await this.send(s, outcome, signal);
         this.count(items, outcome);
         // Offsets move only now: every ack, dead letter and deferral of the chunk is in Kafka.
-        for (const m of chunk) s.offsets.done(partition, m.offset);
-        const committable = s.offsets.takeCommittable(partition);
+        for (const m of chunk) s.offsets.done(topic, partition, m.offset);
+        const committable = s.offsets.takeCommittable(topic, partition);
         if (committable !== undefined) payload.resolveOffset(committable);
         await payload.commitOffsetsIfNecessary();
         await payload.heartbeat();
