@@ -1,5 +1,5 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import kafkajs, { type Admin, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka, type PartitionMetadata } from 'kafkajs';
 import { expand, placeholders } from '../src/catalog/key-template.js';
 import { formatQualifiedName } from '../src/catalog/identifiers.js';
 import type { CompactedTarget, SinksConfig } from '../src/catalog/sinks.js';
@@ -10,6 +10,7 @@ import { targetName } from '../src/catalog/targets.js';
 import { sendsWithin } from '../src/kafka/record-size.js';
 import { describeTopicConfig } from '../src/kafka/topic-config.js';
 import { KeptRangeReader } from '../src/kafka/kept-range-reader.js';
+import { SerialProducer } from '../src/kafka/serial-producer.js';
 import { rangeId, type PartitionRange } from '../src/kafka/range-reader.js';
 import { KeyFormats, type TopicKeys } from './compacted-key-format.js';
 import { partitionOf } from './compacted-partitioner.js';
@@ -59,7 +60,8 @@ interface Pending {
  */
 export class CompactedTopicConnector implements SinkConnector {
   readonly sink = 'compacted' as const;
-  private readonly producer: Producer;
+  /** One send at a time, a new producer after a failure: applies of several partitions run at once. */
+  private readonly producer: SerialProducer;
   private readonly admin: Admin;
   private connected: Promise<void> | undefined;
   private readonly configs = new Map<string, TopicConfig>();
@@ -74,7 +76,7 @@ export class CompactedTopicConnector implements SinkConnector {
     private readonly maxMessageBytes: number,
     registryUrl: string,
   ) {
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = new SerialProducer(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }));
     this.admin = kafka.admin();
     this.reader = new KeptRangeReader(kafka, 'lethe-compacted-verify');
     this.keyFormats = new KeyFormats(registryUrl, new SchemaRegistry({ host: registryUrl }));
@@ -167,7 +169,7 @@ export class CompactedTopicConnector implements SinkConnector {
       // growing faster than the records to encode one (22,000 tombstones: 3.6 s in one send,
       // 0.4 s in sends of 5,000, measured here).
       for (const sent of sendsWithin(messages, this.maxMessageBytes, TOMBSTONES_PER_SEND)) {
-        const results = await this.producer.send({ topic, acks: -1, messages: sent });
+        const results = await this.producer.send(topic, sent);
         const next = new Map(results.map((r) => [r.partition, r.baseOffset === undefined ? undefined : BigInt(r.baseOffset)]));
         for (const m of sent) {
           const offset = next.get(m.partition);

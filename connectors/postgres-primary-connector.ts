@@ -21,7 +21,8 @@ export class PrimaryConnector implements SinkConnector {
   private readonly subjects: Map<string, SubjectType>;
 
   constructor(catalog: Catalog) {
-    this.pool = new pg.Pool({ connectionString: catalog.source.url, max: 2, connectionTimeoutMillis: 10_000 });
+    // One connection per apply the runner may make at once (its partitions in parallel), and one more.
+    this.pool = new pg.Pool({ connectionString: catalog.source.url, max: catalog.sinks.settings.partitionsInParallel + 1, connectionTimeoutMillis: 10_000 });
     this.pool.on('error', () => undefined);
     this.subjects = new Map(catalog.subjects.map((s) => [s.type, s]));
   }

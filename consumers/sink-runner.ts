@@ -20,7 +20,7 @@ import { GroupHeartbeat } from '../src/kafka/group-heartbeat.js';
 import { attemptOf, ChunkOutcome, type ChunkItem, type ErasureAck } from './chunk-outcome.js';
 import { ChunkPipeline, type ChunkStages } from './chunk-pipeline.js';
 import { OffsetTracker } from './offset-tracker.js';
-import { SerialProducer } from './serial-producer.js';
+import { SerialProducer } from '../src/kafka/serial-producer.js';
 import { OutageWaiter } from '../src/outage-waiter.js';
 import { ReplayWindow } from './replay-window.js';
 import { dueRecords } from './retry-gate.js';
@@ -54,7 +54,8 @@ export interface ReplayProgress {
 interface Prepared {
   items: ChunkItem[];
   outcome: ChunkOutcome;
-  free: ChunkItem[];
+  /** The sink's events of the chunk, legal holds not read yet. */
+  mine: ChunkItem[];
 }
 
 /** What one run holds open, closed whatever way the run ends. */
@@ -253,13 +254,16 @@ export class SinkRunner {
     return gate.due;
   }
 
-  /** A chunk's stages: decode and hold back; apply; send what it comes to, then its offsets are done. */
+  /** A chunk's stages: decode; read holds and apply; send what it comes to, then its offsets are done. */
   private stages(s: Session, payload: EachBatchPayload, chunk: KafkaMessage[], firstAttempt: number, signal: AbortSignal): ChunkStages<Prepared, Prepared> {
     const { topic, partition } = payload.batch;
     return {
       prepare: () => this.prepare(s, chunk, topic, partition, firstAttempt, signal),
       apply: async (prepared) => {
-        if (prepared.free.length > 0) await this.apply(s, prepared.free, prepared.outcome, firstAttempt, signal);
+        // Holds are read here, in the applies' order, not while the chunk before is applied: a
+        // hold placed during that apply is honoured by this chunk.
+        const free = prepared.mine.length > 0 ? await this.holdBack(s, prepared.mine, prepared.outcome, firstAttempt, signal) : [];
+        if (free.length > 0) await this.apply(s, free, prepared.outcome, firstAttempt, signal);
         return prepared;
       },
       finish: async ({ items, outcome }) => {
@@ -280,7 +284,7 @@ export class SinkRunner {
     };
   }
 
-  /** Decode, and take out what is not the sink's to apply (undecodable, another sink's type, held). */
+  /** Decode, and take out what is not the sink's to apply (undecodable, another sink's type). */
   private async prepare(s: Session, chunk: KafkaMessage[], topic: string, partition: number, firstAttempt: number, signal: AbortSignal): Promise<Prepared> {
     let items = await s.waiter.run('reading the schema registry', () => decodeAll(s.events, chunk, topic, partition), signal);
     // Records past the end offset captured at start are not part of a replay.
@@ -288,8 +292,7 @@ export class SinkRunner {
     const outcome = new ChunkOutcome({ sink: this.sink, replay: s.window !== undefined, deferredRetryMs: this.options.catalog.sinks.settings.deferredRetryMs });
     for (const item of items) if (item.decodeError !== undefined) outcome.undecodable(item);
     const mine = items.filter((i) => i.event && this.options.connector.handles(i.event.subjectType));
-    const free = mine.length > 0 ? await this.holdBack(s, mine, outcome, firstAttempt, signal) : [];
-    return { items, outcome, free };
+    return { items, outcome, mine };
   }
 
   private count(items: ChunkItem[], outcome: ChunkOutcome): void {

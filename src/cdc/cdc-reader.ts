@@ -90,8 +90,6 @@ export class CdcReader {
       maxDelayMs: delay.max,
       healthyAfterMs: this.options.healthyAfterMs ?? 60_000,
     });
-    const removed = await removeStaleSpills(this.options.spillDirectory ?? tmpdir());
-    if (removed > 0) this.log.info({ directories: removed }, 'removed the spill files of readers that are gone');
     while (state.shouldRun()) {
       try {
         await this.session(signal, state);
@@ -249,7 +247,7 @@ export class CdcReader {
         fail,
       );
       const assembler = new TransactionAssembler((table) => index.has(table), { keepChanges: false });
-      const foldOptions = { spillAfter: this.options.spillAfter ?? DEFAULT_SPILL_AFTER, directory: this.options.spillDirectory ?? tmpdir() };
+      const foldOptions = { spillAfter: this.options.spillAfter ?? DEFAULT_SPILL_AFTER, directory: this.options.spillDirectory ?? tmpdir(), owner: catalog.source.slot };
       let fold: TransactionFold | undefined;
       cleanup.push(() => void fold?.dispose());
 
@@ -318,6 +316,11 @@ export class CdcReader {
       stream.once('start', () => {
         // START_REPLICATION accepted: the slot is this reader's, and the healthy stretch begins.
         state.healthy();
+        // The slot is this reader's: spill files of its slot left by a reader killed are of no use.
+        removeStaleSpills(foldOptions.directory, catalog.source.slot).then(
+          (removed) => removed > 0 && this.log.info({ directories: removed }, 'removed the spill files of readers that are gone'),
+          () => undefined,
+        );
         if (this.stats.standby) this.log.info({ slot: catalog.source.slot }, 'took over the replication slot');
         this.stats.standby = false;
       });

@@ -14,12 +14,15 @@ import {
   type UnreadableChange,
 } from './manifest-builder.js';
 import { readRequestMessages } from './request-message.js';
+import { LetheError, reasonOf } from '../errors.js';
 
 export interface TransactionFoldOptions {
   /** Contributions kept in memory; past this many, the transaction's are spilled to files. */
   spillAfter: number;
   /** Where the spill files go (a directory of its own is made in it, removed at the end). */
   directory: string;
+  /** Named in the spill directory's name (the slot), so a reader's stale cleanup finds its own. */
+  owner: string;
   /** Files the spilled contributions are spread over by subject; each is folded on its own. */
   buckets?: number;
 }
@@ -38,14 +41,16 @@ const DEFAULT_BUCKETS = 256;
 const SPILL_PREFIX = 'lethe-fold-';
 
 /**
- * Removes spill directories left in `directory` by reader processes that are gone (killed in the
- * middle of a large transaction: it is read again from the slot, so their files are of no use).
- * A directory of a process still alive, another reader's, is left alone.
+ * Removes spill directories of `owner` (a slot) left in `directory` by reader processes that are
+ * gone (killed in the middle of a large transaction: it is read again from the slot, so their
+ * files are of no use). Called by the reader that holds the slot, once it streams from it: no other
+ * reader can be folding that slot's transactions then, whatever process namespace it runs in. A
+ * directory of a process still alive is left alone.
  */
-export async function removeStaleSpills(directory: string): Promise<number> {
+export async function removeStaleSpills(directory: string, owner: string): Promise<number> {
   let removed = 0;
   for (const name of await readdir(directory).catch(() => [])) {
-    const pid = Number(/^lethe-fold-(\d+)-/.exec(name)?.[1]);
+    const pid = Number(new RegExp(`^${SPILL_PREFIX}(\\d+)-${owner}-`).exec(name)?.[1]);
     if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
     await rm(join(directory, name), { recursive: true, force: true });
     removed += 1;
@@ -83,12 +88,16 @@ export class TransactionFold {
   private unreadable: UnreadableChange | undefined;
   private dir: string | undefined;
   private readonly buckets: number;
+  /** Contributions appended to each bucket file: what reading it back must find. */
+  private readonly written: number[];
+  private disposed = false;
 
   constructor(
     private readonly index: CatalogIndex,
     private readonly options: TransactionFoldOptions,
   ) {
     this.buckets = options.buckets ?? DEFAULT_BUCKETS;
+    this.written = new Array<number>(this.buckets).fill(0);
   }
 
   /** Takes one decoded change; returns a promise only when the change made it spill. */
@@ -126,7 +135,7 @@ export class TransactionFold {
         return summary;
       }
       // Requests' subjects go to their buckets after the changes, as foldTransaction takes them.
-      this.inMemory.push(...requested);
+      for (const c of requested) this.inMemory.push(c);
       await this.spill();
       for (let bucket = 0; bucket < this.buckets; bucket += 1) {
         const contributions = await this.readBucket(bucket);
@@ -140,6 +149,7 @@ export class TransactionFold {
 
   /** Removes the spill files; the fold can no longer be finished. */
   async dispose(): Promise<void> {
+    this.disposed = true;
     this.inMemory = [];
     const dir = this.dir;
     this.dir = undefined;
@@ -155,27 +165,41 @@ export class TransactionFold {
 
   /** Appends what is in memory to the bucket files, one write per bucket. */
   private async spill(): Promise<void> {
-    this.dir ??= await mkdtemp(join(this.options.directory, `${SPILL_PREFIX}${process.pid}-`));
+    if (!this.dir) {
+      const dir = await mkdtemp(join(this.options.directory, `${SPILL_PREFIX}${process.pid}-${this.options.owner}-`));
+      // Disposed meanwhile (the session ended): nothing may be left behind.
+      if (this.disposed) return void (await rm(dir, { recursive: true, force: true }));
+      this.dir = dir;
+    }
     const lines: string[][] = Array.from({ length: this.buckets }, () => []);
     for (const c of this.inMemory) lines[bucketOf(c.subjectType, c.subjectId, this.buckets)]!.push(`${JSON.stringify(c)}\n`);
     this.inMemory = [];
     for (const [bucket, text] of lines.entries()) {
-      if (text.length > 0) await appendFile(this.bucketPath(bucket), text.join(''));
+      if (text.length === 0 || this.disposed) continue;
+      await appendFile(this.bucketPath(bucket), text.join(''));
+      this.written[bucket]! += text.length;
     }
   }
 
+  /**
+   * A bucket's contributions, exactly as many as were written to it: a file gone or cut short (a
+   * cleaner of the temporary directory) fails the commit, so the slot stays before it, rather than
+   * publishing the transaction without some of its subjects.
+   */
   private async readBucket(bucket: number): Promise<Contribution[]> {
-    let text: string;
-    try {
-      text = await readFile(this.bucketPath(bucket), 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    return text
+    if (this.written[bucket] === 0) return [];
+    const path = this.bucketPath(bucket);
+    const text = await readFile(path, 'utf8').catch((error: unknown) => {
+      throw new LetheError('SPILL_LOST', `spill file ${path} of a large transaction could not be read back (${reasonOf(error)}); the transaction is read again from the slot`, { retriable: true, cause: error });
+    });
+    const contributions = text
       .split('\n')
       .filter((line) => line.length > 0)
       .map((line) => JSON.parse(line) as Contribution);
+    if (contributions.length !== this.written[bucket]) {
+      throw new LetheError('SPILL_LOST', `spill file ${path} holds ${contributions.length} of the ${this.written[bucket]} entries written to it; the transaction is read again from the slot`, { retriable: true });
+    }
+    return contributions;
   }
 
   private bucketPath(bucket: number): string {

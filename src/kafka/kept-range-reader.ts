@@ -178,7 +178,8 @@ export class KeptRangeReader {
     const generation = this.generation;
     for (const r of ranges) this.topics.add(r.topic);
     let kept = this.idle.pop();
-    if (kept && !kept.covers(ranges.filter((r) => r.to > r.from))) {
+    // One that crashed while idle, or does not cover these partitions, is not used again.
+    if (kept && (kept.broken !== undefined || !kept.covers(ranges.filter((r) => r.to > r.from)))) {
       await this.retire(kept);
       kept = undefined;
     }

@@ -26,6 +26,30 @@ describe('compacted tombstone ledger', () => {
     expect(verdictOf(ts, ledger, complete, 0)).toEqual({ affected: 1, residual: 1, details: { tombstones: '3', verified: '2' }, strays: [] });
   });
 
+  it("a send result whose offset holds another key's record (the batch taken for a duplicate) is not verified, and the key's value still there is residual", () => {
+    const ledger = new TombstoneLedger();
+    // The broker said 10; offset 10 holds another key, and 42's latest record is its value at 3.
+    const lost = tombstone('42', 10n);
+    const fine = tombstone('43', 11n);
+    ledger.add(lost);
+    ledger.add(fine);
+    ledger.observe('t', 0, 3n, key('42'), key('profile'));
+    ledger.observe('t', 0, 4n, key('43'), key('profile'));
+    ledger.observe('t', 0, 10n, key('99'), null);
+    ledger.observe('t', 0, 11n, key('43'), null);
+    expect(verdictOf([lost, fine], ledger, complete, 0)).toEqual({
+      affected: 1,
+      residual: 1,
+      details: { tombstones: '2', verified: '1', 'not-verified': 'tombstone at offset 10 of t/0 was not read back', 'affected-unknown': 'tombstone at offset 10 of t/0 was not read back' },
+      strays: [],
+    });
+    // A key whose record at that offset has a value is no tombstone either.
+    const other = new TombstoneLedger();
+    other.add(tombstone('42', 10n));
+    other.observe('t', 0, 10n, key('42'), key('written over'));
+    expect(verdictOf([tombstone('42', 10n)], other, complete, 0)).toMatchObject({ residual: 1, details: { verified: '0' } });
+  });
+
   it('a partition not read to its end is not verified, and its history unknown', () => {
     const ledger = new TombstoneLedger();
     const t = tombstone('42', 5n);

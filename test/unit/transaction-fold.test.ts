@@ -55,7 +55,7 @@ beforeEach(() => {
 afterEach(() => rmSync(directory, { recursive: true, force: true }));
 
 async function foldAll(changes: DecodedChange[], spillAfter: number, extra: Partial<DecodedTransaction> = {}) {
-  const fold = new TransactionFold(index, { spillAfter, directory, buckets: 16 });
+  const fold = new TransactionFold(index, { spillAfter, directory, owner: 'slot_a', buckets: 16 });
   let spills = 0;
   for (const change of changes) {
     const spilling = fold.add(change);
@@ -122,7 +122,7 @@ describe('TransactionFold', () => {
 
   it('a change that does not carry its subject columns fails the commit before anything is published, and leaves no file', async () => {
     const changes = [...purge(400), del(orders, { id: '9' }, ['id'])];
-    const fold = new TransactionFold(index, { spillAfter: 100, directory, buckets: 8 });
+    const fold = new TransactionFold(index, { spillAfter: 100, directory, owner: 'slot_a', buckets: 8 });
     for (const change of changes) await fold.add(change);
     const published: ErasureManifest[] = [];
     const error = await fold.finish(tx([]), async (m) => void published.push(...m)).catch((e: unknown) => e);
@@ -144,11 +144,28 @@ describe('TransactionFold', () => {
 describe('removeStaleSpills', () => {
   it("removes the spill directories of processes that are gone, never a live one's", async () => {
     // 2^22 + 1 is above Linux's pid_max by default: no such process.
-    mkdirSync(join(directory, `lethe-fold-${2 ** 22 + 1}-abc`));
-    mkdirSync(join(directory, `lethe-fold-${process.pid}-def`));
-    mkdirSync(join(directory, `lethe-fold-1-ghi`)); // init: alive
+    mkdirSync(join(directory, `lethe-fold-${2 ** 22 + 1}-slot_a-abc`));
+    mkdirSync(join(directory, `lethe-fold-${2 ** 22 + 1}-slot_b-abc`)); // another slot's: its reader cleans
+    mkdirSync(join(directory, `lethe-fold-${process.pid}-slot_a-def`));
+    mkdirSync(join(directory, `lethe-fold-1-slot_a-ghi`)); // init: alive
     mkdirSync(join(directory, 'other-dir'));
-    expect(await removeStaleSpills(directory)).toBe(1);
-    expect(readdirSync(directory).sort()).toEqual(['lethe-fold-1-ghi', `lethe-fold-${process.pid}-def`, 'other-dir'].sort());
+    expect(await removeStaleSpills(directory, 'slot_a')).toBe(1);
+    expect(readdirSync(directory).sort()).toEqual([`lethe-fold-${2 ** 22 + 1}-slot_b-abc`, 'lethe-fold-1-slot_a-ghi', `lethe-fold-${process.pid}-slot_a-def`, 'other-dir'].sort());
+  });
+});
+
+describe('a spill file lost before the commit is folded', () => {
+  it('fails the commit, publishing nothing of the lost bucket, instead of reading it as empty', async () => {
+    const fold = new TransactionFold(index, { spillAfter: 100, directory, owner: 'slot_a', buckets: 4 });
+    for (const change of purge(1_000)) await fold.add(change);
+    // A cleaner of the temporary directory takes one bucket file.
+    const [spill] = readdirSync(directory);
+    rmSync(join(directory, spill!, 'bucket-2.ndjson'));
+    const published: ErasureManifest[] = [];
+    const error = await fold.finish(tx([]), async (m) => void published.push(...m)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'SPILL_LOST', retriable: true });
+    expect(String((error as Error).message)).toContain('bucket-2.ndjson');
+    expect(published.some((m) => bucketOf(m.subjectType, m.subjectId, 4) === 2)).toBe(false);
+    expect(readdirSync(directory)).toEqual([]);
   });
 });

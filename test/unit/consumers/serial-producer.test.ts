@@ -1,6 +1,6 @@
 import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { SerialProducer } from '../../../consumers/serial-producer.js';
+import { SerialProducer } from '../../../src/kafka/serial-producer.js';
 
 /** A stand-in for a kafkajs producer: records each send, fails the ones the test names. */
 function fakeProducer(id: number, log: string[], failing: Set<string>): Producer {

@@ -1,9 +1,9 @@
 import type { Message, Producer, RecordMetadata } from 'kafkajs';
-import { translateKafka } from '../src/kafka/kafka-client.js';
+import { translateKafka } from './kafka-client.js';
 
 /**
- * A sink group's idempotent producer, sending one batch at a time, whichever partition's chunk
- * asks (partitions run in parallel). After a failed send kafkajs rolls its sequence back although
+ * An idempotent producer sending one batch at a time, whichever caller asks (a sink group's
+ * partitions, a connector's concurrent applies: they run in parallel). After a failed send kafkajs rolls its sequence back although
  * the broker may have appended the batch; a later batch of the same size with that sequence would
  * then be taken for a duplicate and dropped without an error, losing its acks. So the first send
  * after a failure goes through a new producer (a new producer id), and no send may be queued on
