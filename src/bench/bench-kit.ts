@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { RECOMMENDED_HEAP_MIB } from '../cli/heap-limit.js';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
@@ -59,7 +60,7 @@ function procKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
 }
 
 /**
- * `node bin/lethe.js -c <catalog> run [--only <service>]` as a child process (the pid is node's
+ * `node --max-old-space-size=<N> bin/lethe.js -c <catalog> run [--only <service>]` as a child process (the pid is node's
  * own, so /proc/<pid>/status is Lethe's), its output in a log file, its resident set sampled
  * every 100 ms. `stop` sends SIGTERM, waits up to 15 s, then SIGKILLs; it reads VmHWM first.
  */
@@ -73,7 +74,8 @@ export class LetheChild {
 
   constructor(catalogPath: string, only: string | undefined, readonly logPath: string) {
     const out = createWriteStream(logPath);
-    const args = ['bin/lethe.js', '-c', catalogPath, 'run', ...(only ? ['--only', only] : [])];
+    // With the heap limit the README gives for `lethe run` (BENCH_HEAP_MIB to try another).
+    const args = [`--max-old-space-size=${process.env.BENCH_HEAP_MIB ?? RECOMMENDED_HEAP_MIB}`, 'bin/lethe.js', '-c', catalogPath, 'run', ...(only ? ['--only', only] : [])];
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LETHE_LOG_LEVEL: 'warn' } });
     this.child.stdout!.pipe(out);
     this.child.stderr!.pipe(out);
