@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { RECOMMENDED_HEAP_MIB } from '../cli/heap-limit.js';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type pg from 'pg';
 import { parseLsn } from '../cdc/lsn.js';
 import { findSlot } from '../cdc/source-database.js';
 import { sleep } from '../retry.js';
+import { RECOMMENDED_HEAP_MIB } from '../cli/heap-limit.js';
 
 /** Shared pieces of `make bench`: logging, sizes, percentiles, and `lethe run` as a child process. */
 export const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
@@ -75,7 +75,9 @@ export class LetheChild {
   constructor(catalogPath: string, only: string | undefined, readonly logPath: string) {
     const out = createWriteStream(logPath);
     // With the heap limit the README gives for `lethe run` (BENCH_HEAP_MIB to try another).
-    const args = [`--max-old-space-size=${process.env.BENCH_HEAP_MIB ?? RECOMMENDED_HEAP_MIB}`, 'bin/lethe.js', '-c', catalogPath, 'run', ...(only ? ['--only', only] : [])];
+    // BENCH_CPU_PROF=1: a V8 CPU profile of each child, written beside its log when it stops.
+    const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${dirname(logPath)}`] : [];
+    const args = [`--max-old-space-size=${process.env.BENCH_HEAP_MIB ?? RECOMMENDED_HEAP_MIB}`, ...profile, 'bin/lethe.js', '-c', catalogPath, 'run', ...(only ? ['--only', only] : [])];
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LETHE_LOG_LEVEL: 'warn' } });
     this.child.stdout!.pipe(out);
     this.child.stderr!.pipe(out);
