@@ -4,7 +4,8 @@ import type { AckWatch } from './ack-watch.js';
 import { LetheChild, log, slotPast, within, type Memory } from './bench-kit.js';
 import { compactedReference } from './reference/compacted-reference.js';
 import { elasticsearchReference } from './reference/elasticsearch-reference.js';
-import { redisReference, type ReferenceResult } from './reference/redis-reference.js';
+import { redisReference } from './reference/redis-reference.js';
+import type { ReferenceResult } from './reference/in-chunks.js';
 import { idRange, REFERENCE_BASE, type Shop } from './shop-fixture.js';
 
 /**
@@ -62,6 +63,8 @@ async function runReference(ctx: SinkContext, sink: BenchSink, ids: string[]): P
   const { shop } = ctx;
   const catalog = parseCatalog(JSON.stringify(shop.catalog()), {});
   const chunk = catalog.sinks.settings.maxBatchEvents;
+  // As many chunks at once as the sink works partitions at once.
+  const concurrency = catalog.sinks.settings.partitionsInParallel;
   if (sink === 'redis') {
     const k = shop.redisKeys('');
     const prefix = k.sessionPattern.slice(0, -':*'.length);
@@ -72,9 +75,9 @@ async function runReference(ctx: SinkContext, sink: BenchSink, ids: string[]): P
       emails: k.emails,
       active: k.active,
     };
-    return redisReference(shop.redis, names, ids, chunk);
+    return redisReference(shop.redis, names, ids, chunk, concurrency);
   }
-  if (sink === 'elasticsearch') return elasticsearchReference(shop.es, shop.index, 'user_id', ids, chunk);
+  if (sink === 'elasticsearch') return elasticsearchReference(shop.es, shop.index, 'user_id', ids, chunk, concurrency);
   const history = catalog.sinks.compacted?.verification.historyRecords ?? 100_000;
   return compactedReference(shop.kafka, ctx.admin, shop.topics.referenceProfiles, (id) => shop.profileKeys(id), ids, chunk, history);
 }

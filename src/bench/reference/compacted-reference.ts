@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
-import type { ReferenceResult } from './redis-reference.js';
+import type { ReferenceResult } from './in-chunks.js';
 
 const { Partitioners } = kafkajs;
 

@@ -1,19 +1,15 @@
 import type { Client } from '@elastic/elasticsearch';
-import type { ReferenceResult } from './redis-reference.js';
+import { inChunks, type ReferenceResult } from './in-chunks.js';
 
 /**
  * The Elasticsearch sink's work written by hand, for the bench to compare the sink with: per
  * chunk of subjects, one terms search on the keyword field (the field's `_source` value compared
  * exactly with the subject's key, as the sink compares it), one `_bulk` delete of the documents
  * found (with their routing), one refresh, one count of what the terms query still finds.
- * Chunks run one after another.
+ * `concurrency` chunks at a time, as the sink's partitions.
  */
-export async function elasticsearchReference(es: Client, index: string, field: string, ids: readonly string[], chunk: number): Promise<ReferenceResult> {
-  const started = Date.now();
-  let affected = 0;
-  let residual = 0;
-  for (let i = 0; i < ids.length; i += chunk) {
-    const slice = ids.slice(i, i + chunk);
+export async function elasticsearchReference(es: Client, index: string, field: string, ids: readonly string[], chunk: number, concurrency: number): Promise<ReferenceResult> {
+  return inChunks(ids, chunk, concurrency, async (slice) => {
     const wanted = new Set(slice);
     const query = { bool: { filter: [{ terms: { [field]: slice } }] } };
     const found = await es.search<Record<string, unknown>>({ index, query, _source: [field], size: 10_000, track_total_hits: false });
@@ -21,10 +17,8 @@ export async function elasticsearchReference(es: Client, index: string, field: s
     if (exact.length > 0) {
       const response = await es.bulk({ operations: exact.map((h) => ({ delete: { _index: h._index, _id: h._id!, ...(h._routing ? { routing: h._routing } : {}) } })) });
       if (response.errors) throw new Error(`elasticsearch reference: a bulk delete in ${index} failed`);
-      affected += exact.length;
       await es.indices.refresh({ index });
     }
-    residual += (await es.count({ index, query })).count;
-  }
-  return { seconds: (Date.now() - started) / 1000, affected, residual };
+    return { affected: exact.length, residual: (await es.count({ index, query })).count };
+  });
 }

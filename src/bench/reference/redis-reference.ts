@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { inChunks, type ReferenceResult } from './in-chunks.js';
 
 /**
  * The Redis sink's work written by hand with ioredis, for the bench to compare the sink with:
@@ -6,7 +7,8 @@ import type { Redis } from 'ioredis';
  * verification (EXISTS, HEXISTS, SISMEMBER) behind them in the same pipeline; one SCAN pass of
  * the keyspace for the chunk's session pattern (MATCH on the common prefix, COUNT 500 as the
  * sink pages, each key matched to a subject of the chunk), UNLINK of what it found, and the
- * same SCAN again as the pattern's verification. Chunks run one after another.
+ * same SCAN again as the pattern's verification. `concurrency` chunks at a time, as the sink's
+ * partitions.
  */
 export interface RedisNames {
   user(id: string): string;
@@ -17,11 +19,6 @@ export interface RedisNames {
   active: string;
 }
 
-export interface ReferenceResult {
-  seconds: number;
-  affected: number;
-  residual: number;
-}
 
 async function scanAll(redis: Redis, match: string): Promise<string[]> {
   const found: string[] = [];
@@ -34,12 +31,8 @@ async function scanAll(redis: Redis, match: string): Promise<string[]> {
   return found;
 }
 
-export async function redisReference(redis: Redis, names: RedisNames, ids: readonly string[], chunk: number): Promise<ReferenceResult> {
-  const started = Date.now();
-  let affected = 0;
-  let residual = 0;
-  for (let i = 0; i < ids.length; i += chunk) {
-    const slice = ids.slice(i, i + chunk);
+export async function redisReference(redis: Redis, names: RedisNames, ids: readonly string[], chunk: number, concurrency: number): Promise<ReferenceResult> {
+  return inChunks(ids, chunk, concurrency, async (slice) => {
     const wanted = new Set(slice);
     const pipeline = redis.pipeline();
     for (const id of slice) pipeline.unlink(names.user(id)).hdel(names.emails, id).srem(names.active, id);
@@ -50,12 +43,12 @@ export async function redisReference(redis: Redis, names: RedisNames, ids: reado
       return Number(value);
     });
     const half = numbers.length / 2;
-    affected += numbers.slice(0, half).reduce((a, b) => a + b, 0);
-    residual += numbers.slice(half).reduce((a, b) => a + b, 0);
+    let affected = numbers.slice(0, half).reduce((a, b) => a + b, 0);
+    let residual = numbers.slice(half).reduce((a, b) => a + b, 0);
     const mine = (keys: string[]) => keys.filter((k) => wanted.has(names.sessionSubject(k) ?? ''));
     const found = mine(await scanAll(redis, `${names.sessionPrefix}*`));
     for (let j = 0; j < found.length; j += 500) affected += await redis.unlink(...found.slice(j, j + 500));
     residual += mine(await scanAll(redis, `${names.sessionPrefix}*`)).length;
-  }
-  return { seconds: (Date.now() - started) / 1000, affected, residual };
+    return { affected, residual };
+  });
 }
