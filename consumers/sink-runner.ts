@@ -9,7 +9,7 @@ import { holdsSink } from '../src/holds/hold-scope.js';
 import { HoldStore, subjectKeyOf, type HeldEvent } from '../src/holds/hold-store.js';
 import { errorKind, InvariantError, reasonOf } from '../src/errors.js';
 import { EventCodec } from '../src/events/event-codec.js';
-import { CONSUMER_RETRY, createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
+import { CONSUMER_RETRY, createKafka, FETCH_LIMITS, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../src/kafka/kafka-client.js';
 import { sendsWithin } from '../src/kafka/record-size.js';
 import { SinkHealthWriter } from '../src/kafka/sink-health.js';
 import { ensureTopics } from '../src/kafka/topic-config.js';
@@ -123,6 +123,7 @@ export class SinkRunner {
       sessionTimeout: SESSION_TIMEOUT_MS,
       heartbeatInterval: HEARTBEAT_MS,
       retry: CONSUMER_RETRY,
+      ...FETCH_LIMITS,
       ...(connector.fetch ? { minBytes: connector.fetch.minBytes, maxWaitTimeInMs: connector.fetch.maxWaitMs } : {}),
     });
     const health = new SinkHealthWriter({ send: (record) => producer.sendLoosely(record) }, topology.health, this.sink, this.log);

@@ -5,7 +5,7 @@ import { getHeapStatistics } from 'node:v8';
  * set is bounded by batch sizes and the reader's spill, but V8 grows its heap far past what is
  * live while garbage is made fast, up to a default limit set by the machine's memory (gigabytes).
  */
-export const RECOMMENDED_HEAP_MIB = 160;
+export const RECOMMENDED_HEAP_MIB = 192;
 
 /**
  * A warning when no heap limit was given to node (neither on its command line nor in

@@ -12,6 +12,14 @@ export const SESSION_TIMEOUT_MS = 10_000;
 export const HEARTBEAT_MS = 1_000;
 
 /**
+ * What one fetch of a Lethe consumer may bring (kafkajs's defaults are 10 MiB, 1 MiB per
+ * partition): every fetched record is decoded into objects at once, several consumers run in
+ * one process, and the process keeps within a small heap (README, "Memory"). A record batch
+ * larger than this still comes whole: Kafka always returns the first one.
+ */
+export const FETCH_LIMITS = { maxBytes: 2 * 2 ** 20, maxBytesPerPartition: 512 * 2 ** 10 } as const;
+
+/**
  * The one place Lethe builds a Kafka client. kafkajs has had no release since 2023; keeping its
  * construction (and its logging) here means a maintained client could replace it in one module.
  */

@@ -1,3 +1,4 @@
+import { FETCH_LIMITS } from './kafka-client.js';
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { rangeId, type PartitionRange, type RangesRead } from './range-reader.js';
@@ -40,6 +41,7 @@ class KeptConsumer {
       groupId: `${groupPrefix}-${randomUUID()}`,
       maxWaitTimeInMs: 10,
       allowAutoTopicCreation: false,
+      ...FETCH_LIMITS,
       retry: { retries: 6, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
   }

@@ -1,3 +1,4 @@
+import { FETCH_LIMITS } from './kafka-client.js';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 
 /** Offsets [from, to) of one partition to read. */
@@ -39,7 +40,7 @@ export async function readRanges(
   if (wanted.size === 0) return out;
   // Joining a new group can meet a coordinator still loading (a fresh `__consumer_offsets`
   // partition, a leader moving): kafkajs's own retries, about 15 s of them, wait that out.
-  const consumer = kafka.consumer({ groupId: options.groupId, maxWaitTimeInMs: 100, retry: { retries: 6, initialRetryTime: 300, maxRetryTime: 5_000 } });
+  const consumer = kafka.consumer({ groupId: options.groupId, maxWaitTimeInMs: 100, retry: { retries: 6, initialRetryTime: 300, maxRetryTime: 5_000 }, ...FETCH_LIMITS });
   let timer: NodeJS.Timeout | undefined;
   let settle!: (error?: unknown) => void;
   const done = new Promise<void>((resolve, reject) => {

@@ -10,7 +10,7 @@ import { GroupHeartbeat } from '../kafka/group-heartbeat.js';
 import { OutageWaiter } from '../outage-waiter.js';
 
 import { errorKind, LetheError, reasonOf, RecordError } from '../errors.js';
-import { CONSUMER_RETRY, createKafka, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../kafka/kafka-client.js';
+import { CONSUMER_RETRY, createKafka, FETCH_LIMITS, HEARTBEAT_MS, SESSION_TIMEOUT_MS, translateKafka, whenCrashedForGood } from '../kafka/kafka-client.js';
 import { parseSinkHealth } from '../kafka/sink-health.js';
 import type { Logger } from '../logger.js';
 import { ensureTopics } from '../kafka/topic-config.js';
@@ -99,7 +99,7 @@ export class TrackerService {
     };
     const admin = kafka.admin();
     const publisher = new StatusPublisher(kafka, catalog, store);
-    const consumer = kafka.consumer({ groupId: topology.trackerGroup, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, maxWaitTimeInMs: 500, retry: CONSUMER_RETRY });
+    const consumer = kafka.consumer({ groupId: topology.trackerGroup, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_MS, maxWaitTimeInMs: 500, retry: CONSUMER_RETRY, ...FETCH_LIMITS });
     const waiter = new OutageWaiter({ initialDelayMs: 200, maxDelayMs: catalog.sinks.settings.retryMaxMs, logger: this.log });
     const waits = new SinkWaits();
     let http: HttpApi | undefined;
