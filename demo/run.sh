@@ -44,7 +44,7 @@ if [ -f "$log_dir/lethe.pid" ]; then kill -TERM "$(cat "$log_dir/lethe.pid")" 2>
 # it past the grace period; the first part runs on the real time.
 export LETHE_CLOCK_FILE="$PWD/$log_dir/clock-offset"
 echo "+0d" >"$LETHE_CLOCK_FILE"
-nohup node --max-old-space-size=192 bin/lethe.js run >"$log_dir/lethe.log" 2>&1 &
+nohup node bin/lethe.js run >"$log_dir/lethe.log" 2>&1 &
 lethe_pid=$!
 echo "$lethe_pid" >"$log_dir/lethe.pid"
 # On failure, stop it and show why; on success it stays up.

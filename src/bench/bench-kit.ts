@@ -5,7 +5,6 @@ import type pg from 'pg';
 import { parseLsn } from '../cdc/lsn.js';
 import { findSlot } from '../cdc/source-database.js';
 import { sleep } from '../retry.js';
-import { RECOMMENDED_HEAP_MIB } from '../cli/heap-limit.js';
 
 /** Shared pieces of `make bench`: logging, sizes, percentiles, and `lethe run` as a child process. */
 export const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
@@ -60,7 +59,7 @@ function procKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
 }
 
 /**
- * `node --max-old-space-size=<N> bin/lethe.js -c <catalog> run [--only <service>]` as a child process (the pid is node's
+ * `node [--max-old-space-size=<N>] bin/lethe.js -c <catalog> run [--only <service>]` as a child process (the pid is node's
  * own, so /proc/<pid>/status is Lethe's), its output in a log file, its resident set sampled
  * every 100 ms. `stop` sends SIGTERM, waits up to 15 s, then SIGKILLs; it reads VmHWM first.
  */
@@ -74,10 +73,11 @@ export class LetheChild {
 
   constructor(catalogPath: string, only: string | undefined, readonly logPath: string) {
     const out = createWriteStream(logPath);
-    // With the heap limit the README gives for `lethe run` (BENCH_HEAP_MIB to try another).
+    // BENCH_HEAP_MIB: the children under a V8 heap limit (none by default).
     // BENCH_CPU_PROF=1: a V8 CPU profile of each child, written beside its log when it stops.
     const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${dirname(logPath)}`] : [];
-    const args = [`--max-old-space-size=${process.env.BENCH_HEAP_MIB ?? RECOMMENDED_HEAP_MIB}`, ...profile, 'bin/lethe.js', '-c', catalogPath, 'run', ...(only ? ['--only', only] : [])];
+    const heap = process.env.BENCH_HEAP_MIB ? [`--max-old-space-size=${process.env.BENCH_HEAP_MIB}`] : [];
+    const args = [...heap, ...profile, 'bin/lethe.js', '-c', catalogPath, 'run', ...(only ? ['--only', only] : [])];
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LETHE_LOG_LEVEL: 'warn' } });
     this.child.stdout!.pipe(out);
     this.child.stderr!.pipe(out);

@@ -24,8 +24,8 @@ import { publishBacklog, sinkRow, type BenchSink, type SinkContext } from './sin
  * BENCH_SINK_SUBJECTS (10,000), BENCH_E2E_SUBJECTS (10,000), BENCH_LATENCY_SECONDS (30),
  * BENCH_BIGQUERY_SUBJECTS (500), BENCH_STAGE_TIMEOUT_S (300: a stage not done by then is
  * reported as such), BENCH_MEMORY_CAP_MIB (2,048: a reader child past it is stopped),
- * BENCH_STAGES (reader,transaction,sinks,e2e,bigquery), BENCH_HEAP_MIB (the children's heap limit,
- * 160), BENCH_CPU_PROF=1 (a CPU profile of each child beside its log). A stage that fails is reported and the
+ * BENCH_STAGES (reader,transaction,sinks,e2e,bigquery), BENCH_HEAP_MIB (a V8 heap limit for the
+ * children; none by default), BENCH_CPU_PROF=1 (a CPU profile of each child beside its log). A stage that fails is reported and the
  * others still run; the exit code is then 1.
  */
 const ALL_STAGES = ['reader', 'transaction', 'sinks', 'e2e', 'bigquery'];

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { RECOMMENDED_HEAP_MIB } from '../cli/heap-limit.js';
 import { openSync, closeSync } from 'node:fs';
 
 /**
@@ -30,7 +29,7 @@ export class LetheSupervisor {
   start(): void {
     if (this.child || this.stopping) return;
     const log = openSync(this.args.logPath, 'a');
-    const child = spawn(process.execPath, [`--max-old-space-size=${RECOMMENDED_HEAP_MIB}`, 'bin/lethe.js', '-c', this.args.catalogPath, 'run'], {
+    const child = spawn(process.execPath, ['bin/lethe.js', '-c', this.args.catalogPath, 'run'], {
       cwd: this.args.root,
       env: this.args.env,
       stdio: ['ignore', log, log],

@@ -7,7 +7,6 @@ import { LetheError, UsageError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { TrackerService } from '../tracker/tracker-service.js';
 import { catalogFrom } from './catalog-option.js';
-import { currentHeapLimitWarning } from './heap-limit.js';
 import { messageOf } from './command-failure.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Logger } from '../logger.js';
@@ -31,8 +30,6 @@ export function registerRun(program: Command): void {
         services = [options.only];
       }
       const logger = createLogger();
-      const heapWarning = currentHeapLimitWarning();
-      if (heapWarning) logger.warn(heapWarning);
       const controller = new AbortController();
       // The first signal stops cleanly: consumers leave their groups at once (no session timeout for
       // the others to wait out), the reader confirms what is durable. A second one exits now.
