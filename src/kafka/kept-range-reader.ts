@@ -157,7 +157,7 @@ class KeptConsumer {
 }
 
 /**
- * `readRanges` without joining a group per read: consumers joined once and kept, one per read
+ * Range reads without joining a group per read: consumers joined once and kept, one per read
  * under way (reads may overlap), each read on an idle one. A read naming a topic or partition a
  * kept consumer does not have (a topic first written, a topic that gained partitions) gets a new
  * consumer, subscribed to every topic read so far, and the old one leaves its group. A consumer
@@ -175,7 +175,13 @@ export class KeptRangeReader {
     private readonly groupPrefix: string,
   ) {}
 
-  /** Reads given offset ranges of partitions (one range per partition); as `readRanges`. */
+  /**
+   * Reads given offset ranges of partitions (one range per partition), each from its start to its
+   * end offset (exclusive). A range ends when a batch reaches its end offset: a transaction's
+   * control records are never delivered as messages, so progress is taken from kafkajs's batch
+   * events, which see them. Stops at `timeoutMs` (when given), reporting the ranges not finished by
+   * then as incomplete; a consumer that crashes, or an `onMessage` that throws, rejects.
+   */
   async read(ranges: readonly PartitionRange[], onMessage: OnMessage, options: { timeoutMs?: number } = {}): Promise<RangesRead> {
     const generation = this.generation;
     for (const r of ranges) this.topics.add(r.topic);

@@ -1,9 +1,9 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { readRanges } from './range-reader.js';
+import { KeptRangeReader } from './kept-range-reader.js';
 
 /**
- * Reads a topic from its beginning up to the end offsets it has when called, through a
- * throwaway consumer group that commits nothing (`readRanges` over every partition).
+ * Reads a topic from its beginning up to the end offsets it has when called, through a consumer
+ * group of its own that commits nothing (a KeptRangeReader used for this one read, then left).
  */
 export async function readTopic(
   kafka: Kafka,
@@ -19,8 +19,10 @@ export async function readTopic(
     await admin.disconnect();
   }
   const ranges = offsets.map((o) => ({ topic, partition: o.partition, from: BigInt(o.low), to: BigInt(o.high) }));
-  await readRanges(kafka, ranges, (message, _topic, partition) => onMessage(message, partition), {
-    groupId: `lethe-reader-${process.pid}-${Date.now()}`,
-    partitions: new Map([[topic, ranges.map((r) => r.partition)]]),
-  });
+  const reader = new KeptRangeReader(kafka, `lethe-reader-${process.pid}`);
+  try {
+    await reader.read(ranges, (message, _topic, partition) => onMessage(message, partition));
+  } finally {
+    await reader.close();
+  }
 }
