@@ -14,14 +14,26 @@ import { waitFor } from '../../support/wait-for.js';
 
 afterEach(() => vi.restoreAllMocks());
 
+/** A HoldStore in a schema of its own, created, dropped with the fixture. */
+async function holdStoreFixture() {
+  const db = await pgContext();
+  const pool = new pg.Pool({ connectionString: endpoints().databaseUrl, max: 2 });
+  const store = new HoldStore(pool, db.name('schema', 'holds'));
+  await store.ensureSchema();
+  return {
+    store,
+    db,
+    async [Symbol.asyncDispose]() {
+      await pool.end();
+      await db[Symbol.asyncDispose]();
+    },
+  };
+}
+
 describe('HoldStore', () => {
   it('places, lists, finds active holds per subject and releases once', async () => {
-    await using db = await pgContext();
-    const schema = db.name('schema', 'holds');
-    const pool = new pg.Pool({ connectionString: endpoints().databaseUrl, max: 2 });
-    await using _ = { [Symbol.asyncDispose]: () => pool.end() };
-    const store = new HoldStore(pool, schema);
-    await store.ensureSchema();
+    await using held = await holdStoreFixture();
+    const { store } = held;
     await store.ensureSchema();
     const a = await store.place({ subjectType: 'user', subjectId: '42', scope: 'sink:redis', basis: 'case 1', reviewAt: '2099-01-31', placedBy: 'cli:ada' });
     const b = await store.place({ subjectType: 'user', subjectId: '42', scope: 'all', basis: 'case 2', reviewAt: '2099-02-28', placedBy: 'cli:ada' });
@@ -46,12 +58,8 @@ describe('HoldStore', () => {
   });
 
   it("waits to place a hold while a request's erasure holds the subject's hold lock, and places it once that commits", async () => {
-    await using db = await pgContext();
-    const schema = db.name('schema', 'holds');
-    const pool = new pg.Pool({ connectionString: endpoints().databaseUrl, max: 2 });
-    await using _ = { [Symbol.asyncDispose]: () => pool.end() };
-    const store = new HoldStore(pool, schema);
-    await store.ensureSchema();
+    await using held = await holdStoreFixture();
+    const { store } = held;
     // The erasure's transaction, as the executor runs it: the subject's hold lock, then the holds.
     const erasure = new pg.Client({ connectionString: endpoints().databaseUrl });
     await erasure.connect();
@@ -60,7 +68,7 @@ describe('HoldStore', () => {
     await erasure.query('SELECT pg_advisory_xact_lock(hashtext($1))', [holdLockKey('user', '42')]);
     const placing = store.place({ subjectType: 'user', subjectId: '42', scope: 'all', basis: 'case 9', reviewAt: '2099-01-31', placedBy: 'cli:ada' });
     await waitFor(async () => {
-      const { rows } = await db.client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%subject_lock%'");
+      const { rows } = await held.db.client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%subject_lock%'");
       return rows[0]!.n === 1;
     }, { what: 'the placement to wait on the hold lock' });
     expect((await store.activeFor([{ subjectType: 'user', subjectId: '42' }])).size).toBe(0);
