@@ -11,10 +11,11 @@ import { sendsWithin } from '../src/kafka/record-size.js';
 import { describeTopicConfig } from '../src/kafka/topic-config.js';
 import { KeptRangeReader } from '../src/kafka/kept-range-reader.js';
 import { SerialProducer } from '../src/kafka/serial-producer.js';
-import { rangeId, type PartitionRange } from '../src/kafka/range-reader.js';
+import { rangeId, type PartitionRange, type RangesRead } from '../src/kafka/range-reader.js';
 import { KeyFormats, type TopicKeys } from './compacted-key-format.js';
 import { partitionOf } from './compacted-partitioner.js';
-import { keyFormatMismatch, strayFailure, TombstoneLedger, verdictOf, type ReadBack, type WrittenTombstone } from './compacted-verification.js';
+import { keyFormatMismatch, strayFailure, verdictOf, type ReadBack, type WrittenTombstone } from './compacted-verification.js';
+import { CompactedKeyIndex, TombstoneLedger, type PartitionKeys } from './compacted-key-index.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
 
 // kafkajs is CommonJS; Node's ESM loader does not see every export of it by name.
@@ -47,16 +48,19 @@ interface Pending {
  * so each topic's cleanup.policy is checked (a failed ack otherwise).
  *
  * Each tombstone goes to the partition the target's `partitioner` gives its key. Then every
- * partition of the topics written is read back, once per batch, from the log start (when at most
- * `historyRecords` offsets precede the tombstones, or the high watermark in a partition without
- * them; else from the first tombstone, or the latest `historyRecords`) to the high watermark
- * taken after writing: a key is affected when a record with a value preceded its tombstone, and
- * residual when its latest record from the tombstone on has a value (the application wrote it
- * again) or a live record of it sits in another partition (the application partitions keys
- * otherwise: the target fails, naming the partitions). Keys in another serialization than the
- * declared one fail the target. What the read could not establish is said in the result's
- * details (`not-verified`, `affected-unknown`), never counted as clean. The older records are gone only once the cleaner has run: the ack reports
- * delete.retention.ms and max.compaction.lag.ms.
+ * partition of the topics written is read back to the high watermark taken after writing, from
+ * the log start the first time (when at most `historyRecords` offsets precede the tombstones, or
+ * the high watermark in a partition without them; else from the first tombstone, or the latest
+ * `historyRecords`), and after that from where the last read-back ended: what each partition's
+ * records say of each key is kept between applies (`CompactedKeyIndex`: the keys whose latest
+ * record has a value, at most `historyRecords` of them per partition). A key is affected when its
+ * latest record before its tombstone had a value, and residual when its latest record from the
+ * tombstone on has a value (the application wrote it again) or a live record of it sits in another
+ * partition (the application partitions keys otherwise: the target fails, naming the
+ * partitions). Keys in another serialization than the declared one fail the target. What the
+ * read could not establish is said in the result's details (`not-verified`, `affected-unknown`),
+ * never counted as clean. The older records are gone only once the cleaner has run: the ack
+ * reports delete.retention.ms and max.compaction.lag.ms.
  */
 export class CompactedTopicConnector implements SinkConnector {
   readonly sink = 'compacted' as const;
@@ -68,6 +72,10 @@ export class CompactedTopicConnector implements SinkConnector {
   private readonly keyFormats: KeyFormats;
   /** The read-back's consumers, joined once and kept: joining a group per batch took most of an apply. */
   private readonly reader: KeptRangeReader;
+  /** What the read-backs found in each partition so far, so the next reads only what is new. */
+  private readonly index: CompactedKeyIndex;
+  /** The read-back under way: one at a time. */
+  private readBacks: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly config: NonNullable<SinksConfig['compacted']>,
@@ -79,6 +87,7 @@ export class CompactedTopicConnector implements SinkConnector {
     this.producer = new SerialProducer(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }));
     this.admin = kafka.admin();
     this.reader = new KeptRangeReader(kafka, 'lethe-compacted-verify');
+    this.index = new CompactedKeyIndex(config.verification.historyRecords);
     this.keyFormats = new KeyFormats(registryUrl, new SchemaRegistry({ host: registryUrl }));
   }
 
@@ -96,15 +105,18 @@ export class CompactedTopicConnector implements SinkConnector {
       },
     );
     await this.connected;
+    const watched: Array<{ topic: string; partition: number; key: Buffer }> = [];
     try {
       const { out, pending } = await this.plan(events);
-      await this.write(pending);
+      await this.write(pending, watched);
       await this.verify(pending);
       return out;
     } catch (error) {
       // The broker unreachable, a leader election, a timeout: a wait. A tombstone (key, no value)
       // cannot be refused for its content.
       throw error instanceof LetheError ? error : new ServiceUnavailableError('kafka', `compacted topics: ${reasonOf(error)}`, { cause: error });
+    } finally {
+      for (const w of watched) this.index.unwatch(w.topic, w.partition, w.key);
     }
   }
 
@@ -145,9 +157,11 @@ export class CompactedTopicConnector implements SinkConnector {
 
   /**
    * Writes the tombstones, each on the partition the target's partitioner (as the application's
-   * producer uses) gives its key, so the send result tells each one's offset.
+   * producer uses) gives its key, so the send result tells each one's offset. Each key is
+   * watched in the read-back's index before its tombstone is sent (and put in `watched`), since
+   * the read of another apply may pass the tombstone before this one's send returns.
    */
-  private async write(pending: Pending[]): Promise<void> {
+  private async write(pending: Pending[], watched: Array<{ topic: string; partition: number; key: Buffer }>): Promise<void> {
     const topics = [...new Set(pending.map((p) => p.target.topic))];
     if (topics.length === 0) return;
     const metadata = new Map((await this.admin.fetchTopicMetadata({ topics })).topics.map((t) => [t.name, t.partitions]));
@@ -161,6 +175,10 @@ export class CompactedTopicConnector implements SinkConnector {
           const partition = partitionOf(p.target.partitioner, topic, partitions, key);
           keys.set(`${partition}/${key.toString('hex')}`, { key, partition });
         }
+      }
+      for (const { key, partition } of keys.values()) {
+        this.index.watch(topic, partition, key);
+        watched.push({ topic, partition, key });
       }
       const messages = [...keys.values()].map(({ key, partition }) => ({ key, value: null, partition }));
       // A batch of events with large manifests (an erasure sent in parts) can mean 100,000
@@ -186,22 +204,40 @@ export class CompactedTopicConnector implements SinkConnector {
     }
   }
 
-  /** Reads every partition of the topics written back and fills each pending result from what it shows. */
+  /**
+   * Reads back every partition of the topics written and fills each pending result from what it
+   * shows. One read-back at a time: each reads only what its partitions gained since the last one
+   * (an apply whose tombstones another's read already passed may read nothing).
+   */
   private async verify(pending: Pending[]): Promise<void> {
     const written = pending.flatMap((p) => p.tombstones);
-    const { ranges, history, partitions } = await this.rangesFor(written);
-    const ledger = new TombstoneLedger();
-    for (const t of written) ledger.add(t);
-    const read = await this.reader.read(ranges, (m, topic, partition) => ledger.observe(topic, partition, BigInt(m.offset), m.key, m.value), {
-      timeoutMs: this.config.verification.timeoutMs,
+    const turn = this.readBacks.then(async () => {
+      const { ranges, read, history, partitions } = await this.rangesFor(written);
+      const done = await this.reader.read(ranges, (m, topic, partition) => read.get(rangeId(topic, partition))!.observe(BigInt(m.offset), m.key, m.value), {
+        timeoutMs: this.config.verification.timeoutMs,
+      });
+      for (const r of ranges) {
+        const id = rangeId(r.topic, r.partition);
+        const keys = read.get(id)!;
+        if (done.complete.has(id)) keys.end = r.to > keys.end ? r.to : keys.end;
+        // A partition not read to its end, or past the live keys kept, is read anew by the next apply.
+        if (!done.complete.has(id) || keys.overflowed) this.index.drop(r.topic, r.partition);
+        if (keys.overflowed) history.set(id, `${id} holds more than ${this.config.verification.historyRecords} live keys, over the read budget: a record of the keys there (another partitioner) is not ruled out`);
+      }
+      await this.fill(pending, new TombstoneLedger(read, written), { done, history, partitions });
     });
+    this.readBacks = turn.catch(() => undefined);
+    await turn;
+  }
+
+  private async fill(pending: Pending[], ledger: TombstoneLedger, read: { done: RangesRead; history: Map<string, string>; partitions: Map<string, number[]> }): Promise<void> {
     const readBack: ReadBack = {
       coverage: (topic, partition) => {
         const id = rangeId(topic, partition);
-        if (!read.complete.has(id)) return { complete: false, reason: `${topic}/${partition} was not read back to its high watermark within ${this.config.verification.timeoutMs} ms` };
-        return { complete: true, history: history.get(id) ?? true };
+        if (!read.done.complete.has(id)) return { complete: false, reason: `${topic}/${partition} was not read back to its high watermark within ${this.config.verification.timeoutMs} ms` };
+        return { complete: true, history: read.history.get(id) ?? true };
       },
-      partitions: (topic) => partitions.get(topic) ?? [],
+      partitions: (topic) => read.partitions.get(topic) ?? [],
     };
     for (const p of pending) {
       const mismatch = keyFormatMismatch(p.target.topic, p.target.keyFormat, ledger.formatsSeen(p.target.topic));
@@ -221,10 +257,13 @@ export class CompactedTopicConnector implements SinkConnector {
   }
 
   /**
-   * Per partition of each topic written, the range to read, to the high watermark now: from the
-   * log start when at most `historyRecords` offsets precede its first tombstone (or, without
-   * tombstones, its end); else from the first tombstone, or the latest `historyRecords`, the
-   * reason kept in `history`.
+   * Per partition of each topic written, the range to read, to the high watermark now, and the
+   * index it is read into: the kept one from where the last read ended; else, when at most
+   * `historyRecords` offsets precede its first tombstone (or, without tombstones, its end), a new
+   * kept one from the log start; else one for this apply alone from the first tombstone, or the
+   * latest `historyRecords`, the reason kept in `history`. A kept index whose partition's log
+   * start moved past its start (retention) or whose end is past the high watermark (a truncated
+   * log) is read anew.
    */
   private async rangesFor(written: readonly WrittenTombstone[]) {
     const first = new Map<string, WrittenTombstone>();
@@ -233,6 +272,7 @@ export class CompactedTopicConnector implements SinkConnector {
       if (!first.has(id) || t.offset < first.get(id)!.offset) first.set(id, t);
     }
     const ranges: PartitionRange[] = [];
+    const read = new Map<string, PartitionKeys>();
     const history = new Map<string, string>();
     const partitions = new Map<string, number[]>();
     const budget = BigInt(this.config.verification.historyRecords);
@@ -243,10 +283,18 @@ export class CompactedTopicConnector implements SinkConnector {
         const id = rangeId(topic, o.partition);
         const t = first.get(id);
         const [low, high] = [BigInt(o.low), BigInt(o.high)];
+        const kept = this.index.kept(topic, o.partition);
+        if (kept && low <= kept.start && kept.end <= high) {
+          read.set(id, kept);
+          ranges.push({ topic, partition: o.partition, from: kept.end, to: high });
+          continue;
+        }
+        this.index.drop(topic, o.partition);
         // A partition without tombstones is read for the keys too: an application that partitions
         // keys otherwise (or a topic that gained partitions) put them there.
         const before = (t?.offset ?? high) - low;
         if (before <= budget) {
+          read.set(id, this.index.open(topic, o.partition, low, true));
           ranges.push({ topic, partition: o.partition, from: low, to: high });
           continue;
         }
@@ -256,10 +304,12 @@ export class CompactedTopicConnector implements SinkConnector {
             ? `${before} offsets precede the tombstones in ${id}, over the read budget of ${budget}`
             : `${id} holds ${before} offsets, over the read budget of ${budget}: only its latest ${budget} were read, so a record of the keys there (another partitioner) is not ruled out`,
         );
-        ranges.push({ topic, partition: o.partition, from: t ? t.offset : high - budget, to: high });
+        const from = t ? t.offset : high - budget;
+        read.set(id, this.index.open(topic, o.partition, from, false));
+        ranges.push({ topic, partition: o.partition, from, to: high });
       }
     }
-    return { ranges, history, partitions };
+    return { ranges, read, history, partitions };
   }
 
   /** Keys framed under another schema id that are one of the target's keys, and still have a value. */
@@ -267,8 +317,8 @@ export class CompactedTopicConnector implements SinkConnector {
     if (p.keys.format === 'string' || p.texts.length === 0) return 0;
     const wanted = new Set(p.texts.map((t) => p.keys.logical(t)));
     let live = 0;
-    for (const f of ledger.foreignKeys(p.target.topic)) {
-      if (f.live && wanted.has((await p.keys.logicalOf(f.key)) ?? '')) live += 1;
+    for (const key of ledger.foreignKeys(p.target.topic)) {
+      if (wanted.has((await p.keys.logicalOf(key)) ?? '')) live += 1;
     }
     return live;
   }
@@ -287,6 +337,7 @@ export class CompactedTopicConnector implements SinkConnector {
 
   async close(): Promise<void> {
     await this.reader.close();
+    this.index.clear();
     // A later apply connects again (a runner restarted with the same connector).
     const connected = this.connected;
     this.connected = undefined;

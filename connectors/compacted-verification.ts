@@ -1,4 +1,5 @@
-import { framedSchemaId, type KeyFormat } from './compacted-key-format.js';
+import type { KeyFormat } from './compacted-key-format.js';
+import type { TombstoneLedger } from './compacted-key-index.js';
 
 /** A tombstone as the broker stored it: where the producer's send result puts it. */
 export interface WrittenTombstone {
@@ -8,10 +9,11 @@ export interface WrittenTombstone {
   key: Buffer;
 }
 
-interface KeyState {
-  /** The first tombstone written for the key in this batch. */
+/** A tombstoned key's records as the read-back found them. */
+export interface KeyState {
+  /** The first tombstone written for the key in this apply. */
   tombstone: bigint;
-  /** A record with a value for the key before the tombstone. */
+  /** Whether its latest record before the tombstone has a value: the tombstone erased it. */
   hadValue: boolean;
   /** Whether the key's latest record from the tombstone on has a value (a later write). */
   live: boolean;
@@ -25,90 +27,6 @@ interface KeyState {
 export interface KeyFormatsSeen {
   framed: Map<number, number>;
   plain: number;
-}
-
-const keyId = (topic: string, partition: number, key: Buffer) => `${topic}/${partition}/${key.toString('hex')}`;
-const topicKeyId = (topic: string, key: Buffer) => `${topic}/${key.toString('hex')}`;
-const recordId = (topic: string, partition: number, offset: bigint) => `${topic}/${partition}@${offset}`;
-
-/**
- * What a read of the tombstones' partitions shows. Records arrive per partition in offset
- * order, so the last one seen for a key from its tombstone on is its latest up to the read's
- * end. A key is compared byte for byte, as the log cleaner compares it; a Confluent-framed key
- * under a schema id other than the tombstones' is kept aside (latest state per key bytes) to be
- * decoded: it may be the same key in other bytes, which no tombstone of these bytes erases.
- * A tombstoned key's bytes read in another partition than its tombstone's are strays (the
- * application partitions keys otherwise, or the topic gained partitions): their latest record
- * there is kept, since no tombstone in the wrong partition erases them. Pure.
- */
-export class TombstoneLedger {
-  private readonly keys = new Map<string, KeyState>();
-  private readonly own = new Set<string>();
-  private readonly ids = new Map<string, Set<number>>();
-  private readonly seen = new Map<string, KeyFormatsSeen>();
-  private readonly foreign = new Map<string, Map<string, { key: Buffer; live: boolean }>>();
-  /** Per tombstoned key bytes of a topic: its tombstones' partitions. */
-  private readonly tombstoned = new Map<string, Set<number>>();
-  /** Per tombstoned key bytes of a topic: partitions without its tombstone holding it, and whether its latest record there has a value. */
-  private readonly strays = new Map<string, Map<number, boolean>>();
-
-  add(t: WrittenTombstone): void {
-    const id = keyId(t.topic, t.partition, t.key);
-    const key = topicKeyId(t.topic, t.key);
-    this.tombstoned.set(key, (this.tombstoned.get(key) ?? new Set()).add(t.partition));
-    const state = this.keys.get(id);
-    if (!state || t.offset < state.tombstone) this.keys.set(id, { tombstone: t.offset, hadValue: false, live: false, seen: false, latestLive: false });
-    this.own.add(recordId(t.topic, t.partition, t.offset));
-    const schemaId = framedSchemaId(t.key);
-    if (schemaId !== null) this.ids.set(t.topic, (this.ids.get(t.topic) ?? new Set()).add(schemaId));
-  }
-
-  observe(topic: string, partition: number, offset: bigint, key: Buffer | null, value: Buffer | null): void {
-    if (key === null) return;
-    const state = this.keys.get(keyId(topic, partition, key));
-    if (state) {
-      if (offset < state.tombstone) state.hadValue ||= value !== null;
-      else state.live = value !== null;
-      if (offset === state.tombstone && value === null) state.seen = true;
-      state.latestLive = value !== null;
-    } else {
-      const id = topicKeyId(topic, key);
-      if (this.tombstoned.has(id)) this.strays.set(id, (this.strays.get(id) ?? new Map<number, boolean>()).set(partition, value !== null));
-    }
-    if (this.own.has(recordId(topic, partition, offset))) return;
-    const seen = this.seen.get(topic) ?? { framed: new Map(), plain: 0 };
-    this.seen.set(topic, seen);
-    const schemaId = framedSchemaId(key);
-    if (schemaId === null) {
-      seen.plain += 1;
-      return;
-    }
-    seen.framed.set(schemaId, (seen.framed.get(schemaId) ?? 0) + 1);
-    if (!state && !(this.ids.get(topic)?.has(schemaId) ?? false)) {
-      const keys = this.foreign.get(topic) ?? new Map<string, { key: Buffer; live: boolean }>();
-      this.foreign.set(topic, keys);
-      keys.set(`${partition}/${key.toString('hex')}`, { key, live: value !== null });
-    }
-  }
-
-  stateOf(t: Pick<WrittenTombstone, 'topic' | 'partition' | 'key'>): Readonly<KeyState> | undefined {
-    return this.keys.get(keyId(t.topic, t.partition, t.key));
-  }
-
-  /** The partitions other than its tombstones' where a tombstoned key's latest record read has a value. */
-  strayPartitions(t: Pick<WrittenTombstone, 'topic' | 'key'>): number[] {
-    const found = this.strays.get(topicKeyId(t.topic, t.key)) ?? new Map<number, boolean>();
-    return [...found].filter(([, live]) => live).map(([partition]) => partition).sort((a, b) => a - b);
-  }
-
-  formatsSeen(topic: string): KeyFormatsSeen {
-    return this.seen.get(topic) ?? { framed: new Map(), plain: 0 };
-  }
-
-  /** Framed keys under schema ids the tombstones do not use, with whether their latest record has a value. */
-  foreignKeys(topic: string): Array<{ key: Buffer; live: boolean }> {
-    return [...(this.foreign.get(topic)?.values() ?? [])];
-  }
 }
 
 /**
@@ -154,14 +72,20 @@ export interface TargetVerdict {
 }
 
 /**
- * One target's verdict from its tombstones and the read: affected counts the keys seen with a
- * value before their tombstone (a lower bound when `affected-unknown` says what was not read); residual, the keys whose latest record from the
+ * One target's verdict from its tombstones and the read: affected counts the keys whose latest
+ * record before their tombstone had a value (a lower bound when `affected-unknown` says what was
+ * not read); residual, the keys whose latest record from the
  * tombstone on has a value or that have a live record in another partition (a stray, which the
  * tombstone does not erase), plus `sameKeyLive` (the same key in other bytes, latest with a
  * value). Every partition of the topic counts, since a key may sit in any: what the read did not
  * reach there is said in `details`, never counted as clean. Pure.
  */
-export function verdictOf(tombstones: readonly WrittenTombstone[], ledger: TombstoneLedger, read: ReadBack, sameKeyLive: number): TargetVerdict {
+export function verdictOf(
+  tombstones: readonly WrittenTombstone[],
+  ledger: Pick<TombstoneLedger, 'stateOf' | 'strayPartitions'>,
+  read: ReadBack,
+  sameKeyLive: number,
+): TargetVerdict {
   let affected = 0;
   let residual = sameKeyLive;
   let verified = 0;

@@ -124,9 +124,10 @@ export const sinksSchema = z
       .optional(),
     compacted: z
       .object({
-        // The read-back after writing: from each tombstone's partition start (up to `historyRecords`
-        // offsets before the tombstones, to say which keys had a record) to its high watermark,
-        // within `timeoutMs`.
+        // The read-back after writing: first from each partition's start (up to `historyRecords`
+        // offsets before the tombstones, to say which keys had a record), then from where the last
+        // one ended (at most `historyRecords` live keys kept per partition), to its high
+        // watermark, within `timeoutMs`.
         verification: z
           .object({ historyRecords: integer(0).default(100_000), timeoutMs: integer(1).default(30_000) })
           .strict()

@@ -3,84 +3,84 @@ import { keyValueOf } from '../../connectors/compacted-key-format.js';
 import { partitionOf } from '../../connectors/compacted-partitioner.js';
 import { parseCatalog } from '../../src/catalog/catalog.js';
 import { catalogProblems } from '../support/catalog-problems.js';
-import { keyFormatMismatch, strayFailure, TombstoneLedger, verdictOf, type PartitionCoverage, type WrittenTombstone } from '../../connectors/compacted-verification.js';
+import { keyFormatMismatch, strayFailure, verdictOf, type PartitionCoverage, type WrittenTombstone } from '../../connectors/compacted-verification.js';
+import { CompactedKeyIndex, TombstoneLedger } from '../../connectors/compacted-key-index.js';
 
 const framed = (id: number, rest: string) => Buffer.concat([Buffer.from([0, 0, 0, 0, id]), Buffer.from(rest)]);
 const key = (text: string) => Buffer.from(text);
 const readBack = (coverage: (topic: string, partition: number) => PartitionCoverage = () => ({ complete: true, history: true }), partitions = [0]) => ({ coverage, partitions: () => partitions });
 const complete = readBack();
 
-describe('compacted tombstone ledger', () => {
-  const tombstone = (k: string, offset: bigint): WrittenTombstone => ({ topic: 't', partition: 0, offset, key: key(k) });
+/** An apply's read-back in one go: its keys watched, then the records read into a kept index of each partition. */
+function readBackOf(tombstones: readonly WrittenTombstone[], partitions = [0], index = new CompactedKeyIndex(1_000)) {
+  for (const t of tombstones) index.watch(t.topic, t.partition, t.key);
+  const read = new Map(partitions.map((p) => [`t/${p}`, index.kept('t', p) ?? index.open('t', p, 0n, true)] as const));
+  const observe = (partition: number, offset: bigint, k: Buffer, value: Buffer | null) => read.get(`t/${partition}`)!.observe(offset, k, value);
+  return { index, read, observe, ledger: () => new TombstoneLedger(read, tombstones) };
+}
 
-  it('affected means a value before the tombstone; residual means a value as the latest record after it', () => {
-    const ledger = new TombstoneLedger();
+describe('compacted tombstone ledger', () => {
+  const tombstone = (k: string, offset: bigint, partition = 0): WrittenTombstone => ({ topic: 't', partition, offset, key: key(k) });
+
+  it('affected means a value as the latest record before the tombstone; residual means a value as the latest record after it', () => {
     const ts = [tombstone('42', 5n), tombstone('43', 6n), tombstone('44', 7n)];
-    for (const t of ts) ledger.add(t);
-    ledger.observe('t', 0, 1n, key('42'), key('v'));
-    ledger.observe('t', 0, 2n, key('43'), null);
-    for (const t of ts) ledger.observe('t', 0, t.offset, t.key, null);
-    ledger.observe('t', 0, 8n, key('44'), key('written again'));
-    ledger.observe('t', 0, 9n, key('42'), key('again'));
-    ledger.observe('t', 0, 10n, key('42'), null);
-    expect(verdictOf(ts, ledger, complete, 0)).toEqual({ affected: 1, residual: 1, details: { tombstones: '3', verified: '2' }, strays: [] });
+    const { observe, ledger } = readBackOf(ts);
+    observe(0, 1n, key('42'), key('v'));
+    observe(0, 2n, key('43'), null);
+    for (const t of ts) observe(0, t.offset, t.key, null);
+    observe(0, 8n, key('44'), key('written again'));
+    observe(0, 9n, key('42'), key('again'));
+    observe(0, 10n, key('42'), null);
+    expect(verdictOf(ts, ledger(), complete, 0)).toEqual({ affected: 1, residual: 1, details: { tombstones: '3', verified: '2' }, strays: [] });
   });
 
   it("a send result whose offset holds another key's record (the batch taken for a duplicate) is not verified, and the key's value still there is residual", () => {
-    const ledger = new TombstoneLedger();
     // The broker said 10; offset 10 holds another key, and 42's latest record is its value at 3.
     const lost = tombstone('42', 10n);
     const fine = tombstone('43', 11n);
-    ledger.add(lost);
-    ledger.add(fine);
-    ledger.observe('t', 0, 3n, key('42'), key('profile'));
-    ledger.observe('t', 0, 4n, key('43'), key('profile'));
-    ledger.observe('t', 0, 10n, key('99'), null);
-    ledger.observe('t', 0, 11n, key('43'), null);
-    expect(verdictOf([lost, fine], ledger, complete, 0)).toEqual({
+    const { observe, ledger } = readBackOf([lost, fine]);
+    observe(0, 3n, key('42'), key('profile'));
+    observe(0, 4n, key('43'), key('profile'));
+    observe(0, 10n, key('99'), null);
+    observe(0, 11n, key('43'), null);
+    expect(verdictOf([lost, fine], ledger(), complete, 0)).toEqual({
       affected: 1,
       residual: 1,
       details: { tombstones: '2', verified: '1', 'not-verified': 'tombstone at offset 10 of t/0 was not read back', 'affected-unknown': 'tombstone at offset 10 of t/0 was not read back' },
       strays: [],
     });
     // A key whose record at that offset has a value is no tombstone either.
-    const other = new TombstoneLedger();
-    other.add(tombstone('42', 10n));
-    other.observe('t', 0, 10n, key('42'), key('written over'));
-    expect(verdictOf([tombstone('42', 10n)], other, complete, 0)).toMatchObject({ residual: 1, details: { verified: '0' } });
+    const other = readBackOf([tombstone('42', 10n)]);
+    other.observe(0, 10n, key('42'), key('written over'));
+    expect(verdictOf([tombstone('42', 10n)], other.ledger(), complete, 0)).toMatchObject({ residual: 1, details: { verified: '0' } });
   });
 
   it('a partition not read to its end is not verified, and its history unknown', () => {
-    const ledger = new TombstoneLedger();
     const t = tombstone('42', 5n);
-    ledger.add(t);
-    const verdict = verdictOf([t], ledger, readBack(() => ({ complete: false, reason: 't/0 was not read back' })), 0);
+    const verdict = verdictOf([t], readBackOf([t]).ledger(), readBack(() => ({ complete: false, reason: 't/0 was not read back' })), 0);
     expect(verdict).toEqual({ affected: 0, residual: 0, details: { tombstones: '1', verified: '0', 'not-verified': 't/0 was not read back', 'affected-unknown': 't/0 was not read back' }, strays: [] });
   });
 
   it('a live record of the key in another partition is residual, named as a stray; one erased there is not', () => {
-    const ledger = new TombstoneLedger();
     const [a, b] = [tombstone('42', 5n), tombstone('43', 6n)];
-    ledger.add(a);
-    ledger.add(b);
-    ledger.observe('t', 2, 0n, key('42'), key('profile'));
-    ledger.observe('t', 1, 0n, key('43'), key('profile'));
-    ledger.observe('t', 1, 1n, key('43'), null);
-    for (const t of [a, b]) ledger.observe('t', 0, t.offset, t.key, null);
-    const verdict = verdictOf([a, b], ledger, readBack(undefined, [0, 1, 2]), 0);
+    const { observe, ledger } = readBackOf([a, b], [0, 1, 2]);
+    observe(2, 0n, key('42'), key('profile'));
+    observe(1, 0n, key('43'), key('profile'));
+    observe(1, 1n, key('43'), null);
+    for (const t of [a, b]) observe(0, t.offset, t.key, null);
+    const verdict = verdictOf([a, b], ledger(), readBack(undefined, [0, 1, 2]), 0);
     expect(verdict).toEqual({ affected: 0, residual: 1, details: { tombstones: '2', verified: '1' }, strays: [{ found: 2, tombstone: 0 }] });
     expect(strayFailure('t', 'murmur2', verdict.strays)).toMatch(/^topic t: a key found in partition 2, the tombstone went to 0 \(partitioner murmur2\): the application partitions keys differently.*declare `partitioner`/);
   });
 
   it('another partition read short of its end or of its history leaves the verdict not verified or affected unknown', () => {
-    const ledger = new TombstoneLedger();
     const t = tombstone('42', 5n);
-    ledger.add(t);
-    ledger.observe('t', 0, 1n, key('42'), key('v'));
-    ledger.observe('t', 0, 5n, t.key, null);
+    const { observe, ledger } = readBackOf([t]);
+    observe(0, 1n, key('42'), key('v'));
+    observe(0, 5n, t.key, null);
     const coverage = (_: string, p: number): PartitionCoverage =>
       p === 0 ? { complete: true, history: true } : p === 1 ? { complete: true, history: 't/1 holds 9 offsets, over the read budget' } : { complete: false, reason: 't/2 was not read back' };
-    expect(verdictOf([t], ledger, readBack(coverage, [0, 1, 2]), 0)).toEqual({
+    expect(verdictOf([t], ledger(), readBack(coverage, [0, 1, 2]), 0)).toEqual({
       affected: 1,
       residual: 0,
       details: { tombstones: '1', verified: '1', 'not-verified': 't/2 was not read back', 'affected-unknown': 't/1 holds 9 offsets, over the read budget; t/2 was not read back' },
@@ -89,15 +89,70 @@ describe('compacted tombstone ledger', () => {
   });
 
   it('keys in another serialization than declared are named; framed keys under other schema ids are kept aside', () => {
-    const ledger = new TombstoneLedger();
-    ledger.add({ topic: 't', partition: 0, offset: 3n, key: framed(7, 'a') });
-    ledger.observe('t', 0, 1n, framed(7, 'a'), key('v'));
-    ledger.observe('t', 0, 2n, framed(9, 'a'), key('v'));
-    expect(keyFormatMismatch('t', 'string', ledger.formatsSeen('t'))).toMatch(/^topic t holds Confluent-framed keys \(schema id 7, 9; 2 records read\)/);
-    expect(keyFormatMismatch('t', 'avro', ledger.formatsSeen('t'))).toBeNull();
-    expect(ledger.foreignKeys('t')).toEqual([{ key: framed(9, 'a'), live: true }]);
-    ledger.observe('t', 0, 4n, key('plain'), key('v'));
-    expect(keyFormatMismatch('t', 'avro', ledger.formatsSeen('t'))).toMatch(/holds 1 records read whose keys are not Confluent-framed/);
+    const { observe, ledger } = readBackOf([{ topic: 't', partition: 0, offset: 3n, key: framed(7, 'a') }]);
+    observe(0, 1n, framed(7, 'a'), key('v'));
+    observe(0, 2n, framed(9, 'a'), key('v'));
+    expect(keyFormatMismatch('t', 'string', ledger().formatsSeen('t'))).toMatch(/^topic t holds Confluent-framed keys \(schema id 7, 9; 2 records read\)/);
+    expect(keyFormatMismatch('t', 'avro', ledger().formatsSeen('t'))).toBeNull();
+    expect(ledger().foreignKeys('t')).toEqual([framed(9, 'a')]);
+    observe(0, 4n, key('plain'), key('v'));
+    expect(keyFormatMismatch('t', 'avro', ledger().formatsSeen('t'))).toMatch(/holds 1 records read whose keys are not Confluent-framed/);
+  });
+});
+
+describe('compacted key index kept between applies', () => {
+  const tombstone = (k: string, offset: bigint): WrittenTombstone => ({ topic: 't', partition: 0, offset, key: key(k) });
+  const unwatch = (index: CompactedKeyIndex, ts: readonly WrittenTombstone[]) => ts.forEach((t) => index.unwatch(t.topic, t.partition, t.key));
+
+  it("a later apply reads only new offsets and still knows each key's latest record from the first read", () => {
+    const first = readBackOf([tombstone('42', 3n)]);
+    first.observe(0, 0n, key('42'), key('v'));
+    first.observe(0, 1n, key('43'), key('v'));
+    first.observe(0, 2n, key('44'), key('v'));
+    first.observe(0, 3n, key('42'), null);
+    expect(verdictOf([tombstone('42', 3n)], first.ledger(), complete, 0)).toMatchObject({ affected: 1, residual: 0 });
+    unwatch(first.index, [tombstone('42', 3n)]);
+    // 42 erased again, and 43 erased for the first time: only offsets 4 on are read.
+    const again = [tombstone('42', 5n), tombstone('43', 6n)];
+    const second = readBackOf(again, [0], first.index);
+    second.observe(0, 4n, key('44'), null);
+    for (const t of again) second.observe(0, t.offset, t.key, null);
+    // 42 was already erased (nothing to do); 43's value of offset 1 was erased now.
+    expect(verdictOf(again, second.ledger(), complete, 0)).toMatchObject({ affected: 1, residual: 0, details: { verified: '2' } });
+    expect(second.ledger().stateOf(tombstone('43', 6n))).toMatchObject({ hadValue: true, seen: true, live: false });
+    expect(second.ledger().stateOf(tombstone('42', 5n))).toMatchObject({ hadValue: false, seen: true });
+  });
+
+  it("a key watched before its tombstone is sent is known even when another apply's read passed the tombstone first", () => {
+    const index = new CompactedKeyIndex(1_000);
+    const a = readBackOf([], [0], index);
+    a.observe(0, 0n, key('42'), key('v'));
+    index.watch('t', 0, key('42'));
+    // Another apply's read: 42's value again, then its tombstone (offset 2), then a write of 43.
+    a.observe(0, 1n, key('42'), key('v2'));
+    a.observe(0, 2n, key('42'), null);
+    a.observe(0, 3n, key('43'), key('v'));
+    const mine = new TombstoneLedger(a.read, [tombstone('42', 2n)]);
+    expect(mine.stateOf(tombstone('42', 2n))).toMatchObject({ hadValue: true, seen: true, live: false });
+    index.unwatch('t', 0, key('42'));
+    // Unwatched and erased, the key is forgotten: a stray elsewhere or a later write would be new.
+    expect(a.read.get('t/0')!.watched.size).toBe(0);
+    expect(a.read.get('t/0')!.isLive(key('42'))).toBe(false);
+  });
+
+  it('past its cap of live keys a partition says so, and still follows the watched keys', () => {
+    const index = new CompactedKeyIndex(2);
+    const t = tombstone('9', 5n);
+    const { observe, read, ledger } = readBackOf([t], [0], index);
+    observe(0, 0n, key('1'), key('v'));
+    observe(0, 1n, key('2'), key('v'));
+    expect(read.get('t/0')!.overflowed).toBe(false);
+    observe(0, 2n, key('3'), key('v'));
+    observe(0, 3n, key('9'), key('v'));
+    observe(0, 5n, key('9'), null);
+    expect(read.get('t/0')!.overflowed).toBe(true);
+    expect(read.get('t/0')!.isLive(key('3'))).toBe(false);
+    expect(ledger().stateOf(t)).toMatchObject({ hadValue: true, seen: true, live: false });
   });
 });
 

@@ -17,7 +17,7 @@ const COMPACT = [
 ];
 
 /** A fixture with one compacted topic (3 partitions) for subject `user`, keyed as `keyFormat` says (`fields`: the target's others). */
-async function topicFixture(keyFormat: string, verification = '', fields = 'key: "{subject}"') {
+async function topicFixture(keyFormat: string, verification = '', fields = 'key: "{subject}"', configEntries = COMPACT) {
   const topic = `lethe.test.profiles.${uniqueName('t')}`;
   const fx = await sinkFixture(`  compacted:
 ${verification}    user:
@@ -25,7 +25,7 @@ ${verification}    user:
 `);
   fx.kafka.track(topic);
   // Waits for the leaders itself: kafkajs' waitForLeaders gives up on a metadata answer that does not know the topic yet.
-  await fx.kafka.createTopics([{ topic, numPartitions: 3, configEntries: COMPACT }]);
+  await fx.kafka.createTopics([{ topic, numPartitions: 3, configEntries }]);
   const registry = new SchemaRegistry({ host: endpoints().schemaRegistryUrl });
   const producer = fx.kafka.kafka.producer();
   await producer.connect();
@@ -256,5 +256,59 @@ describe('compacted topics: the read-back after writing', () => {
       `${t.topic}/${elsewhere} holds 2 offsets, over the read budget of 1: only its latest 1 were read, so a record of the keys there (another partitioner) is not ruled out`,
     );
     expect(reportRow(t.fx, '42', result).done).toMatch(/^wrote 1 tombstone; whether the keys had a record is not known: /);
+  });
+});
+
+describe('compacted topics: read-backs kept between applies', () => {
+  it('one connector through many applies knows what earlier read-backs read: erased keys, writes in between, applies at once', async () => {
+    await using t = await topicFixture('string');
+    await t.producer.send({ topic: t.topic, acks: -1, messages: ['42', '43', '44', '46'].map((k) => ({ key: k, value: `profile of ${k}` })) });
+    const connector = t.connector();
+    const one = async (id: string) => (await connector.apply([userErased(id)]))[0]![0]!;
+    try {
+      expect(await one('42')).toMatchObject({ affected: 1, residual: 0, details: { verified: '1' } });
+      // Erased already: its latest record before this tombstone is the last one.
+      const again = await one('42');
+      expect(again).toMatchObject({ affected: 0, residual: 0, details: { verified: '1' } });
+      expect(outcomeOf(again)).toBe('NOTHING_TO_DO');
+      // The application writes it again; 44 is deleted by the application itself.
+      await t.producer.send({ topic: t.topic, acks: -1, messages: [{ key: '42', value: 'signed up again' }, { key: '44', value: null }] });
+      expect(await one('42')).toMatchObject({ affected: 1, residual: 0 });
+      expect(await one('44')).toMatchObject({ affected: 0, residual: 0, details: { verified: '1' } });
+      // Two applies at once (a sink's partitions run in parallel): each verified, each its own key.
+      const [a, b] = await Promise.all([one('43'), one('45')]);
+      expect(a).toMatchObject({ affected: 1, residual: 0, details: { verified: '1' } });
+      expect(b).toMatchObject({ affected: 0, residual: 0, details: { verified: '1' } });
+      expect(b.details).not.toHaveProperty('not-verified');
+      // Written again after its tombstone, before the read-back: residual, whatever was read before.
+      const writing = writesAgainAfterEachSend(t.fx.kafka.kafka, () => t.producer.send({ topic: t.topic, acks: -1, messages: [{ key: '46', value: 'written again' }] }));
+      const racing = t.connector(writing);
+      try {
+        expect((await racing.apply([userErased('47')]))[0]![0]).toMatchObject({ affected: 0, residual: 0 });
+        expect((await racing.apply([userErased('46')]))[0]![0]).toMatchObject({ affected: 1, residual: 1 });
+      } finally {
+        await racing.close();
+      }
+    } finally {
+      await connector.close();
+    }
+  });
+
+  it('records deleted below a kept read-back (the log start moved) are read anew: what is gone is not counted as erased now', async () => {
+    const configEntries = [...COMPACT.filter((c) => c.name !== 'cleanup.policy'), { name: 'cleanup.policy', value: 'compact,delete' }];
+    await using t = await topicFixture('string', '', 'key: "{subject}"', configEntries);
+    await t.producer.send({ topic: t.topic, acks: -1, messages: [{ key: '46', value: 'profile of 46' }] });
+    const connector = t.connector();
+    try {
+      expect((await connector.apply([userErased('47')]))[0]![0]).toMatchObject({ affected: 0, residual: 0 });
+      // Retention takes every record so far, 46's profile with them.
+      const offsets = await t.fx.kafka.admin.fetchTopicOffsets(t.topic);
+      await t.fx.kafka.admin.deleteTopicRecords({ topic: t.topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })) });
+      const gone = (await connector.apply([userErased('46')]))[0]![0]!;
+      expect(gone).toMatchObject({ affected: 0, residual: 0, details: { verified: '1' } });
+      expect(outcomeOf(gone)).toBe('NOTHING_TO_DO');
+    } finally {
+      await connector.close();
+    }
   });
 });
