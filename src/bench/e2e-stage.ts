@@ -2,6 +2,8 @@ import { sleep } from '../retry.js';
 import { LetheChild, log, percentile, within, type Memory } from './bench-kit.js';
 import { groupStable, TARGETS, type SinkContext } from './sink-stage.js';
 import { idRange } from './shop-fixture.js';
+import { cpuSplitFrom, describeCpuSplit, processRoots, type CpuSplit } from './cpu-split.js';
+import { join } from 'node:path';
 
 /**
  * End to end through one `lethe run` child (the reader, the Redis, Elasticsearch and compacted
@@ -18,7 +20,7 @@ export interface LatencyPoint {
 }
 
 export interface EndToEndResult {
-  burst: { erasures: number; perSecond: number; seconds: number; completed: boolean; unclean: number; trackerComplete: number };
+  burst: { erasures: number; perSecond: number; seconds: number; completed: boolean; unclean: number; trackerComplete: number; cpu: CpuSplit };
   latency: { targetPerSecond: number; erasures: number; achievedPerSecond: number; p50: number; p99: number; perSink: Record<string, { p50: number; p99: number }>; completed: boolean };
   memory: Memory;
   points: LatencyPoint[];
@@ -36,8 +38,10 @@ export async function endToEnd(ctx: SinkContext, firstId: number, burst: number,
   try {
     for (const g of [...Object.keys(SINKS).map((s) => `sink.${s}`), 'tracker']) await groupStable(ctx.admin, `lethe.bench.${shop.run}.${g}`);
     const burstIds = new Set(idRange(firstId, burst));
+    const cpu = cpuSplitFrom(processRoots(process.env.LETHE_STACK_DIR ?? join(process.cwd(), '.stack'), child.pid));
     await shop.db.query(`CALL ${shop.schema}.erase($1, $2)`, [firstId, firstId + burst - 1]);
     await within(ctx.timeoutMs, () => watch.done(SINKS, burstIds).at.size >= burst || !child.running, 200);
+    const split = cpu.end(await backendLabels(ctx));
     // The acks' own times count, not when this process read them: let it read what is there.
     await within(60_000, () => watch.caughtUp(ctx.admin, shop.topics.acks), 200);
     const done = watch.done(SINKS, burstIds);
@@ -48,6 +52,7 @@ export async function endToEnd(ctx: SinkContext, firstId: number, burst: number,
     const perSecond = Math.round(done.at.size / seconds);
     const trackerComplete = await trackerCount(ctx, firstId, burst);
     log(`end to end: ${perSecond}/s (${done.at.size} of ${burst} in ${seconds.toFixed(1)} s; tracker holds ${trackerComplete} complete)`);
+    log(`end to end: ${describeCpuSplit(split, done.at.size)}`);
 
     const target = Math.max(10, Math.round(perSecond / 2));
     const count = Math.min(burst, target * latencySeconds);
@@ -78,7 +83,7 @@ export async function endToEnd(ctx: SinkContext, firstId: number, burst: number,
     log(`latency: p50 ${percentile(all, 50).toFixed(2)} s, p99 ${percentile(all, 99).toFixed(2)} s at ${achievedPerSecond}/s`);
     const memory = await child.stop();
     return {
-      burst: { erasures: done.at.size, perSecond, seconds, completed: done.at.size >= burst, unclean: done.unclean, trackerComplete },
+      burst: { erasures: done.at.size, perSecond, seconds, completed: done.at.size >= burst, unclean: done.unclean, trackerComplete, cpu: split },
       latency: { targetPerSecond: target, erasures: paced.at.size, achievedPerSecond, p50: percentile(all, 50), p99: percentile(all, 99), perSink, completed: latencyDone },
       memory,
       points,
@@ -102,3 +107,16 @@ async function trackerCount(ctx: SinkContext, firstId: number, want: number): Pr
   await within(30_000, async () => (n = await query()) >= want, 200);
   return n;
 }
+
+/**
+ * PostgreSQL's backends by what they serve: the walsender (the reader's slot), this bench's own
+ * connection (the erasures' transactions), and Lethe's other connections (the tracker, the sinks'
+ * holds and primary reads).
+ */
+async function backendLabels(ctx: SinkContext): Promise<Map<number, string>> {
+  const { rows } = await ctx.shop.db.query<{ pid: number; kind: string }>(
+    `SELECT pid, CASE WHEN backend_type = 'walsender' THEN 'walsender' WHEN pid = pg_backend_pid() THEN 'erasing' WHEN backend_type = 'client backend' THEN 'lethe clients' ELSE backend_type END AS kind FROM pg_stat_activity`,
+  );
+  return new Map(rows.map((r) => [r.pid, r.kind]));
+}
+

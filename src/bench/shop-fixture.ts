@@ -68,6 +68,9 @@ export class Shop {
     await this.db.query(`CREATE SCHEMA ${s}`);
     await this.db.query(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY)`);
     await this.db.query(`CREATE TABLE ${s}.orders (id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES ${s}.users (id) ON DELETE CASCADE)`);
+    // As an application indexes it: without, each user's delete scans every order for its cascade
+    // (a millisecond of the server's CPU per erasure at 20,000 orders, a quarter of this machine's).
+    await this.db.query(`CREATE INDEX ON ${s}.orders (user_id)`);
     await this.db.query(`ALTER TABLE ${s}.orders REPLICA IDENTITY FULL`);
     await this.db.query(`CREATE PUBLICATION ${this.publication} FOR TABLE ${s}.users, ${s}.orders`);
     await this.db.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [this.slot]);
