@@ -3,13 +3,16 @@ import type { KeyFormatsSeen, KeyState, WrittenTombstone } from './compacted-ver
 
 /** The schema id under which keys without Confluent framing are filed. */
 const PLAIN = -1;
-/** How many of a watched key's latest records are kept (more only when it is written that often during one apply). */
-const RECENT = 16;
+/**
+ * How many of a watched key's records are kept: all of them while it is erased, unless the
+ * application writes it this often in the meantime (its oldest then only say whether it had a value).
+ */
+const RECENT = 1_000;
 
 /** A key being erased: its records from the moment it was watched (or from the start of the read). */
 interface Watched {
-  /** Whether its latest record before `recent` has a value. */
-  liveBefore: boolean;
+  /** Whether a record of it with a value was read before `recent`. */
+  valueBefore: boolean;
   recent: Array<{ offset: bigint; live: boolean }>;
 }
 
@@ -18,17 +21,19 @@ const keyText = (key: Buffer) => key.toString('latin1');
 
 /**
  * What one partition's records, read in offset order from `start` to `end`, say of its keys:
- * which keys' latest record has a value (filed by schema id), the records of the keys being
- * erased, and how many records of each key serialization were read. A key whose latest record
- * is a tombstone is forgotten unless it is watched: it is erased. Past `cap` live keys no more
- * are taken and the partition is `overflowed` (what it says of other keys is then partial).
+ * which keys' latest record has a value (filed by schema id), which had one and are now erased
+ * (their latest record a tombstone), and the records of the keys being erased. A key never seen
+ * with a value is not kept. Past `cap` keys no more are taken and the partition is `overflowed`
+ * (what it says of other keys is then partial).
  */
 export class PartitionKeys {
   private readonly live = new Map<number, Set<string>>();
-  private liveCount = 0;
+  private readonly erased = new Set<string>();
+  private size = 0;
   readonly watched = new Map<string, Watched>();
-  readonly formats: KeyFormatsSeen = { framed: new Map(), plain: 0 };
   overflowed = false;
+  /** When the high watermark its reads have reached (`end`) was taken. */
+  readAt = 0;
 
   constructor(
     /** Where the read of this partition started: the log start, or later (its history unknown). */
@@ -44,12 +49,11 @@ export class PartitionKeys {
 
   watch(key: Buffer): void {
     const text = keyText(key);
-    if (!this.watched.has(text)) this.watched.set(text, { liveBefore: this.isLive(key), recent: [] });
+    if (!this.watched.has(text)) this.watched.set(text, { valueBefore: this.isLive(key) || this.erased.has(text), recent: [] });
   }
 
   unwatch(key: Buffer): void {
-    const text = keyText(key);
-    this.watched.delete(text);
+    this.watched.delete(keyText(key));
   }
 
   observe(offset: bigint, key: Buffer | null, value: Buffer | null): void {
@@ -57,27 +61,35 @@ export class PartitionKeys {
     const text = keyText(key);
     const id = framedSchemaId(key) ?? PLAIN;
     const watched = this.watched.get(text);
-    // A watched key's tombstone is (most likely) Lethe's own: not a sign of the topic's key format.
-    if (!(watched && value === null)) {
-      if (id === PLAIN) this.formats.plain += 1;
-      else this.formats.framed.set(id, (this.formats.framed.get(id) ?? 0) + 1);
-    }
     if (watched) {
       watched.recent.push({ offset, live: value !== null });
-      if (watched.recent.length > RECENT) watched.liveBefore = watched.recent.shift()!.live;
+      if (watched.recent.length > RECENT) watched.valueBefore ||= watched.recent.shift()!.live;
     }
     const keys = this.live.get(id);
     if (value === null) {
-      if (keys?.delete(text)) this.liveCount -= 1;
+      if (keys?.delete(text)) this.erased.add(text);
       return;
     }
     if (keys?.has(text)) return;
-    if (this.liveCount >= this.cap && !watched) {
+    if (this.erased.delete(text)) this.size -= 1;
+    // A watched key is followed past the cap: whether it was written again is its verdict.
+    if (this.size >= this.cap && !watched) {
       this.overflowed = true;
       return;
     }
     this.live.set(id, (keys ?? new Set()).add(text));
-    this.liveCount += 1;
+    this.size += 1;
+  }
+
+  /** The live keys by serialization: what the topic's keys are, whatever Lethe wrote. */
+  formats(): KeyFormatsSeen {
+    const seen: KeyFormatsSeen = { framed: new Map(), plain: 0 };
+    for (const [id, keys] of this.live) {
+      if (keys.size === 0) continue;
+      if (id === PLAIN) seen.plain += keys.size;
+      else seen.framed.set(id, keys.size);
+    }
+    return seen;
   }
 
   /** Live framed keys under schema ids not in `ids`, other than the watched ones. */
@@ -88,25 +100,30 @@ export class PartitionKeys {
     }
   }
 
-  /** The key's state as the tombstone at `offset` left it, from the records read. */
+  /**
+   * The key's state as the tombstone at `offset` found and left it: whether a record of it with a
+   * value was read before (an earlier attempt's tombstone in between still counts it: the value
+   * was there), whether the tombstone was read at its offset, and whether its latest record read
+   * has a value.
+   */
   stateAt(key: Buffer, offset: bigint): KeyState | undefined {
     const watched = this.watched.get(keyText(key));
     if (!watched) return undefined;
-    let before = watched.liveBefore;
+    let hadValue = watched.valueBefore;
     let seen = false;
     for (const r of watched.recent) {
-      if (r.offset < offset) before = r.live;
+      if (r.offset < offset) hadValue ||= r.live;
       else if (r.offset === offset) seen = !r.live;
     }
     const live = this.isLive(key);
-    return { tombstone: offset, hadValue: before, live, seen, latestLive: live };
+    return { tombstone: offset, hadValue, live, seen, latestLive: live };
   }
 }
 
 /**
  * The compacted connector's knowledge of its topics' partitions, kept between applies so each
  * read-back reads only the offsets written since the last one: per partition, the keys whose
- * latest record has a value and the records of the keys being erased. Keys are watched before
+ * latest record has a value, those erased since, and the records of the keys being erased. Keys are watched before
  * their tombstones are sent (a read of another apply may pass the tombstone first) and unwatched
  * once verified. Pure.
  */
@@ -209,8 +226,9 @@ export class TombstoneLedger {
   formatsSeen(topic: string): KeyFormatsSeen {
     const seen: KeyFormatsSeen = { framed: new Map(), plain: 0 };
     for (const [, keys] of this.partitionsOf(topic)) {
-      seen.plain += keys.formats.plain;
-      for (const [id, n] of keys.formats.framed) seen.framed.set(id, (seen.framed.get(id) ?? 0) + n);
+      const formats = keys.formats();
+      seen.plain += formats.plain;
+      for (const [id, n] of formats.framed) seen.framed.set(id, (seen.framed.get(id) ?? 0) + n);
     }
     return seen;
   }

@@ -212,14 +212,24 @@ export class CompactedTopicConnector implements SinkConnector {
   private async verify(pending: Pending[]): Promise<void> {
     const written = pending.flatMap((p) => p.tombstones);
     const turn = this.readBacks.then(async () => {
-      const { ranges, read, history, partitions } = await this.rangesFor(written);
-      const done = await this.reader.read(ranges, (m, topic, partition) => read.get(rangeId(topic, partition))!.observe(BigInt(m.offset), m.key, m.value), {
-        timeoutMs: this.config.verification.timeoutMs,
-      });
+      const { ranges, read, history, partitions, fetchedAt } = await this.rangesFor(written);
+      let done: RangesRead;
+      try {
+        done = await this.reader.read(ranges, (m, topic, partition) => read.get(rangeId(topic, partition))!.observe(BigInt(m.offset), m.key, m.value), {
+          timeoutMs: this.config.verification.timeoutMs,
+        });
+      } catch (error) {
+        // Read partly: what the kept indexes took is not known to end anywhere.
+        for (const r of ranges) this.index.drop(r.topic, r.partition);
+        throw error;
+      }
       for (const r of ranges) {
         const id = rangeId(r.topic, r.partition);
         const keys = read.get(id)!;
-        if (done.complete.has(id)) keys.end = r.to > keys.end ? r.to : keys.end;
+        if (done.complete.has(id)) {
+          keys.end = r.to > keys.end ? r.to : keys.end;
+          keys.readAt = fetchedAt;
+        }
         // A partition not read to its end, or past the live keys kept, is read anew by the next apply.
         if (!done.complete.has(id) || keys.overflowed) this.index.drop(r.topic, r.partition);
         if (keys.overflowed) history.set(id, `${id} holds more than ${this.config.verification.historyRecords} live keys, over the read budget: a record of the keys there (another partitioner) is not ruled out`);
@@ -261,9 +271,10 @@ export class CompactedTopicConnector implements SinkConnector {
    * index it is read into: the kept one from where the last read ended; else, when at most
    * `historyRecords` offsets precede its first tombstone (or, without tombstones, its end), a new
    * kept one from the log start; else one for this apply alone from the first tombstone, or the
-   * latest `historyRecords`, the reason kept in `history`. A kept index whose partition's log
-   * start moved past its start (retention) or whose end is past the high watermark (a truncated
-   * log) is read anew.
+   * latest `historyRecords`, the reason kept in `history`. A kept index is read anew when its
+   * partition's log start moved past its start (retention), its end is past the high watermark (a
+   * truncated log), more than `historyRecords` offsets came since, or it was last read longer ago
+   * than half the topic's delete.retention.ms (the cleaner may have removed a tombstone since).
    */
   private async rangesFor(written: readonly WrittenTombstone[]) {
     const first = new Map<string, WrittenTombstone>();
@@ -276,7 +287,11 @@ export class CompactedTopicConnector implements SinkConnector {
     const history = new Map<string, string>();
     const partitions = new Map<string, number[]>();
     const budget = BigInt(this.config.verification.historyRecords);
+    const fetchedAt = Date.now();
     for (const topic of new Set(written.map((t) => t.topic))) {
+      // A tombstone written after a kept index's end stays in the log at least delete.retention.ms:
+      // an index read longer ago than half of that may have missed one the cleaner removed since.
+      const retentionMs = Number((await this.topicConfig(topic)).values['delete.retention.ms'] ?? 86_400_000);
       const offsets = await this.admin.fetchTopicOffsets(topic);
       partitions.set(topic, offsets.map((o) => o.partition));
       for (const o of offsets) {
@@ -284,7 +299,7 @@ export class CompactedTopicConnector implements SinkConnector {
         const t = first.get(id);
         const [low, high] = [BigInt(o.low), BigInt(o.high)];
         const kept = this.index.kept(topic, o.partition);
-        if (kept && low <= kept.start && kept.end <= high) {
+        if (kept && low <= kept.start && kept.end <= high && high - kept.end <= budget && fetchedAt - kept.readAt < retentionMs / 2) {
           read.set(id, kept);
           ranges.push({ topic, partition: o.partition, from: kept.end, to: high });
           continue;
@@ -309,7 +324,7 @@ export class CompactedTopicConnector implements SinkConnector {
         ranges.push({ topic, partition: o.partition, from, to: high });
       }
     }
-    return { ranges, read, history, partitions };
+    return { ranges, read, history, partitions, fetchedAt };
   }
 
   /** Keys framed under another schema id that are one of the target's keys, and still have a value. */

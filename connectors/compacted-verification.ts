@@ -13,7 +13,7 @@ export interface WrittenTombstone {
 export interface KeyState {
   /** The first tombstone written for the key in this apply. */
   tombstone: bigint;
-  /** Whether its latest record before the tombstone has a value: the tombstone erased it. */
+  /** Whether a record of it with a value was read before the tombstone. */
   hadValue: boolean;
   /** Whether the key's latest record from the tombstone on has a value (a later write). */
   live: boolean;
@@ -23,7 +23,7 @@ export interface KeyState {
   latestLive: boolean;
 }
 
-/** Keys read per topic, by their serialization (tombstones Lethe wrote left out). */
+/** Live keys read per topic, by their serialization. */
 export interface KeyFormatsSeen {
   framed: Map<number, number>;
   plain: number;
@@ -37,10 +37,10 @@ export function keyFormatMismatch(topic: string, declared: KeyFormat, seen: KeyF
   if (declared === 'string' && seen.framed.size > 0) {
     const ids = [...seen.framed.keys()].sort((a, b) => a - b).join(', ');
     const n = [...seen.framed.values()].reduce((a, b) => a + b, 0);
-    return `topic ${topic} holds Confluent-framed keys (schema id ${ids}; ${n} records read), but the catalog declares keyFormat string: a string tombstone erases none of them`;
+    return `topic ${topic} holds Confluent-framed keys (schema id ${ids}; ${n} live keys read), but the catalog declares keyFormat string: a string tombstone erases none of them`;
   }
   if (declared !== 'string' && seen.plain > 0) {
-    return `topic ${topic} holds ${seen.plain} records read whose keys are not Confluent-framed (plain bytes), but the catalog declares keyFormat ${declared}`;
+    return `topic ${topic} holds ${seen.plain} live keys read that are not Confluent-framed (plain bytes), but the catalog declares keyFormat ${declared}`;
   }
   return null;
 }
@@ -72,9 +72,9 @@ export interface TargetVerdict {
 }
 
 /**
- * One target's verdict from its tombstones and the read: affected counts the keys whose latest
- * record before their tombstone had a value (a lower bound when `affected-unknown` says what was
- * not read); residual, the keys whose latest record from the
+ * One target's verdict from its tombstones and the read: affected counts the keys seen with a
+ * value before their tombstone (a lower bound when `affected-unknown` says what was not read);
+ * residual, the keys whose latest record from the
  * tombstone on has a value or that have a live record in another partition (a stray, which the
  * tombstone does not erase), plus `sameKeyLive` (the same key in other bytes, latest with a
  * value). Every partition of the topic counts, since a key may sit in any: what the read did not

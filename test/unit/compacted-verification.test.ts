@@ -22,7 +22,7 @@ function readBackOf(tombstones: readonly WrittenTombstone[], partitions = [0], i
 describe('compacted tombstone ledger', () => {
   const tombstone = (k: string, offset: bigint, partition = 0): WrittenTombstone => ({ topic: 't', partition, offset, key: key(k) });
 
-  it('affected means a value as the latest record before the tombstone; residual means a value as the latest record after it', () => {
+  it('affected means a value before the tombstone; residual means a value as the latest record after it', () => {
     const ts = [tombstone('42', 5n), tombstone('43', 6n), tombstone('44', 7n)];
     const { observe, ledger } = readBackOf(ts);
     observe(0, 1n, key('42'), key('v'));
@@ -92,11 +92,14 @@ describe('compacted tombstone ledger', () => {
     const { observe, ledger } = readBackOf([{ topic: 't', partition: 0, offset: 3n, key: framed(7, 'a') }]);
     observe(0, 1n, framed(7, 'a'), key('v'));
     observe(0, 2n, framed(9, 'a'), key('v'));
-    expect(keyFormatMismatch('t', 'string', ledger().formatsSeen('t'))).toMatch(/^topic t holds Confluent-framed keys \(schema id 7, 9; 2 records read\)/);
+    expect(keyFormatMismatch('t', 'string', ledger().formatsSeen('t'))).toMatch(/^topic t holds Confluent-framed keys \(schema id 7, 9; 2 live keys read\)/);
     expect(keyFormatMismatch('t', 'avro', ledger().formatsSeen('t'))).toBeNull();
     expect(ledger().foreignKeys('t')).toEqual([framed(9, 'a')]);
     observe(0, 4n, key('plain'), key('v'));
-    expect(keyFormatMismatch('t', 'avro', ledger().formatsSeen('t'))).toMatch(/holds 1 records read whose keys are not Confluent-framed/);
+    expect(keyFormatMismatch('t', 'avro', ledger().formatsSeen('t'))).toMatch(/holds 1 live keys read that are not Confluent-framed/);
+    // Erased, the plain key no longer says what the topic's keys are.
+    observe(0, 5n, key('plain'), null);
+    expect(keyFormatMismatch('t', 'avro', ledger().formatsSeen('t'))).toBeNull();
   });
 });
 
@@ -112,15 +115,36 @@ describe('compacted key index kept between applies', () => {
     first.observe(0, 3n, key('42'), null);
     expect(verdictOf([tombstone('42', 3n)], first.ledger(), complete, 0)).toMatchObject({ affected: 1, residual: 0 });
     unwatch(first.index, [tombstone('42', 3n)]);
-    // 42 erased again, and 43 erased for the first time: only offsets 4 on are read.
-    const again = [tombstone('42', 5n), tombstone('43', 6n)];
+    // 42 erased again (a redelivery), 43 for the first time, 45 never written: only offsets 4 on are read.
+    const again = [tombstone('42', 5n), tombstone('43', 6n), tombstone('45', 7n)];
     const second = readBackOf(again, [0], first.index);
     second.observe(0, 4n, key('44'), null);
     for (const t of again) second.observe(0, t.offset, t.key, null);
-    // 42 was already erased (nothing to do); 43's value of offset 1 was erased now.
-    expect(verdictOf(again, second.ledger(), complete, 0)).toMatchObject({ affected: 1, residual: 0, details: { verified: '2' } });
+    // Both had a value before their tombstones (42's offset 0, still in the log until the cleaner runs).
+    expect(verdictOf(again, second.ledger(), complete, 0)).toMatchObject({ affected: 2, residual: 0, details: { verified: '3' } });
     expect(second.ledger().stateOf(tombstone('43', 6n))).toMatchObject({ hadValue: true, seen: true, live: false });
-    expect(second.ledger().stateOf(tombstone('42', 5n))).toMatchObject({ hadValue: false, seen: true });
+    expect(second.ledger().stateOf(tombstone('42', 5n))).toMatchObject({ hadValue: true, seen: true });
+    expect(second.ledger().stateOf(tombstone('45', 7n))).toMatchObject({ hadValue: false, seen: true });
+  });
+
+  it("a retry after an attempt whose tombstone landed without an ack still counts the value the first one erased", () => {
+    const t = tombstone('42', 6n);
+    const { observe, ledger } = readBackOf([t]);
+    observe(0, 1n, key('42'), key('v'));
+    observe(0, 5n, key('42'), null);
+    observe(0, 6n, key('42'), null);
+    expect(verdictOf([t], ledger(), complete, 0)).toMatchObject({ affected: 1, residual: 0, details: { verified: '1' } });
+  });
+
+  it('a key written many times after its tombstone, before the read-back, is still verified from its tombstone', () => {
+    const t = tombstone('42', 2n);
+    const { observe, ledger } = readBackOf([t]);
+    observe(0, 1n, key('42'), key('v'));
+    observe(0, 2n, key('42'), null);
+    for (let i = 0n; i < 40n; i += 1n) observe(0, 3n + i, key('42'), i % 2n === 0n ? key('again') : null);
+    expect(verdictOf([t], ledger(), complete, 0)).toMatchObject({ affected: 1, residual: 0, details: { verified: '1' } });
+    observe(0, 50n, key('42'), key('again'));
+    expect(verdictOf([t], ledger(), complete, 0)).toMatchObject({ affected: 1, residual: 1, details: { verified: '0' } });
   });
 
   it("a key watched before its tombstone is sent is known even when another apply's read passed the tombstone first", () => {
@@ -153,6 +177,9 @@ describe('compacted key index kept between applies', () => {
     expect(read.get('t/0')!.overflowed).toBe(true);
     expect(read.get('t/0')!.isLive(key('3'))).toBe(false);
     expect(ledger().stateOf(t)).toMatchObject({ hadValue: true, seen: true, live: false });
+    // The watched key is followed past the cap: written again, it is residual.
+    observe(0, 6n, key('9'), key('again'));
+    expect(ledger().stateOf(t)).toMatchObject({ live: true });
   });
 });
 

@@ -14,11 +14,13 @@ interface Reading {
  * The compacted sink's work written by hand, for the bench to compare the sink with: per chunk
  * of subjects, the tombstones of their keys (the profile and the order) in one send with
  * acks=all (the default partitioner, murmur2, as the sink's), then the same read-back: every
- * partition from its log start (or from its first tombstone when more than `historyRecords`
- * offsets precede it) to the high watermark after writing, a key affected when a record with a
- * value precedes its tombstone, residual when its latest record from the tombstone on has a
- * value. The read goes through one consumer joined once for the whole run, each chunk's ranges
- * sought and resumed, paused when read: what a person keeping a reader would write.
+ * partition from its log start the first time (or from its first tombstone when more than
+ * `historyRecords` offsets precede it), and from where the last chunk's read ended after that, to
+ * the high watermark after writing, keeping per partition the keys whose latest record has a
+ * value; a key is affected when it was live just before its tombstone, residual when its latest
+ * record from the tombstone on has a value. The read goes through one consumer joined once for
+ * the whole run, each chunk's ranges sought and resumed, paused when read: what a person keeping
+ * a reader would write.
  */
 export async function compactedReference(kafka: Kafka, admin: Admin, topic: string, keysOf: (id: string) => string[], ids: readonly string[], chunk: number, historyRecords: number): Promise<ReferenceResult> {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
@@ -51,6 +53,9 @@ export async function compactedReference(kafka: Kafka, admin: Admin, topic: stri
       },
     });
     consumer.pause([{ topic, partitions: all }]);
+    // Per partition, the keys whose latest record read has a value, and where the last read ended.
+    const known = new Map<number, Set<string>>();
+    const ends = new Map<number, bigint>();
     const started = Date.now();
     let affected = 0;
     let residual = 0;
@@ -60,15 +65,15 @@ export async function compactedReference(kafka: Kafka, admin: Admin, topic: stri
       // Offsets of the tombstones: each partition's base offset + the position among its messages.
       const firstTombstone = new Map(sent.map((r) => [r.partition, BigInt(r.baseOffset!)]));
       const offsets = await admin.fetchTopicOffsets(topic);
-      const tombstones = new Map<string, bigint>();
-      const state = new Map<string, { hadValue: boolean; live: boolean; tombstone: bigint }>();
+      const state = new Map<string, { hadValue: boolean; live: boolean }>();
       const ranges = new Map<number, { from: bigint; to: bigint; started: boolean }>();
       for (const o of offsets) {
         const [low, high] = [BigInt(o.low), BigInt(o.high)];
         const first = firstTombstone.get(o.partition);
         const before = (first ?? high) - low;
-        const from = before <= BigInt(historyRecords) ? low : (first ?? high - BigInt(historyRecords));
+        const from = ends.get(o.partition) ?? (before <= BigInt(historyRecords) ? low : (first ?? high - BigInt(historyRecords)));
         if (high > from) ranges.set(o.partition, { from, to: high, started: false });
+        ends.set(o.partition, high);
       }
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`compacted reference: read-back of ${topic} not done in 30 s`)), 30_000);
@@ -76,14 +81,17 @@ export async function compactedReference(kafka: Kafka, admin: Admin, topic: stri
           ranges,
           observe: (partition, offset, key, value) => {
             const id = `${partition}/${key}`;
-            if (value === null && !state.has(id) && !tombstones.has(id) && keySet.has(key) && offset >= (firstTombstone.get(partition) ?? 0n)) {
-              tombstones.set(id, offset);
-              state.set(id, { hadValue: earlier.get(id) ?? false, live: false, tombstone: offset });
+            const live = known.get(partition) ?? new Set<string>();
+            known.set(partition, live);
+            if (value === null && !state.has(id) && keySet.has(key) && offset >= (firstTombstone.get(partition) ?? 0n)) {
+              state.set(id, { hadValue: live.has(key), live: false });
+              live.delete(key);
               return;
             }
             const s = state.get(id);
             if (s) s.live = value !== null;
-            else if (keySet.has(key) && value !== null) earlier.set(id, true);
+            if (value === null) live.delete(key);
+            else live.add(key);
           },
           done: () => {
             clearTimeout(timer);
@@ -91,7 +99,6 @@ export async function compactedReference(kafka: Kafka, admin: Admin, topic: stri
           },
         };
         const keySet = new Set(keys);
-        const earlier = new Map<string, boolean>();
         if (ranges.size === 0) reading.done();
         for (const [partition, r] of ranges) consumer.seek({ topic, partition, offset: r.from.toString() });
         consumer.resume([{ topic, partitions: [...ranges.keys()] }]);
