@@ -8,6 +8,7 @@ import { rowValues, subjectValues } from '../src/events/subject-values.js';
 import { targetName } from '../src/catalog/targets.js';
 import { asBytes, commonPrefix, globToRegExp, literalPrefix } from './redis-glob.js';
 import type { SinkConnector, TargetResult } from './sink-connector.js';
+import { SharedScans } from './shared-scans.js';
 
 /**
  * SCAN's COUNT: a pass is one round trip per page over the whole keyspace, so pages of 2,000
@@ -38,6 +39,8 @@ interface Step {
 export class RedisConnector implements SinkConnector {
   readonly sink = 'redis' as const;
   private readonly redis: Redis;
+  /** Each pass walks the whole keyspace: the applies running at once share those with the same MATCH. */
+  private readonly scans = new SharedScans((match) => this.scan(match));
 
   constructor(private readonly config: NonNullable<SinksConfig['redis']>) {
     this.redis = new Redis(config.url, { maxRetriesPerRequest: 2, lazyConnect: false });
@@ -182,7 +185,7 @@ export class RedisConnector implements SinkConnector {
   private async scanPatterns(passes: readonly ScanPass[], count: number): Promise<Buffer[][]> {
     const found: Buffer[][] = Array.from({ length: count }, () => []);
     // Each pass walks the keyspace page by page; the passes of different templates go at once.
-    const settled = await Promise.allSettled(passes.map((pass) => this.scan(pass.match)));
+    const settled = await Promise.allSettled(passes.map((pass) => this.scans.run(pass.match)));
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     const scanned = settled.map((r) => (r as PromiseFulfilledResult<Buffer[]>).value);

@@ -188,4 +188,35 @@ describe('Redis sink', () => {
     const leftovers = await redis.keys(`${escapeGlob(p)}:*`);
     if (leftovers.length > 0) await redis.unlink(...leftovers);
   });
+
+  it('applies at once share their SCAN passes and each still erases and verifies exactly its own keys', async () => {
+    const p = uniqueName('r');
+    await using fx = await sinkFixture(`  redis:
+    url: ${endpoints().redisUrl}
+    user:
+      keys: ["${p}:session:{subject}:*"]
+`);
+    const redis = new Redis(endpoints().redisUrl);
+    await using _ = { [Symbol.asyncDispose]: async () => void redis.disconnect() };
+    const ids = Array.from({ length: 12 }, (_, i) => String(100 + i));
+    const pipeline = redis.pipeline();
+    for (const id of [...ids, '999']) for (let i = 0; i < 50; i++) pipeline.set(`${p}:session:${id}:${i}`, 's');
+    await pipeline.exec();
+    const connector = new RedisConnector(fx.catalog.sinks.redis!);
+    try {
+      // Six applies of two subjects each at once, as a sink's partitions run: their batches'
+      // passes share a MATCH (the template's prefix), so most of them join another's.
+      const chunks = Array.from({ length: 6 }, (_, i) => ids.slice(2 * i, 2 * i + 2));
+      const results = await Promise.all(chunks.map((chunk) => connector.apply(chunk.map((id) => userErased(id)))));
+      expect(results.flat(2)).toEqual(ids.map(() => ({ target: `key ${p}:session:{subject}:*`, affected: 50, residual: 0 })));
+      // The same subjects again, at once: nothing to do, and verified so.
+      const again = await Promise.all(chunks.map((chunk) => connector.apply(chunk.map((id) => userErased(id)))));
+      expect(again.flat(2).every((r) => r.affected === 0 && r.residual === 0)).toBe(true);
+      expect((await redis.keys(`${p}:session:*`)).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `${p}:session:999:${i}`).sort());
+    } finally {
+      await connector.close();
+      const leftovers = await redis.keys(`${p}:*`);
+      if (leftovers.length > 0) await redis.unlink(...leftovers);
+    }
+  });
 });
