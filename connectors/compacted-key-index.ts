@@ -3,17 +3,17 @@ import type { KeyFormatsSeen, KeyState, WrittenTombstone } from './compacted-ver
 
 /** The schema id under which keys without Confluent framing are filed. */
 const PLAIN = -1;
-/**
- * How many of a watched key's records are kept: all of them while it is erased, unless the
- * application writes it this often in the meantime (its oldest then only say whether it had a value).
- */
-const RECENT = 1_000;
+/** How many of a watched key's tombstones are kept (more only when it is erased that often during one apply). */
+const TOMBSTONES = 1_000;
 
-/** A key being erased: its records from the moment it was watched (or from the start of the read). */
+/** A key being erased: what its records say from the moment it was watched (or from the start of the read). */
 interface Watched {
-  /** Whether a record of it with a value was read before `recent`. */
+  /** Whether a record of it with a value was read before it was watched. */
   valueBefore: boolean;
-  recent: Array<{ offset: bigint; live: boolean }>;
+  /** The first record of it with a value read since. */
+  firstValue?: bigint;
+  /** The offsets of its tombstones read since (the latest `TOMBSTONES`). */
+  tombstones: bigint[];
 }
 
 /** A key's bytes as a string, one character per byte (exact, and half the size of hex). */
@@ -49,7 +49,7 @@ export class PartitionKeys {
 
   watch(key: Buffer): void {
     const text = keyText(key);
-    if (!this.watched.has(text)) this.watched.set(text, { valueBefore: this.isLive(key) || this.erased.has(text), recent: [] });
+    if (!this.watched.has(text)) this.watched.set(text, { valueBefore: this.isLive(key) || this.erased.has(text), tombstones: [] });
   }
 
   unwatch(key: Buffer): void {
@@ -61,9 +61,10 @@ export class PartitionKeys {
     const text = keyText(key);
     const id = framedSchemaId(key) ?? PLAIN;
     const watched = this.watched.get(text);
-    if (watched) {
-      watched.recent.push({ offset, live: value !== null });
-      if (watched.recent.length > RECENT) watched.valueBefore ||= watched.recent.shift()!.live;
+    if (watched && value !== null) watched.firstValue ??= offset;
+    else if (watched) {
+      watched.tombstones.push(offset);
+      if (watched.tombstones.length > TOMBSTONES) watched.tombstones.shift();
     }
     const keys = this.live.get(id);
     if (value === null) {
@@ -109,14 +110,9 @@ export class PartitionKeys {
   stateAt(key: Buffer, offset: bigint): KeyState | undefined {
     const watched = this.watched.get(keyText(key));
     if (!watched) return undefined;
-    let hadValue = watched.valueBefore;
-    let seen = false;
-    for (const r of watched.recent) {
-      if (r.offset < offset) hadValue ||= r.live;
-      else if (r.offset === offset) seen = !r.live;
-    }
+    const hadValue = watched.valueBefore || (watched.firstValue !== undefined && watched.firstValue < offset);
     const live = this.isLive(key);
-    return { tombstone: offset, hadValue, live, seen, latestLive: live };
+    return { tombstone: offset, hadValue, live, seen: watched.tombstones.includes(offset), latestLive: live };
   }
 }
 

@@ -232,7 +232,7 @@ export class CompactedTopicConnector implements SinkConnector {
         }
         // A partition not read to its end, or past the live keys kept, is read anew by the next apply.
         if (!done.complete.has(id) || keys.overflowed) this.index.drop(r.topic, r.partition);
-        if (keys.overflowed) history.set(id, `${id} holds more than ${this.config.verification.historyRecords} live keys, over the read budget: a record of the keys there (another partitioner) is not ruled out`);
+        if (keys.overflowed) history.set(id, `${id} holds more than ${this.config.verification.historyRecords} keys live or erased since it was read, over the read budget: a record of the keys there (another partitioner) is not ruled out`);
       }
       await this.fill(pending, new TombstoneLedger(read, written), { done, history, partitions });
     });
@@ -273,8 +273,8 @@ export class CompactedTopicConnector implements SinkConnector {
    * kept one from the log start; else one for this apply alone from the first tombstone, or the
    * latest `historyRecords`, the reason kept in `history`. A kept index is read anew when its
    * partition's log start moved past its start (retention), its end is past the high watermark (a
-   * truncated log), more than `historyRecords` offsets came since, or it was last read longer ago
-   * than half the topic's delete.retention.ms (the cleaner may have removed a tombstone since).
+   * truncated log), or it was last read longer ago than half the topic's delete.retention.ms (less
+   * the read's time limit: the cleaner may have removed a tombstone since).
    */
   private async rangesFor(written: readonly WrittenTombstone[]) {
     const first = new Map<string, WrittenTombstone>();
@@ -299,7 +299,8 @@ export class CompactedTopicConnector implements SinkConnector {
         const t = first.get(id);
         const [low, high] = [BigInt(o.low), BigInt(o.high)];
         const kept = this.index.kept(topic, o.partition);
-        if (kept && low <= kept.start && kept.end <= high && high - kept.end <= budget && fetchedAt - kept.readAt < retentionMs / 2) {
+        // (The read itself may take up to timeoutMs after the index's last read.)
+        if (kept && low <= kept.start && kept.end <= high && fetchedAt - kept.readAt + this.config.verification.timeoutMs < retentionMs / 2) {
           read.set(id, kept);
           ranges.push({ topic, partition: o.partition, from: kept.end, to: high });
           continue;

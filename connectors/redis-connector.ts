@@ -40,7 +40,7 @@ export class RedisConnector implements SinkConnector {
   readonly sink = 'redis' as const;
   private readonly redis: Redis;
   /** Each pass walks the whole keyspace: the applies running at once share those with the same MATCH. */
-  private readonly scans = new SharedScans((match) => this.scan(match));
+  private readonly scans = new SharedScans<readonly Buffer[]>((match) => this.scan(match));
 
   constructor(private readonly config: NonNullable<SinksConfig['redis']>) {
     this.redis = new Redis(config.url, { maxRetriesPerRequest: 2, lazyConnect: false });
@@ -182,17 +182,19 @@ export class RedisConnector implements SinkConnector {
   }
 
   /** The keys matching each of `count` patterns, by the passes `planScans` made of them. */
-  private async scanPatterns(passes: readonly ScanPass[], count: number): Promise<Buffer[][]> {
+  private async scanPatterns(passes: readonly ScanPass[], count: number): Promise<Array<readonly Buffer[]>> {
+    // A pass's keys may be shared with other applies (SharedScans): read, never changed.
     const found: Buffer[][] = Array.from({ length: count }, () => []);
+    const out: Array<readonly Buffer[]> = found;
     // Each pass walks the keyspace page by page; the passes of different templates go at once.
     const settled = await Promise.allSettled(passes.map((pass) => this.scans.run(pass.match)));
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const scanned = settled.map((r) => (r as PromiseFulfilledResult<Buffer[]>).value);
+    const scanned = settled.map((r) => (r as PromiseFulfilledResult<readonly Buffer[]>).value);
     for (const [i, pass] of passes.entries()) {
       const keys = scanned[i]!;
       if (pass.one !== undefined) {
-        found[pass.one] = keys;
+        out[pass.one] = keys;
         continue;
       }
       for (const key of keys) {
@@ -202,7 +204,7 @@ export class RedisConnector implements SinkConnector {
         }
       }
     }
-    return found;
+    return out;
   }
 
   /** One round trip for many commands; each reply read by its step. */

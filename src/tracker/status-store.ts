@@ -55,13 +55,14 @@ END $$;
 -- A folded state is rewritten at every ack (about 7 KB of JSON for three sinks' targets):
 -- lz4 compresses it several times faster than the default pglz, where the server has lz4
 -- (PostgreSQL 14 on, built with it); elsewhere the default stays.
+-- (EXECUTE: older servers would refuse the statement's syntax when the block is compiled.)
 DO $$ BEGIN
-  IF current_setting('server_version_num')::int >= 140000 THEN
+  IF current_setting('server_version_num')::int >= 140000
+     AND EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
     IF (SELECT attcompression FROM pg_attribute WHERE attrelid = ${pg.escapeLiteral(`${s}.erasures`)}::regclass AND attname = 'state') <> 'l' THEN
-      ALTER TABLE ${s}.erasures ALTER COLUMN state SET COMPRESSION lz4;
+      EXECUTE ${pg.escapeLiteral(`ALTER TABLE ${s}.erasures ALTER COLUMN state SET COMPRESSION lz4`)};
     END IF;
   END IF;
-EXCEPTION WHEN feature_not_supported OR invalid_parameter_value OR syntax_error THEN NULL;
 END $$;
 CREATE TABLE IF NOT EXISTS ${s}.erasure_parts (
   event_id text NOT NULL,
@@ -297,7 +298,7 @@ export class StatusStore {
        WHERE e.event_id = u.id AND (o.state IS DISTINCT FROM u.state OR o.refold_at IS DISTINCT FROM to_timestamp(u.refold / 1000.0))
        RETURNING e.event_id, o.state IS DISTINCT FROM u.state AS changed`,
       // One JSON document rather than arrays of JSON texts, which the client escapes character by
-      // character; a key left out (undefined) reads as NULL, where a JSON null would be a jsonb 'null'.
+      // character; a key left out or null reads as NULL.
       [
         folded.map((s) => s.eventId),
         JSON.stringify(folded.map((s) => ({ id: s.eventId, state: s, status: s.status, due: s.dueAt, completed: s.completedAt, facts: s.facts ?? undefined, refold: nextChangeAt(s, now) }))),

@@ -145,6 +145,12 @@ describe('compacted key index kept between applies', () => {
     expect(verdictOf([t], ledger(), complete, 0)).toMatchObject({ affected: 1, residual: 0, details: { verified: '1' } });
     observe(0, 50n, key('42'), key('again'));
     expect(verdictOf([t], ledger(), complete, 0)).toMatchObject({ affected: 1, residual: 1, details: { verified: '0' } });
+    // A key never written before its tombstone, then written over and over: nothing was erased, and its tombstone was read.
+    const never = tombstone('7', 5n);
+    const other = readBackOf([never]);
+    other.observe(0, 5n, key('7'), null);
+    for (let i = 0n; i < 1_100n; i += 1n) other.observe(0, 6n + i, key('7'), i % 2n === 0n ? key('v') : null);
+    expect(other.ledger().stateOf(never)).toMatchObject({ hadValue: false, seen: true, live: false });
   });
 
   it("a key watched before its tombstone is sent is known even when another apply's read passed the tombstone first", () => {

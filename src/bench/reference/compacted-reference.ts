@@ -16,8 +16,8 @@ interface Reading {
  * acks=all (the default partitioner, murmur2, as the sink's), then the same read-back: every
  * partition from its log start the first time (or from its first tombstone when more than
  * `historyRecords` offsets precede it), and from where the last chunk's read ended after that, to
- * the high watermark after writing, keeping per partition the keys whose latest record has a
- * value; a key is affected when it was live just before its tombstone, residual when its latest
+ * the high watermark after writing, keeping per partition the keys read with a value; a key is
+ * affected when a record of it with a value preceded its tombstone, residual when its latest
  * record from the tombstone on has a value. The read goes through one consumer joined once for
  * the whole run, each chunk's ranges sought and resumed, paused when read: what a person keeping
  * a reader would write.
@@ -53,7 +53,7 @@ export async function compactedReference(kafka: Kafka, admin: Admin, topic: stri
       },
     });
     consumer.pause([{ topic, partitions: all }]);
-    // Per partition, the keys whose latest record read has a value, and where the last read ended.
+    // Per partition, the keys read with a value so far, and where the last read ended.
     const known = new Map<number, Set<string>>();
     const ends = new Map<number, bigint>();
     const started = Date.now();
@@ -81,17 +81,15 @@ export async function compactedReference(kafka: Kafka, admin: Admin, topic: stri
           ranges,
           observe: (partition, offset, key, value) => {
             const id = `${partition}/${key}`;
-            const live = known.get(partition) ?? new Set<string>();
-            known.set(partition, live);
+            const valued = known.get(partition) ?? new Set<string>();
+            known.set(partition, valued);
             if (value === null && !state.has(id) && keySet.has(key) && offset >= (firstTombstone.get(partition) ?? 0n)) {
-              state.set(id, { hadValue: live.has(key), live: false });
-              live.delete(key);
+              state.set(id, { hadValue: valued.has(key), live: false });
               return;
             }
             const s = state.get(id);
             if (s) s.live = value !== null;
-            if (value === null) live.delete(key);
-            else live.add(key);
+            if (value !== null) valued.add(key);
           },
           done: () => {
             clearTimeout(timer);
