@@ -37,6 +37,10 @@ export async function endToEnd(ctx: SinkContext, firstId: number, burst: number,
   const child = new LetheChild(ctx.catalogPath, undefined, `${ctx.dir}/e2e.log`);
   try {
     for (const g of [...Object.keys(SINKS).map((s) => `sink.${s}`), 'tracker']) await groupStable(ctx.admin, `lethe.bench.${shop.run}.${g}`);
+    // A new tracker group starts from the topics' beginning: the sinks stage's erasures and acks
+    // are folded first, so the burst meets a tracker that has caught up, as in a running deployment.
+    const caughtUp = await within(ctx.timeoutMs, () => trackerCaughtUp(ctx), 500);
+    if (!caughtUp) log('end to end: the tracker had not caught up on the earlier stages before the burst');
     const burstIds = new Set(idRange(firstId, burst));
     const cpu = cpuSplitFrom(processRoots(process.env.LETHE_STACK_DIR ?? join(process.cwd(), '.stack'), child.pid));
     await shop.db.query(`CALL ${shop.schema}.erase($1, $2)`, [firstId, firstId + burst - 1]);
@@ -118,5 +122,17 @@ async function backendLabels(ctx: SinkContext): Promise<Map<number, string>> {
     `SELECT pid, CASE WHEN backend_type = 'walsender' THEN 'walsender' WHEN pid = pg_backend_pid() THEN 'erasing' WHEN backend_type = 'client backend' THEN 'lethe clients' ELSE backend_type END AS kind FROM pg_stat_activity`,
   );
   return new Map(rows.map((r) => [r.pid, r.kind]));
+}
+
+/** Whether the tracker's group has committed every offset of the erasures and acks topics. */
+async function trackerCaughtUp(ctx: SinkContext): Promise<boolean> {
+  const { shop, admin } = ctx;
+  const topics = [shop.topics.erasures, shop.topics.acks];
+  const committed = await admin.fetchOffsets({ groupId: `lethe.bench.${shop.run}.tracker`, topics });
+  for (const { topic, partitions } of committed) {
+    const high = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
+    for (const p of partitions) if (BigInt(p.offset === '-1' ? '0' : p.offset) < (high.get(p.partition) ?? 0n)) return false;
+  }
+  return true;
 }
 
