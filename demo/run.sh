@@ -28,6 +28,13 @@ export LETHE_TRACKER_TOKEN="$(json "$log_dir/reader.json" token)"
 echo "LETHE_API_TOKENS=$LETHE_API_TOKENS"
 
 step "lethe init: publication, slot, topics, schema registration"
+# The slot an earlier demo left (not streaming) holds every change made in the database since,
+# which the reader would read through before this run's erasure: this demo starts from now.
+stale=$(psql -Atq "$DATABASE_URL" -c "SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)) FROM pg_replication_slots WHERE slot_name = 'lethe' AND NOT active")
+if [ -n "$stale" ]; then
+  echo "dropping the slot lethe an earlier demo left ($stale of changes behind); lethe init creates it again"
+  psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "SELECT pg_drop_replication_slot('lethe')" >/dev/null
+fi
 lethe init
 
 step "the shop's other copies: Redis, Elasticsearch indices, BigQuery tables, compacted topics (before doctor, which checks the indices' mappings)"
