@@ -147,7 +147,9 @@ export class SinkRunner {
       signal,
     };
     let crashed: Error | undefined;
-    const stayedDown = whenCrashedForGood(consumer, this.log, 'consumer').then((error) => void (crashed = error));
+    // A crash kafkajs gives up on while the broker is away: joined again, unless the sink is stopping.
+    const rejoin = () => this.join(session).catch((error: unknown) => (signal.aborted ? undefined : Promise.reject(error)));
+    const stayedDown = whenCrashedForGood(consumer, this.log, 'consumer', rejoin).then((error) => void (crashed = error));
     try {
       await this.open(session);
       this.log.info({ groupId, topic: topology.erasures }, 'sink consuming');
@@ -176,6 +178,12 @@ export class SinkRunner {
     await waiter.run('creating the holds tables', () => s.holds.ensureSchema(), signal);
     const specs = [...topology.sinkSpecs(this.sink), topology.spec(topology.health)!];
     await waiter.run('creating the sink topics', () => this.ensureSinkTopics(specs), signal);
+    await this.join(s);
+  }
+
+  /** Connects the consumer, subscribes and runs it (again after a crash kafkajs does not restart from). */
+  private async join(s: Session): Promise<void> {
+    const { waiter, signal, topology } = s;
     await waiter.run('joining the group', () => s.consumer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting the consumer'))), signal);
     const topics = s.window ? [topology.erasures] : [topology.erasures, topology.retry(this.sink)];
     await waiter.run('subscribing', () => s.consumer.subscribe({ topics, fromBeginning: true }).catch((e: unknown) => Promise.reject(translateKafka(e, 'subscribing'))), signal);

@@ -63,14 +63,24 @@ export const CONSUMER_RETRY = { restartOnFailure: async (error: Error) => crashK
 
 /**
  * Resolves with the error when a consumer crashes for good. kafkajs restarts the consumer itself
- * after a retriable crash (only logged here); after any other it stays down, and a service
+ * after a retriable crash (only logged here). It does not after a non-retriable kafkajs error,
+ * which an outage can still be (it gives up finding the group coordinator while the broker is
+ * down): such a crash goes to `rejoin` (connect and run again, waiting out the broker), and only a
+ * failing `rejoin` ends it. After any other crash (a record or a bug) it stays down, and a service
  * waiting on this ends its run with the error, so `lethe run` exits non-zero to be restarted.
  */
-export function whenCrashedForGood(consumer: Consumer, log: Logger, what: string): Promise<Error> {
+export function whenCrashedForGood(consumer: Consumer, log: Logger, what: string, rejoin?: () => Promise<void>): Promise<Error> {
   return new Promise<Error>((resolve) => {
     consumer.on(consumer.events.CRASH, (event) => {
-      log.error({ err: String(event.payload.error), restart: event.payload.restart }, `${what} crashed`);
-      if (!event.payload.restart) resolve(event.payload.error);
+      const { error, restart } = event.payload;
+      log.error({ err: String(error), restart }, `${what} crashed`);
+      if (restart) return;
+      if (rejoin && crashKind(error) === 'infrastructure') {
+        log.warn({ err: String(error) }, `${what}: kafkajs does not restart after this error; joining the group again`);
+        rejoin().catch((e: unknown) => resolve(e instanceof Error ? e : new Error(String(e))));
+        return;
+      }
+      resolve(error);
     });
   });
 }

@@ -107,7 +107,9 @@ export class TrackerService {
     let metrics: TrackerMetrics | undefined;
     let sweep: NodeJS.Timeout | undefined;
     let crashed: Error | undefined;
-    const stayedDown = whenCrashedForGood(consumer, this.log, 'tracker consumer').then((error) => void (crashed = error));
+    // A crash kafkajs gives up on while the broker is away: joined again, once the tracker consumes.
+    let rejoin: () => Promise<void> = async () => undefined;
+    const stayedDown = whenCrashedForGood(consumer, this.log, 'tracker consumer', () => rejoin()).then((error) => void (crashed = error));
     try {
       await waiter.run('creating the tracker tables', () => store.ensureSchema(), signal);
       await waiter.run('connecting to kafka', () => this.connectKafka(admin, publisher, consumer, topology), signal);
@@ -139,7 +141,16 @@ export class TrackerService {
 
       const fold = { store, publisher, waiter, waits, metrics, codecs, topology, announce };
       await waiter.run('subscribing', () => consumer.subscribe({ topics: [topology.erasures, topology.acks, topology.health], fromBeginning: true }).catch((e: unknown) => Promise.reject(translateKafka(e, 'subscribing'))), signal);
-      await consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.batch(fold, payload, signal) });
+      const consume = () => consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.batch(fold, payload, signal) });
+      rejoin = async () => {
+        try {
+          await waiter.run('joining the group', () => consumer.connect().catch((e: unknown) => Promise.reject(translateKafka(e, 'connecting the tracker consumer'))), signal);
+          await consume();
+        } catch (error) {
+          if (!signal.aborted) throw error;
+        }
+      };
+      await consume();
       const check = async () => {
         try {
           const due = await store.refoldDue();
