@@ -61,12 +61,26 @@ export function crashKind(error: unknown): ReturnType<typeof errorKind> {
  */
 export const CONSUMER_RETRY = { restartOnFailure: async (error: Error) => crashKind(error) === 'infrastructure' };
 
+/** kafkajs's errors that say the broker is away (never what a handler's send was refused for). */
+const OUTAGE_ERRORS = new Set(['KafkaJSGroupCoordinatorNotFound', 'KafkaJSBrokerNotFound', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError']);
+
+/** Whether a crash is kafkajs giving up on a broker that is away (by the error or its first cause). */
+function outageCrash(error: Error): boolean {
+  let cause: unknown = error;
+  for (let depth = 0; depth < 10 && cause instanceof Error; depth += 1) {
+    if (OUTAGE_ERRORS.has(cause.name)) return true;
+    cause = cause.cause;
+  }
+  return false;
+}
+
 /**
  * Resolves with the error when a consumer crashes for good. kafkajs restarts the consumer itself
  * after a retriable crash (only logged here). It does not after a non-retriable kafkajs error,
  * which an outage can still be (it gives up finding the group coordinator while the broker is
- * down): such a crash goes to `rejoin` (connect and run again, waiting out the broker), and only a
- * failing `rejoin` ends it. After any other crash (a record or a bug) it stays down, and a service
+ * down, `OUTAGE_ERRORS`): such a crash goes to `rejoin` (connect and run again, waiting out the
+ * broker), and only a failing `rejoin` ends it; a send refused for good (a record too large) is no
+ * outage. After any other crash (a record or a bug) it stays down, and a service
  * waiting on this ends its run with the error, so `lethe run` exits non-zero to be restarted.
  */
 export function whenCrashedForGood(consumer: Consumer, log: Logger, what: string, rejoin?: () => Promise<void>): Promise<Error> {
@@ -75,7 +89,7 @@ export function whenCrashedForGood(consumer: Consumer, log: Logger, what: string
       const { error, restart } = event.payload;
       log.error({ err: String(error), restart }, `${what} crashed`);
       if (restart) return;
-      if (rejoin && crashKind(error) === 'infrastructure') {
+      if (rejoin && outageCrash(error)) {
         log.warn({ err: String(error) }, `${what}: kafkajs does not restart after this error; joining the group again`);
         rejoin().catch((e: unknown) => resolve(e instanceof Error ? e : new Error(String(e))));
         return;

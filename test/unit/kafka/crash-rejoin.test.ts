@@ -37,6 +37,12 @@ describe('a consumer crash', () => {
     const poison = new RecordError('UNDECODABLE', 'no schema reads it');
     record.crash(poison, false);
     expect(await endedByRecord).toBe(poison);
+    // A send the broker refuses for good (MESSAGE_TOO_LARGE) is no outage either.
+    const refusedSend = crashingConsumer();
+    const endedByRefusal = whenCrashedForGood(refusedSend.consumer, log, 'test consumer', async () => undefined);
+    const tooLarge = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', retriable: false });
+    refusedSend.crash(tooLarge, false);
+    expect(await endedByRefusal).toBe(tooLarge);
 
     const rejoinFails = crashingConsumer();
     const refused = new Error('still down');
